@@ -1,0 +1,39 @@
+"""Shared fixtures. Every test runs with its own brainrank home (config, leaderboard,
+feature cache) in a temporary folder, so nothing touches ~/.brainrank."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from brainrank.core import registry as registry_module
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("BRAINRANK_SHARED", REPO.parent / "shared"))
+TINY_PLUGIN = Path(__file__).parent / "plugins" / "tiny_plugin.py"
+
+
+@pytest.fixture(autouse=True)
+def brainrank_home(tmp_path_factory, monkeypatch):
+    home = tmp_path_factory.mktemp("brainrank-home")
+    monkeypatch.setenv("BRAINRANK_HOME", str(home))
+    monkeypatch.setenv("BRAINRANK_OFFLINE", "1")
+    for name in ("BRAINRANK_DATA", "BRAINRANK_DB"):
+        monkeypatch.delenv(name, raising=False)
+    registry_module.reset_registry()
+    yield home
+    registry_module.reset_registry()
+
+
+@pytest.fixture
+def shared_dir() -> Path:
+    if not SHARED.is_dir():
+        pytest.skip(f"the shared data folder {SHARED} is not present")
+    return SHARED
+
+
+@pytest.fixture
+def tiny_plugin_path() -> Path:
+    return TINY_PLUGIN
