@@ -1,0 +1,483 @@
+"""Every-layer features from a torch model, in memory-budgeted passes.
+
+What counts as a layer: every call of a leaf module (a module without children) during the
+forward pass, in the order the calls happen. A convolution and the ReLU after it are two
+layers; a module called twice (torchvision's ResNet blocks call their ReLU twice) gives two
+layers, the second named ``name:2``. Outputs are copied inside the forward hook, before any
+later in-place operation (``ReLU(inplace=True)``, ``out += identity``) can change them.
+Layers whose activations equal an earlier layer's (dropout at eval time, a flatten, a
+pooling that changes nothing) are kept once, under the earlier name; layers whose output is
+one value everywhere (a zero-initialised head of a random network) carry no information and
+are left out (listed in ``info["constant_layers"]``). Both checks run on the first images.
+The model's own output is a layer too (it may come from parameters used directly, not from a
+leaf module). Outputs whose batch dimension comes second (sequence-first transformer layouts)
+are read with the batch first; outputs without one row per image are not layers.
+
+Per layer the extractor returns the sparse random projections the metrics asked for and the
+exact correlation-distance RDM. Full activations are held for one pass only: the layers are
+grouped into passes over the stimuli so that a pass's activations fit ``memory_budget``; a
+layer larger than the budget is split into column slices over several passes, which the
+projection and the RDM accumulate exactly. A pass stops the forward computation after its
+last layer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from brainrank.core.errors import InputError
+from brainrank.core.projection import SCHEME, SparseRandomProjection
+from brainrank.core.rsa import GramAccumulator
+from brainrank.core.types import FeatureRequest, FeatureSet, LayerFeatures, Model, StimulusSet
+
+log = logging.getLogger(__name__)
+
+
+#: Bump when extraction semantics change (it is part of the feature cache key).
+EXTRACTION_VERSION = "2"
+
+
+@dataclass(frozen=True)
+class ExtractionConfig:
+    """How features are extracted.
+
+    - ``batch_size``: images per forward pass.
+    - ``memory_budget``: bytes of full float32 activations held at once (default 4 GiB).
+    - ``projection_seed``: seed of the sparse random projection.
+    - ``device``: torch device for the forward pass.
+    """
+
+    batch_size: int = 32
+    memory_budget: int = 4 * 2**30
+    projection_seed: int = 0
+    device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1:
+            raise InputError(f"batch_size must be >= 1, got {self.batch_size}.")
+        if self.memory_budget < 2**20:
+            raise InputError(f"memory_budget must be at least 1 MiB, got {self.memory_budget}.")
+
+
+@dataclass
+class LayerInfo:
+    """A layer found by the probe: its name, module name, output shape (per stimulus)."""
+
+    name: str
+    module: str
+    shape: tuple[int, ...]
+    size: int
+    duplicate_of: str | None = None
+    batch_axis: int = 0
+    constant: bool = False  # one value everywhere on the probe images (e.g. a zeroed head)
+
+
+class _StopForward(Exception):
+    """Raised from a hook once a pass has captured its last layer."""
+
+
+@dataclass
+class _Slice:
+    layer: str
+    start: int
+    stop: int
+
+
+def leaf_modules(module: Any, only: Sequence[str] | None = None) -> list[tuple[str, Any]]:
+    """``[(name, module)]`` of every leaf module, or of the named modules in ``only``."""
+    named = dict(module.named_modules())
+    if only is not None:
+        missing = [name for name in only if name not in named]
+        if missing:
+            raise InputError(
+                f"the model has no modules named {missing}; some of its modules: "
+                f"{[n for n in named if n][:10]}"
+            )
+        return [(name, named[name]) for name in only]
+    leaves = [(name, m) for name, m in named.items() if not any(True for _ in m.children())]
+    out = [(name or "output", m) for name, m in leaves]
+    if any(True for _ in module.children()):
+        # The model's own output is a layer too: it is not always the output of a leaf
+        # module (CLIP's attention pooling and projections use their parameters directly).
+        # Where it is, it repeats the last layer and is dropped as a duplicate.
+        out.append(("output" if "output" not in named else "model_output", module))
+    return out
+
+
+def _first_tensor(output: Any):
+    import torch
+
+    if isinstance(output, torch.Tensor):
+        return output
+    if isinstance(output, (tuple, list)):
+        for item in output:
+            if isinstance(item, torch.Tensor):
+                return item
+    return None
+
+
+class _Hooks:
+    """Forward hooks on the leaf modules that name each call and hand its output on."""
+
+    def __init__(self, modules: list[tuple[str, Any]]):
+        self.modules = modules
+        self.handler: Callable[[str, str, Any], None] | None = None
+        self.batch = 0  # images in the batch being run
+        self._calls: dict[str, int] = {}
+        self._handles: list[Any] = []
+
+    def __enter__(self) -> _Hooks:
+        for name, module in self.modules:
+            self._handles.append(module.register_forward_hook(self._make_hook(name)))
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles.clear()
+
+    def reset(self) -> None:
+        self._calls.clear()
+
+    def _make_hook(self, module_name: str):
+        def hook(_module: Any, _inputs: Any, output: Any) -> None:
+            count = self._calls.get(module_name, 0) + 1
+            self._calls[module_name] = count
+            tensor = _first_tensor(output)
+            if tensor is None or not tensor.is_floating_point() or self.handler is None:
+                return
+            if tensor.ndim == 0 or self.batch not in tensor.shape[:2]:
+                return  # not one row per image (e.g. a weight-like or pooled-over-batch value)
+            name = module_name if count == 1 else f"{module_name}:{count}"
+            self.handler(name, module_name, tensor)
+
+        return hook
+
+
+def _batch_tensor(model: Model, images: list[np.ndarray], device: str):
+    import torch
+
+    tensors = [model.preprocess(image) for image in images]
+    shapes = {tuple(t.shape) for t in tensors}
+    if len(shapes) != 1:
+        raise InputError(
+            f"the preprocessing of model {model.identifier!r} gave tensors of different shapes "
+            f"{sorted(shapes)}; it must resize every image to the same size."
+        )
+    return torch.stack(tensors).to(device)
+
+
+def _forward(model: Model, batch: Any, hooks: _Hooks) -> None:
+    import torch
+
+    hooks.reset()
+    hooks.batch = int(batch.shape[0])
+    with torch.inference_mode(), contextlib.suppress(_StopForward):
+        model.module(batch)
+
+
+def _rows_first(tensor: Any, axis: int):
+    """``(batch, ...)`` view of a layer output whose batch dimension is ``axis`` (sequence-first
+    transformer layouts put it second); flattened to ``(batch, features)``."""
+    if axis:
+        tensor = tensor.movedim(axis, 0)
+    return tensor.reshape(tensor.shape[0], -1)
+
+
+#: Images the probe runs to find the layers (and duplicated activations).
+PROBE_IMAGES = 8
+
+
+def probe_layers(model: Model, images: list[np.ndarray], device: str = "cpu") -> list[LayerInfo]:
+    """Run one batch and list the layers in call order, marking duplicated activations."""
+    modules = leaf_modules(model.module, model.layers)
+    found: list[LayerInfo] = []
+    digests: dict[tuple[int, str], str] = {}
+
+    batch = len(images)
+
+    def handler(name: str, module_name: str, tensor: Any) -> None:
+        axis = 0 if tensor.shape[0] == batch else 1
+        flat = _rows_first(tensor.detach(), axis).float().cpu().contiguous()
+        digest = hashlib.sha1(flat.numpy().tobytes()).hexdigest()
+        shape = tuple(s for i, s in enumerate(tensor.shape) if i != axis)
+        info = LayerInfo(name, module_name, shape, int(flat.shape[1]), batch_axis=axis)
+        info.constant = bool(flat.numel()) and bool((flat == flat.reshape(-1)[0]).all())
+        info.duplicate_of = digests.get((info.size, digest))
+        if info.duplicate_of is None:
+            digests[(info.size, digest)] = name
+        found.append(info)
+
+    model.module.eval().to(device)
+    with _Hooks(modules) as hooks:
+        hooks.handler = handler
+        _forward(model, _batch_tensor(model, images, device), hooks)
+    if not found:
+        raise InputError(
+            f"model {model.identifier!r} produced no floating-point layer outputs; check its "
+            "module and its `layers` list."
+        )
+    return found
+
+
+def plan_passes(layers: list[LayerInfo], n: int, budget: int) -> list[list[_Slice]]:
+    """Group layers (in order) into passes whose float32 activations fit ``budget`` bytes."""
+    passes: list[list[_Slice]] = []
+    current: list[_Slice] = []
+    used = 0
+    columns_per_budget = max(1, budget // (4 * n))
+    for layer in layers:
+        need = 4 * n * layer.size
+        if need <= budget:
+            if used + need > budget and current:
+                passes.append(current)
+                current, used = [], 0
+            current.append(_Slice(layer.name, 0, layer.size))
+            used += need
+            continue
+        if current:
+            passes.append(current)
+            current, used = [], 0
+        for start in range(0, layer.size, columns_per_budget):
+            passes.append([_Slice(layer.name, start, min(layer.size, start + columns_per_budget))])
+    if current:
+        passes.append(current)
+    return passes
+
+
+class _Arena:
+    """One float32 allocation reused by every pass, backed by transparent huge pages where
+    the kernel offers them: fresh pages per pass would cost a page fault per 4 KiB."""
+
+    def __init__(self, n_floats: int):
+        import mmap
+
+        self._map = mmap.mmap(-1, max(4, 4 * n_floats))
+        if hasattr(mmap, "MADV_HUGEPAGE"):
+            with contextlib.suppress(OSError):
+                self._map.madvise(mmap.MADV_HUGEPAGE)
+        self.data = np.frombuffer(self._map, dtype=np.float32)
+
+    def views(self, n: int, widths: list[int]) -> list[np.ndarray]:
+        out, offset = [], 0
+        for width in widths:
+            out.append(self.data[offset : offset + n * width].reshape(n, width))
+            offset += n * width
+        return out
+
+    def close(self) -> None:
+        self.data = None  # type: ignore[assignment]
+        with contextlib.suppress(BufferError):
+            self._map.close()
+
+
+class _PassCapture:
+    """Hook handler of one pass: copies the pass's column slices into its buffers (one copy,
+    straight from the layer output into the arena)."""
+
+    def __init__(self, slices: list[_Slice], n: int, arena: _Arena, axes: dict[str, int]):
+        import torch
+
+        self.wanted = {part.layer: part for part in slices}
+        views = arena.views(n, [part.stop - part.start for part in slices])
+        self.buffers = {part.layer: view for part, view in zip(slices, views, strict=True)}
+        self.targets = {name: torch.from_numpy(view) for name, view in self.buffers.items()}
+        self.axes = axes
+        self.last = slices[-1].layer
+        self.rows = slice(0, 0)
+
+    def __call__(self, name: str, _module: str, tensor: Any) -> None:
+        part = self.wanted.get(name)
+        if part is not None:
+            flat = _rows_first(tensor.detach(), self.axes.get(name, 0))
+            self.targets[name][self.rows].copy_(flat[:, part.start : part.stop])
+        if name == self.last:
+            raise _StopForward
+
+
+class _Inputs:
+    """The preprocessed batches of a stimulus set, in order. With ``keep`` (several passes
+    to run) the batches are kept after the first pass when they take at most a quarter of the
+    memory budget, so images are decoded and preprocessed once; otherwise every pass
+    preprocesses again."""
+
+    def __init__(self, model: Model, stimuli: StimulusSet, config: ExtractionConfig, keep: bool):
+        self.model, self.stimuli, self.config = model, stimuli, config
+        self.kept: list[tuple[slice, Any]] | None = [] if keep else None
+        self.complete = False
+
+    def __iter__(self):
+        if self.complete and self.kept is not None:
+            yield from self.kept
+            return
+        limit = self.config.memory_budget // 4
+        for rows, images in self.stimuli.batches(self.config.batch_size):
+            batch = _batch_tensor(self.model, images, self.config.device)
+            if self.kept is not None:
+                per_image = batch[0].numel() * batch.element_size()
+                if per_image * len(self.stimuli) <= limit:
+                    self.kept.append((rows, batch))
+                else:
+                    self.kept = None
+            yield rows, batch
+        self.complete = True
+
+
+@dataclass
+class _LayerState:
+    info: LayerInfo
+    gram: GramAccumulator | None
+    projections: dict[int, Any] = field(default_factory=dict)  # k -> accumulator
+    raw: dict[int, list[np.ndarray]] = field(default_factory=dict)  # k >= p: raw columns
+    done: int = 0
+
+
+def extract_features(
+    model: Model,
+    stimuli: StimulusSet,
+    request: FeatureRequest,
+    config: ExtractionConfig | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> FeatureSet:
+    """Features of every layer of ``model`` on ``stimuli`` (see the module docstring).
+
+    ``request.projection_dims`` lists the projection sizes k wanted; a layer with at most k
+    features keeps its raw features for that k. ``request.rdm`` asks for exact RDMs.
+    ``progress(n_images)`` is called after every batch.
+    """
+    config = config or ExtractionConfig()
+    n = len(stimuli)
+    if n < 2:
+        raise InputError("feature extraction needs at least 2 stimuli.")
+    n_probe = min(n, config.batch_size, PROBE_IMAGES)
+    first = [stimuli.image(s) for s in stimuli.stimulus_ids[:n_probe]]
+    infos = probe_layers(model, first, config.device)
+    layers = [info for info in infos if info.duplicate_of is None and not info.constant]
+    duplicates = {info.name: info.duplicate_of for info in infos if info.duplicate_of}
+    constant = [info.name for info in infos if info.constant and info.duplicate_of is None]
+    if not layers:
+        raise InputError(
+            f"every layer of model {model.identifier!r} is constant on the first images "
+            f"({[i.name for i in infos][:5]}...); there are no features to compare."
+        )
+    axes = {info.name: info.batch_axis for info in layers}
+    states: dict[str, _LayerState] = {}
+    for info in layers:
+        state = _LayerState(info, GramAccumulator(n) if request.rdm else None)
+        for k in sorted(request.projection_dims):
+            if info.size > k:
+                state.projections[k] = SparseRandomProjection(
+                    info.size, k, seed=config.projection_seed
+                ).accumulator(n)
+            else:
+                state.raw[k] = []
+        states[info.name] = state
+
+    passes = plan_passes(layers, n, config.memory_budget)
+    modules = leaf_modules(model.module, model.layers)
+    log.info("%s: %d layers in %d passes", model.identifier, len(layers), len(passes))
+    inputs = _Inputs(model, stimuli, config, keep=len(passes) > 1)
+    arena = _Arena(max(n * sum(p.stop - p.start for p in slices) for slices in passes))
+    with _Hooks(modules) as hooks:
+        for number, slices in enumerate(passes):
+            capture = _PassCapture(slices, n, arena, axes)
+            hooks.handler = capture
+            for rows, batch in inputs:
+                capture.rows = rows
+                _forward(model, batch, hooks)
+                if progress is not None and number == 0:
+                    progress(rows.stop - rows.start)
+            for part in slices:
+                state = states[part.layer]
+                block = capture.buffers.pop(part.layer)
+                if state.gram is not None:
+                    state.gram.add(block)
+                for acc in state.projections.values():
+                    acc.add(block, part.start)
+                for k in state.raw:
+                    state.raw[k].append(block.copy())  # the arena is reused by the next pass
+                state.done += part.stop - part.start
+                del block
+            del capture
+    del inputs
+    arena.close()
+
+    out_layers: list[LayerFeatures] = []
+    depth_den = max(1, len(layers) - 1)
+    for index, info in enumerate(layers):
+        state = states[info.name]
+        if state.done != info.size:
+            raise RuntimeError(f"layer {info.name}: {state.done} of {info.size} columns captured")
+        projections = {k: acc.result() for k, acc in state.projections.items()}
+        for k, parts in state.raw.items():
+            projections[k] = np.ascontiguousarray(np.concatenate(parts, axis=1))
+        out_layers.append(
+            LayerFeatures(
+                name=info.name,
+                index=index,
+                relative_depth=index / depth_den if len(layers) > 1 else 0.0,
+                n_features=info.size,
+                shape=info.shape,
+                projections=projections,
+                rdm=state.gram.rdm("correlation") if state.gram is not None else None,
+            )
+        )
+        states[info.name] = None  # type: ignore[assignment]  # free the accumulators
+    return FeatureSet(
+        model=model.identifier,
+        stimulus_ids=stimuli.stimulus_ids,
+        layers=out_layers,
+        info={
+            "duplicates": duplicates,
+            "constant_layers": constant,
+            "passes": len(passes),
+            "projection_seed": config.projection_seed,
+            "projection_scheme": SCHEME,
+            "projection_dims": sorted(request.projection_dims),
+            "rdm": request.rdm,
+            "extraction_version": EXTRACTION_VERSION,
+        },
+    )
+
+
+def layer_activations(
+    model: Model, images: list[np.ndarray], layers: Sequence[str], device: str = "cpu"
+) -> dict[str, np.ndarray]:
+    """Full flattened activations ``(n_images, p)`` of the named layers (small inputs only;
+    the simulated dataset uses it to build its ground truth)."""
+    wanted = set(layers)
+    captured: dict[str, list[np.ndarray]] = {name: [] for name in layers}
+
+    def handler(name: str, _module: str, tensor: Any) -> None:
+        if name in wanted:
+            axis = 0 if tensor.shape[0] == hooks.batch else 1
+            captured[name].append(_rows_first(tensor.detach(), axis).float().cpu().numpy().copy())
+
+    model.module.eval().to(device)
+    with _Hooks(leaf_modules(model.module, model.layers)) as hooks:
+        hooks.handler = handler
+        for start in range(0, len(images), 32):
+            _forward(model, _batch_tensor(model, images[start : start + 32], device), hooks)
+    missing = [name for name in layers if not captured[name]]
+    if missing:
+        raise InputError(f"model {model.identifier!r} has no layers named {missing}.")
+    return {name: np.concatenate(parts) for name, parts in captured.items()}
+
+
+def state_dict_hash(module: Any) -> str:
+    """sha256 over a module's state dict (names, shapes, dtypes and values)."""
+    import torch
+
+    h = hashlib.sha256()
+    for name, tensor in module.state_dict().items():
+        t = tensor.detach().cpu().contiguous()
+        h.update(f"{name}:{tuple(t.shape)}:{t.dtype}".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()

@@ -1,0 +1,233 @@
+"""Very sparse random projection, generated block by block from a seed.
+
+The projection matrix ``R`` (p features x k components) follows Li, Hastie & Church
+(2006): each entry is non-zero with probability ``density`` (default ``1 / sqrt(p)``) and
+then equals ``+-1 / sqrt(k * density)`` with equal probability, so that
+``E[||x R||^2] = ||x||^2``.
+
+``R`` is never held in memory as a whole, let alone densely. It is cut into fixed blocks
+of :data:`BLOCK_ROWS` feature rows; block ``j`` is drawn from a Philox generator keyed on
+``(seed, j)``. Any feature range can therefore be generated on its own, and the same seed
+gives the same projection whatever chunk or batch sizes the caller streams with.
+
+Inside a block the non-zero cells are drawn exactly (each cell independently with
+probability ``density``) by sampling geometric gaps between consecutive non-zero cells,
+which needs no sorting and no de-duplication.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import warnings
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from brainrank.core.errors import InputError
+
+#: Feature rows per generated block. Part of the definition of the projection: changing it
+#: changes the matrix a seed gives (the feature cache key includes it).
+BLOCK_ROWS = 4096
+
+#: Version of the generation scheme (part of the feature cache key).
+SCHEME = f"li-hastie-church-philox-v1-block{BLOCK_ROWS}"
+
+
+def jl_dimension(n_samples: int, eps: float = 0.1) -> int:
+    """Johnson-Lindenstrauss dimension that keeps ``n_samples`` points' pairwise distances
+    within a factor ``1 +- eps`` (scikit-learn's ``johnson_lindenstrauss_min_dim``
+    convention: ``4 log(n) / (eps^2 / 2 - eps^3 / 3)``; 5920 for n = 1000, eps = 0.1)."""
+    if n_samples < 1:
+        raise InputError(f"n_samples must be positive, got {n_samples}.")
+    if not 0 < eps < 1:
+        raise InputError(f"eps must be in (0, 1), got {eps}.")
+    denominator = eps**2 / 2 - eps**3 / 3
+    return int(4 * math.log(n_samples) / denominator)
+
+
+@dataclass(frozen=True)
+class SparseRandomProjection:
+    """The projection of ``n_features`` inputs to ``n_components`` outputs for a seed.
+
+    >>> proj = SparseRandomProjection(n_features=10_000, n_components=256, seed=0)
+    >>> Y = proj.transform(X)                # X: (n, 10_000) -> (n, 256)
+    >>> Y = proj.transform_chunks(chunks)    # the same, from column chunks of X
+    >>> R = proj.dense()                     # small sizes only: Y == X @ R
+    """
+
+    n_features: int
+    n_components: int
+    seed: int = 0
+    density: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.n_features < 1 or self.n_components < 1:
+            raise InputError(
+                f"n_features and n_components must be positive, got {self.n_features} and "
+                f"{self.n_components}."
+            )
+        if not 0 <= self.seed < 2**64:
+            raise InputError(f"seed must be in [0, 2**64), got {self.seed}.")
+        d = self.density
+        if d is not None and not 0 < d <= 1:
+            raise InputError(f"density must be in (0, 1], got {d}.")
+
+    @property
+    def s(self) -> float:
+        """The density actually used."""
+        return self.density if self.density is not None else 1.0 / math.sqrt(self.n_features)
+
+    @property
+    def value(self) -> float:
+        return 1.0 / math.sqrt(self.n_components * self.s)
+
+    @property
+    def n_blocks(self) -> int:
+        return -(-self.n_features // BLOCK_ROWS)
+
+    def block_transposed(self, j: int) -> sp.csr_matrix:
+        """``R[j * BLOCK_ROWS:(j + 1) * BLOCK_ROWS].T`` as CSR ``(k, rows)`` float32 (memoised:
+        layers of the same size share their projection)."""
+        return _block(self, j)
+
+    def _draw_block(self, j: int) -> sp.csr_matrix:
+        """``R[j * BLOCK_ROWS:(j + 1) * BLOCK_ROWS].T`` as CSR ``(k, rows)`` float32.
+
+        Cells are enumerated component-major, so the draw directly yields the transposed
+        block, the layout the product ``R^T X^T`` needs.
+        """
+        if not 0 <= j < self.n_blocks:
+            raise IndexError(f"block {j} out of range 0..{self.n_blocks - 1}")
+        rows = min(BLOCK_ROWS, self.n_features - j * BLOCK_ROWS)
+        k = self.n_components
+        cells = rows * k
+        s = self.s
+        rng = np.random.Generator(np.random.Philox(key=np.array([self.seed, j], dtype=np.uint64)))
+        if s >= 1.0:
+            positions = np.arange(cells, dtype=np.int64)
+        else:
+            # Gaps between successive non-zero cells are geometric(s); draw a few more than
+            # needed, extend in the rare case they fall short, then cut at the block end.
+            expected = cells * s
+            draw = int(expected + 6 * math.sqrt(expected) + 16)
+            positions = np.cumsum(rng.geometric(s, size=draw), dtype=np.int64) - 1
+            while positions[-1] < cells - 1:
+                more = np.cumsum(rng.geometric(s, size=draw), dtype=np.int64) + positions[-1]
+                positions = np.concatenate([positions, more])
+            positions = positions[: np.searchsorted(positions, cells)]
+        signs = rng.integers(0, 2, size=positions.size, dtype=np.int8)
+        data = np.where(signs == 1, np.float32(self.value), np.float32(-self.value))
+        component = positions // rows
+        indptr = np.searchsorted(component, np.arange(k + 1)).astype(np.int64)
+        features = (positions - component * rows).astype(np.int64)
+        return sp.csr_matrix((data, features, indptr), shape=(k, rows))
+
+    def rows(self, start: int, stop: int) -> sp.csr_matrix:
+        """Rows ``[start, stop)`` of R (any range, assembled from the blocks it overlaps)."""
+        if not 0 <= start <= stop <= self.n_features:
+            raise IndexError(f"rows [{start}, {stop}) outside [0, {self.n_features})")
+        parts = []
+        for j in range(start // BLOCK_ROWS, -(-stop // BLOCK_ROWS)):
+            lo = j * BLOCK_ROWS
+            block = self.block_transposed(j).T.tocsr()
+            parts.append(block[max(start, lo) - lo : min(stop, lo + block.shape[0]) - lo])
+        if not parts:
+            return sp.csr_matrix((0, self.n_components), dtype=np.float32)
+        return sp.vstack(parts, format="csr") if len(parts) > 1 else parts[0]
+
+    def dense(self) -> np.ndarray:
+        """The whole matrix, dense (for tests on small sizes only)."""
+        return self.rows(0, self.n_features).toarray()
+
+    def accumulator(self, n_samples: int) -> ProjectionAccumulator:
+        """An accumulator that sums the projections of column chunks of an input."""
+        return ProjectionAccumulator(self, n_samples)
+
+    def transform(self, X: np.ndarray, chunk_features: int = 16 * BLOCK_ROWS) -> np.ndarray:
+        """Project ``X`` ``(n, n_features)`` to ``(n, n_components)`` float32."""
+        X = np.asarray(X)
+        if X.ndim != 2 or X.shape[1] != self.n_features:
+            raise InputError(f"X has shape {X.shape}; expected (n_samples, {self.n_features}).")
+        acc = self.accumulator(X.shape[0])
+        for start in range(0, self.n_features, chunk_features):
+            acc.add(X[:, start : start + chunk_features], start)
+        return acc.result()
+
+    def transform_chunks(self, chunks: Iterable[np.ndarray]) -> np.ndarray:
+        """Project from consecutive column chunks ``(n, m_i)`` of X (in order)."""
+        acc = None
+        start = 0
+        for chunk in chunks:
+            if acc is None:
+                acc = self.accumulator(np.shape(chunk)[0])
+            acc.add(chunk, start)
+            start += np.shape(chunk)[1]
+        if acc is None or start != self.n_features:
+            raise InputError(f"chunks cover {start} features; expected {self.n_features}.")
+        return acc.result()
+
+
+@functools.lru_cache(maxsize=256)
+def _block(projection: SparseRandomProjection, j: int) -> sp.csr_matrix:
+    return projection._draw_block(j)
+
+
+class ProjectionAccumulator:
+    """Sums ``X[:, a:b] @ R[a:b]`` over column chunks of X, in any order and chunking.
+
+    The sum is kept transposed, ``(k, n)``, so each block contributes one sparse-dense
+    product ``R_block^T @ X_block^T`` added in place (torch's multi-threaded CSR kernel).
+    """
+
+    def __init__(self, projection: SparseRandomProjection, n_samples: int):
+        import torch
+
+        self.projection = projection
+        self.n_samples = int(n_samples)
+        self._out_t = torch.zeros((projection.n_components, self.n_samples), dtype=torch.float32)
+
+    def add(self, X: np.ndarray, start: int, rows: slice | None = None) -> None:
+        """Add the projection of ``X``: columns ``start..`` of the input, for all samples, or
+        for the samples ``rows`` (a slice) when the input is streamed in batches of images."""
+        import torch
+
+        X = np.asarray(X)
+        target = self._out_t if rows is None else self._out_t[:, rows]
+        if X.ndim != 2 or X.shape[0] != target.shape[1]:
+            raise InputError(f"chunk has shape {X.shape}; expected ({target.shape[1]}, n_columns).")
+        proj = self.projection
+        stop = start + X.shape[1]
+        if start < 0 or stop > proj.n_features:
+            raise InputError(
+                f"columns {start}..{stop} exceed the projection's {proj.n_features} features."
+            )
+        if X.dtype != np.float32:
+            X = X.astype(np.float32)
+        x_t = torch.from_numpy(X).T  # (m, n) view
+        for j in range(start // BLOCK_ROWS, -(-stop // BLOCK_ROWS)):
+            lo = j * BLOCK_ROWS
+            a, b = max(start, lo), min(stop, lo + BLOCK_ROWS)
+            block = proj.block_transposed(j)
+            if (a - lo, b - lo) != (0, block.shape[1]):
+                block = block[:, a - lo : b - lo].tocsr()
+            target.addmm_(_torch_csr(block), x_t[a - start : b - start])
+
+    def result(self) -> np.ndarray:
+        """The ``(n, k)`` float32 projection of what was added."""
+        return np.ascontiguousarray(self._out_t.T.numpy())
+
+
+def _torch_csr(matrix: sp.csr_matrix):
+    import torch
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "sparse CSR support is in beta"
+        return torch.sparse_csr_tensor(
+            torch.from_numpy(matrix.indptr.astype(np.int64, copy=False)),
+            torch.from_numpy(matrix.indices.astype(np.int64, copy=False)),
+            torch.from_numpy(matrix.data.astype(np.float32, copy=False)),
+            size=matrix.shape,
+        )

@@ -1,0 +1,396 @@
+"""Closed-form leave-one-out ridge regression for many targets and many alphas at once.
+
+For features ``X`` (n x k) and targets ``Y`` (n x v), with ``Xc``/``Yc`` centred when an
+intercept is fitted, the ridge hat matrix for penalty ``alpha`` is
+
+    H(alpha) = Q diag(d / (d + alpha)) Q^T  (+ 11^T / n with an intercept)
+
+where ``Xc = Q S V^T`` and ``d = S^2``. One factorisation per feature matrix serves every
+alpha and every target: the eigendecomposition of the n x n Gram matrix ``Xc Xc^T`` when
+``k >= n``, the thin SVD of ``Xc`` (whose cost grows with k^2 n) when ``k < n``. It is always
+computed in float64; the products with the targets run in ``dtype`` (float32 by default).
+
+The leave-one-out residual of sample i is ``e_i = (y_i - yhat_i) / (1 - h_ii)``, exact for
+ridge. With an intercept, the intercept is unpenalised and re-estimated in every fold, which
+is what scikit-learn's ``RidgeCV`` (gcv mode) computes: its LOO predictions ``y - e`` are
+reproduced to float tolerance (tests check this). Per target, the alpha with the lowest LOO
+mean squared error (or, with ``scoring="pearson"``, the highest LOO Pearson r) is chosen;
+ties go to the first alpha in the grid, as in scikit-learn.
+
+Nothing of size k x v or n x v x n_alphas is ever formed: targets are processed in batches
+and only the running best residuals are kept.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from brainrank.core.backend import get_backend
+from brainrank.core.errors import InputError
+
+#: Default alpha grid: 10^-2 .. 10^8. Wide because feature scales differ by orders of
+#: magnitude across layers and models; per-target choice by LOO error picks within it.
+DEFAULT_ALPHAS = tuple(float(10.0**e) for e in range(-2, 9))
+
+SCORINGS = ("mse", "pearson")
+
+
+@dataclass
+class RidgeLOOResult:
+    """Leave-one-out results for every target.
+
+    - ``predictions`` (n, v): LOO predictions at the chosen alpha (None if not requested)
+    - ``alphas`` (v,): the chosen alpha per target; ``alpha_index`` its position in the grid
+    - ``scores`` (v,): Pearson r between LOO predictions and targets
+    - ``r2`` (v,): 1 - SSE / SST of the LOO predictions
+    - ``cv_scores`` (n_alphas, v): LOO mean squared error (``scoring="mse"``) or LOO Pearson
+      r (``scoring="pearson"``) for every alpha
+    - ``n_constant``: targets without variance (their scores are NaN)
+    """
+
+    predictions: np.ndarray | None
+    alphas: np.ndarray
+    alpha_index: np.ndarray
+    scores: np.ndarray
+    r2: np.ndarray
+    cv_scores: np.ndarray
+    alpha_grid: np.ndarray
+    scoring: str
+    n_constant: int = 0
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+def _check_finite(a: np.ndarray, name: str) -> None:
+    bad = ~np.isfinite(a)
+    if bad.any():
+        rows, cols = np.nonzero(bad.reshape(a.shape[0], -1))
+        raise InputError(
+            f"{name} contains {int(bad.sum())} NaN or infinite values in {np.unique(rows).size} "
+            f"rows and {np.unique(cols).size} columns (first at row {rows[0]}, column "
+            f"{cols[0]}); remove or impute them before fitting."
+        )
+
+
+def _check_alphas(alphas: Any) -> np.ndarray:
+    grid = np.atleast_1d(np.asarray(alphas, dtype=np.float64))
+    if grid.ndim != 1 or grid.size == 0:
+        raise InputError("alphas must be a number or a non-empty 1-D sequence of numbers.")
+    if not np.all(np.isfinite(grid)) or np.any(grid <= 0):
+        raise InputError(f"every alpha must be a finite number > 0; got {grid.tolist()}.")
+    return grid
+
+
+def _check_inputs(X: Any, Y: Any) -> tuple[np.ndarray, np.ndarray]:
+    X = np.asarray(X)
+    Y = np.asarray(Y)
+    if X.ndim != 2:
+        raise InputError(f"X must be 2-D (n_stimuli, n_features); got shape {X.shape}.")
+    if Y.ndim == 1:
+        Y = Y[:, None]
+    if Y.ndim != 2:
+        raise InputError(f"Y must be 1-D or 2-D (n_stimuli, n_targets); got shape {Y.shape}.")
+    if X.shape[0] != Y.shape[0]:
+        raise InputError(
+            f"X has {X.shape[0]} rows but Y has {Y.shape[0]}; both need one row per stimulus, "
+            "in the same order."
+        )
+    if X.shape[0] < 3:
+        raise InputError(f"leave-one-out ridge needs at least 3 stimuli; got {X.shape[0]}.")
+    if not np.issubdtype(X.dtype, np.number) or not np.issubdtype(Y.dtype, np.number):
+        raise InputError("X and Y must be numeric arrays.")
+    _check_finite(X, "X")
+    _check_finite(Y, "Y")
+    return X, Y
+
+
+@dataclass
+class Decomposition:
+    """The shared factorisation of one (centred) feature matrix, in float64."""
+
+    method: str  # "gram" (eigendecomposition of Xc Xc^T) or "svd" (thin SVD of Xc)
+    basis: np.ndarray  # Q (n, r), orthonormal columns
+    eigenvalues: np.ndarray  # d (r,), squared singular values, >= 0
+    x_mean: np.ndarray | None  # (k,) or None without intercept
+    n_samples: int
+
+    @classmethod
+    def of(cls, X: np.ndarray, fit_intercept: bool = True, chunk: int = 8192) -> Decomposition:
+        n, k = X.shape
+        x_mean = X.mean(axis=0, dtype=np.float64) if fit_intercept else None
+
+        def centred(a: int, b: int) -> np.ndarray:
+            block = X[:, a:b].astype(np.float64)
+            return block - x_mean[a:b] if x_mean is not None else block
+
+        if k >= n:
+            gram = np.zeros((n, n))
+            for a in range(0, k, chunk):
+                block = centred(a, a + chunk)
+                gram += block @ block.T
+            d, q = np.linalg.eigh(gram)
+            method = "gram"
+        else:
+            q, s, _ = np.linalg.svd(centred(0, k), full_matrices=False)
+            d = s**2
+            method = "svd"
+        np.clip(d, 0.0, None, out=d)
+        return cls(method, q, d, x_mean, n)
+
+    def leverages(self, alphas: np.ndarray, fit_intercept: bool) -> np.ndarray:
+        """``h_ii`` for every alpha: (n, n_alphas), float64."""
+        shrink = self.eigenvalues[:, None] / (self.eigenvalues[:, None] + alphas[None, :])
+        h = (self.basis**2) @ shrink
+        if fit_intercept:
+            h += 1.0 / self.n_samples
+        return h
+
+
+class RidgeCV:
+    """Ridge with exact leave-one-out alpha choice, for many targets at once.
+
+    Parameters
+    ----------
+    alphas: a positive number or a grid of them.
+    fit_intercept: fit an unpenalised intercept (as scikit-learn).
+    alpha_per_target: choose an alpha per target (default) or one for all targets.
+    scoring: ``"mse"`` (LOO mean squared error, default) or ``"pearson"`` (LOO Pearson r).
+    backend, device: ``"numpy"`` or ``"torch"`` (``device="cuda"`` on a GPU).
+    dtype: dtype of the target products (``"float32"`` default, ``"float64"`` for exactness).
+    target_batch: targets processed at once; bounds memory to about
+        ``6 * n * target_batch`` numbers.
+    """
+
+    def __init__(
+        self,
+        alphas: Any = DEFAULT_ALPHAS,
+        *,
+        fit_intercept: bool = True,
+        alpha_per_target: bool = True,
+        scoring: str = "mse",
+        backend: str = "numpy",
+        device: str | None = None,
+        dtype: str = "float32",
+        target_batch: int = 4096,
+    ):
+        self.alphas = _check_alphas(alphas)
+        if scoring not in SCORINGS:
+            raise InputError(f"scoring must be one of {SCORINGS}, got {scoring!r}.")
+        if dtype not in ("float32", "float64"):
+            raise InputError(f"dtype must be 'float32' or 'float64', got {dtype!r}.")
+        if target_batch < 1:
+            raise InputError(f"target_batch must be >= 1, got {target_batch}.")
+        self.fit_intercept = fit_intercept
+        self.alpha_per_target = alpha_per_target
+        self.scoring = scoring
+        self.backend = get_backend(backend, device)
+        self.dtype = dtype
+        self.target_batch = int(target_batch)
+
+    # ------------------------------------------------------------------ fit
+
+    def fit(
+        self,
+        X: Any,
+        Y: Any,
+        *,
+        decomposition: Decomposition | None = None,
+        return_predictions: bool = True,
+    ) -> RidgeCV:
+        """Compute LOO predictions and scores for every target; ``self.result_`` holds them.
+
+        ``decomposition`` lets callers reuse the factorisation of ``X`` across target sets.
+        """
+        X, Y = _check_inputs(X, Y)
+        n, v = Y.shape
+        be, dt = self.backend, self.dtype
+        dec = decomposition or Decomposition.of(X, self.fit_intercept)
+        if dec.n_samples != n:
+            raise InputError("the decomposition was computed for a different number of rows.")
+        grid = self.alphas
+        n_alphas = grid.size
+        # The LOO residuals of one alpha are e = D Q diag(alpha / (d + alpha)) Q^T Yc, plus
+        # D (Yc - Q Q^T Yc) when Q does not span every direction (k < n), with
+        # D = diag(1 / (1 - h_ii)). The factors are computed in float64 and folded into one
+        # n x r operator per alpha, so each alpha costs one matrix product of the working
+        # dtype and no cancellation occurs even when the fit is almost exact.
+        keep = grid[None, :] / (dec.eigenvalues[:, None] + grid[None, :])  # (r, A)
+        inv_den = 1.0 / (1.0 - dec.leverages(grid, self.fit_intercept))  # (n, A)
+        complete = dec.basis.shape[1] == n
+        r = dec.basis.shape[1]
+        itemsize = np.dtype(dt).itemsize
+
+        def operator(a: int):
+            return be.asarray(inv_den[:, a, None] * dec.basis * keep[None, :, a], dt)
+
+        stored_ops = (
+            [operator(a) for a in range(n_alphas)] if n_alphas * n * r * itemsize <= 2**29 else None
+        )
+        Q = be.asarray(dec.basis, dt)
+        inv_den_dt = be.asarray(inv_den, dt)
+
+        constant = np.ptp(Y, axis=0) == 0
+        cv = np.empty((n_alphas, v))
+        chosen = np.zeros(v, dtype=np.int64)
+        predictions = np.empty((n, v), dtype=np.dtype(dt)) if return_predictions else None
+        scores = np.empty(v)
+        r2 = np.empty(v)
+        y_means = np.empty(v)
+
+        def residuals(a: int, Z, outside, out):
+            be.matmul(stored_ops[a] if stored_ops is not None else operator(a), Z, out=out)
+            if outside is not None:
+                out += outside * inv_den_dt[:, a : a + 1]
+            return out
+
+        for b0 in range(0, v, self.target_batch):
+            b1 = min(v, b0 + self.target_batch)
+            Yb, Yc, mean = self._centred(be, Y, b0, b1, None)
+            y_means[b0:b1] = mean
+            Z = Q.T @ Yc
+            outside = None if complete else Yc - Q @ Z
+            sst = be.to_numpy(be.col_dot(Yc, Yc)).astype(np.float64)
+            e = be.empty((n, b1 - b0), dt)
+            best_e = be.empty((n, b1 - b0), dt) if self.alpha_per_target else None
+            best_cmp = None
+            for a in range(n_alphas):
+                target = best_e if (a == 0 and best_e is not None) else e
+                residuals(a, Z, outside, target)
+                score, cmp = self._score(be, target, Yc, sst, n)
+                cv[a, b0:b1] = score
+                if best_e is None:
+                    continue
+                if a == 0:
+                    best_cmp = cmp
+                    continue
+                better = cmp < best_cmp
+                if better.any():
+                    be.copy_columns_where(best_e, e, better)
+                    best_cmp = np.where(better, cmp, best_cmp)
+                    chosen[b0:b1][better] = a
+            if best_e is not None:
+                self._finish_batch(be, Yb, Yc, sst, best_e, b0, b1, predictions, scores, r2)
+
+        if not self.alpha_per_target:
+            overall = cv.mean(axis=1) if self.scoring == "mse" else -np.nanmean(cv, axis=1)
+            a = int(np.argmin(overall))
+            chosen[:] = a
+            for b0 in range(0, v, self.target_batch):
+                b1 = min(v, b0 + self.target_batch)
+                Yb, Yc, _ = self._centred(be, Y, b0, b1, y_means[b0:b1])
+                Z = Q.T @ Yc
+                outside = None if complete else Yc - Q @ Z
+                e = residuals(a, Z, outside, be.empty((n, b1 - b0), dt))
+                sst = be.to_numpy(be.col_dot(Yc, Yc)).astype(np.float64)
+                self._finish_batch(be, Yb, Yc, sst, e, b0, b1, predictions, scores, r2)
+
+        n_constant = int(constant.sum())
+        if n_constant:
+            scores[constant] = np.nan
+            r2[constant] = np.nan
+            warnings.warn(
+                f"{n_constant} of {v} targets are constant across stimuli; their scores are NaN.",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+        self.decomposition_ = dec
+        self._y_means = y_means
+        self._X, self._Y = X, Y  # references (no copies), for predict()
+        self.alpha_index_ = chosen
+        self.alpha_ = grid[chosen]
+        self.result_ = RidgeLOOResult(
+            predictions=predictions,
+            alphas=grid[chosen],
+            alpha_index=chosen,
+            scores=scores,
+            r2=r2,
+            cv_scores=cv,
+            alpha_grid=grid,
+            scoring=self.scoring,
+            n_constant=n_constant,
+            info={"method": dec.method, "rank": int(dec.eigenvalues.size), "backend": be.name},
+        )
+        return self
+
+    def _centred(self, be, Y, b0, b1, mean):
+        """Targets ``b0:b1`` as given and centred; centring happens in float64 so that large
+        offsets do not cost the centred values their precision."""
+        block = np.asarray(Y[:, b0:b1], dtype=np.float64)
+        if mean is None:
+            mean = block.mean(axis=0) if self.fit_intercept else np.zeros(b1 - b0)
+        return be.asarray(block, self.dtype), be.asarray(block - mean, self.dtype), mean
+
+    def _score(self, be, e, Yc, sst: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """The LOO score of every column for one alpha, and the key to minimise."""
+        see = be.to_numpy(be.col_dot(e, e)).astype(np.float64)
+        if self.scoring == "mse":
+            score = see / n
+            return score, score
+        r = _pearson_from_sums(be, e, Yc, sst, see, n)
+        return r, -np.nan_to_num(r, nan=-np.inf)
+
+    def _finish_batch(self, be, Yb, Yc, sst, e, b0, b1, predictions, scores, r2) -> None:
+        see = be.to_numpy(be.col_dot(e, e)).astype(np.float64)
+        if predictions is not None:
+            predictions[:, b0:b1] = be.to_numpy(Yb - e)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            scores[b0:b1] = _pearson_from_sums(be, e, Yc, sst, see, Yc.shape[0])
+            r2[b0:b1] = 1.0 - see / sst
+
+    # ------------------------------------------------------------------ predict
+
+    def predict(self, X_new: Any) -> np.ndarray:
+        """Predict new stimuli with the alphas chosen by LOO on the training stimuli."""
+        if not hasattr(self, "result_"):
+            raise InputError("call fit() before predict().")
+        X_new = np.asarray(X_new)
+        k = self._X.shape[1]
+        if X_new.ndim != 2 or X_new.shape[1] != k:
+            raise InputError(f"X_new has shape {X_new.shape}; expected (n_new, {k}).")
+        _check_finite(X_new, "X_new")
+        dec = self.decomposition_
+        x_mean = dec.x_mean if dec.x_mean is not None else 0.0
+        train_c = self._X.astype(np.float64) - x_mean
+        # (X_new - mean) Xc^T Q = X_new_c V S: the new stimuli in the basis of Q.
+        coords = ((X_new.astype(np.float64) - x_mean) @ train_c.T) @ dec.basis
+        out = np.empty((X_new.shape[0], self.alpha_.size))
+        for b0 in range(0, self.alpha_.size, self.target_batch):
+            b1 = min(self.alpha_.size, b0 + self.target_batch)
+            Z = dec.basis.T @ (self._Y[:, b0:b1].astype(np.float64) - self._y_means[b0:b1])
+            index = self.alpha_index_[b0:b1]
+            for a in np.unique(index):
+                cols = np.flatnonzero(index == a)
+                weights = 1.0 / (dec.eigenvalues + self.alphas[a])
+                out[:, b0 + cols] = coords @ (weights[:, None] * Z[:, cols])
+        return out + self._y_means
+
+
+def _pearson_from_sums(be, e, Yc, sst, see, n) -> np.ndarray:
+    """Pearson r between the LOO predictions ``Y - e`` and ``Y``, per column, from sums.
+
+    With ``y`` centred: cov(p, y) = sum(y^2) - sum(e y) and
+    var(p) = sum(y^2) - 2 sum(e y) + sum(e^2) - sum(e)^2 / n.
+    """
+    sey = be.to_numpy(be.col_dot(e, Yc)).astype(np.float64)
+    se = be.to_numpy(be.col_sum(e)).astype(np.float64)
+    cov = sst - sey
+    var_p = sst - 2 * sey + see - se * se / n
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return cov / np.sqrt(np.clip(var_p, 0.0, None) * sst)
+
+
+def ridge_loo(X: Any, Y: Any, alphas: Any = DEFAULT_ALPHAS, **options: Any) -> RidgeLOOResult:
+    """Leave-one-out ridge of every column of ``Y`` on ``X``; see :class:`RidgeCV`.
+
+    >>> result = ridge_loo(X, Y, alphas=[0.1, 1, 10])
+    >>> result.predictions   # (n, v) LOO predictions at each target's chosen alpha
+    >>> result.alphas        # (v,) chosen alphas
+    >>> result.scores        # (v,) Pearson r of the LOO predictions
+    """
+    fit_options = {
+        k: options.pop(k) for k in ("decomposition", "return_predictions") if k in options
+    }
+    return RidgeCV(alphas, **options).fit(X, Y, **fit_options).result_

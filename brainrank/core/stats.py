@@ -1,0 +1,291 @@
+"""Statistics: reliability and ceilings, bootstrap, permutation tests, FDR, effect sizes.
+
+Everything is vectorised over neuroids (voxels, neurons) and seeded: the same seed gives
+the same numbers. Test statistics are computed here; p-values use scipy's distributions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import scipy.stats
+
+from brainrank.core.errors import InputError
+
+# --------------------------------------------------------------------------- correlation
+
+
+def pearson_columns(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pearson r between matching columns of ``a`` and ``b`` (n, v); NaN where a column is
+    constant."""
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    if a.shape != b.shape:
+        raise InputError(f"shapes {a.shape} and {b.shape} differ.")
+    ac = a - a.mean(axis=0)
+    bc = b - b.mean(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (ac * bc).sum(axis=0) / np.sqrt((ac * ac).sum(axis=0) * (bc * bc).sum(axis=0))
+
+
+# --------------------------------------------------------------------------- reliability
+
+
+def spearman_brown(r: Any, factor: float = 2.0) -> Any:
+    """Reliability of data ``factor`` times as long: ``factor r / (1 + (factor - 1) r)``."""
+    r = np.asarray(r, dtype=np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return factor * r / (1 + (factor - 1) * r)
+
+
+def split_half_reliability(
+    trials: np.ndarray,
+    *,
+    n_splits: int = 10,
+    seed: int = 0,
+    correct: bool = True,
+) -> np.ndarray:
+    """Split-half reliability of every neuroid.
+
+    ``trials``: (n_repetitions, n_stimuli, n_neuroids). For each of ``n_splits`` random
+    splits of the repetitions into two halves (seeded), the two half-averages are correlated
+    over stimuli per neuroid; the mean r over splits is returned, Spearman-Brown corrected
+    to the full number of repetitions (``correct=True``: ``2 r / (1 + r)``).
+    """
+    t = np.asarray(trials, dtype=np.float64)
+    if t.ndim != 3:
+        raise InputError(f"trials must be (repetitions, stimuli, neuroids); got {t.shape}.")
+    reps = t.shape[0]
+    if reps < 2:
+        raise InputError("split-half reliability needs at least 2 repetitions.")
+    if not np.all(np.isfinite(t)):
+        raise InputError("trials contain NaN or infinite values.")
+    rng = np.random.default_rng(seed)
+    total = np.zeros(t.shape[2])
+    for _ in range(n_splits):
+        order = rng.permutation(reps)
+        half_a, half_b = order[: reps // 2], order[reps // 2 :]
+        total += pearson_columns(t[half_a].mean(axis=0), t[half_b].mean(axis=0))
+    r = total / n_splits
+    return spearman_brown(r) if correct else r
+
+
+def trials_array(responses: Any) -> tuple[np.ndarray, list[str]]:
+    """(repetitions, stimuli, neuroids) from a trial-level responses DataArray, with the
+    stimulus ids; every stimulus needs the same number of repetitions."""
+    ids = np.asarray(responses["stimulus_id"].values).astype(str)
+    unique, inverse, counts = np.unique(ids, return_inverse=True, return_counts=True)
+    if counts.min() != counts.max():
+        short = unique[counts < counts.max()]
+        raise InputError(
+            f"{short.size} stimuli have fewer repetitions than the others "
+            f"({counts.min()} instead of {counts.max()}, e.g. {short[:3].tolist()}); "
+            "reliability needs the same number for every stimulus."
+        )
+    values = np.asarray(responses.values, dtype=np.float64)
+    out = np.empty((counts.max(), unique.size, values.shape[1]))
+    seen = np.zeros(unique.size, dtype=int)
+    for row, s in enumerate(inverse):
+        out[seen[s], s] = values[row]
+        seen[s] += 1
+    return out, unique.tolist()
+
+
+def ncsnr_noise_ceiling(ncsnr: Any, n_trials: int = 3) -> np.ndarray:
+    """NSD's noise ceiling (fraction of variance) of the mean of ``n_trials`` trials:
+    ``ncsnr^2 / (ncsnr^2 + 1 / n)``."""
+    s2 = np.asarray(ncsnr, dtype=np.float64) ** 2
+    return s2 / (s2 + 1.0 / n_trials)
+
+
+# --------------------------------------------------------------------------- bootstrap
+
+
+def bootstrap_ci(
+    values: Any,
+    statistic: Callable[..., np.ndarray] = np.mean,
+    *,
+    n_boot: int = 1000,
+    ci: float = 0.95,
+    seed: int = 0,
+    axis: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Percentile bootstrap CI of ``statistic`` over ``axis`` (resampled with replacement).
+
+    ``statistic(x, axis=...)`` must accept an axis argument (numpy reductions do).
+    Returns ``(low, high)`` with the statistic's shape.
+    """
+    x = np.moveaxis(np.asarray(values, dtype=np.float64), axis, 0)
+    n = x.shape[0]
+    if n < 2:
+        raise InputError("a bootstrap needs at least 2 values.")
+    if not 0 < ci < 1:
+        raise InputError(f"ci must be in (0, 1), got {ci}.")
+    rng = np.random.default_rng(seed)
+    index = rng.integers(0, n, size=(n_boot, n))
+    stats = np.stack([statistic(x[i], axis=0) for i in index])
+    alpha = (1 - ci) / 2
+    return np.quantile(stats, alpha, axis=0), np.quantile(stats, 1 - alpha, axis=0)
+
+
+# --------------------------------------------------------------------------- permutation
+
+
+def permutation_test(
+    predictions: np.ndarray,
+    targets: np.ndarray,
+    *,
+    n_permutations: int = 5000,
+    seed: int = 0,
+    max_elements: int = 2**26,
+    alternative: str = "greater",
+) -> tuple[np.ndarray, np.ndarray]:
+    """Permutation test of the Pearson r between matching columns (no refits).
+
+    The stimuli of the targets are shuffled (the same permutation for every column, which
+    keeps the dependence between voxels) and r recomputed from the standardised columns:
+    one gather and one reduction per permutation, as many permutations at a time as fit in
+    ``max_elements`` float32 numbers (256 MiB by default), so 5000 permutations of 10,000
+    voxels never need more than that at once. Returns
+    ``(r, p)`` with ``p = (1 + #{r_perm >= r}) / (1 + n_permutations)`` (``"greater"``) or the
+    two-sided version on ``|r|``.
+    """
+    if alternative not in ("greater", "two-sided"):
+        raise InputError("alternative must be 'greater' or 'two-sided'.")
+    P = np.asarray(predictions, dtype=np.float64)
+    Y = np.asarray(targets, dtype=np.float64)
+    if P.shape != Y.shape or P.ndim != 2:
+        raise InputError(f"predictions {P.shape} and targets {Y.shape} must be the same (n, v).")
+    n = P.shape[0]
+    zp = (P - P.mean(0)) / P.std(0)
+    zy = (Y - Y.mean(0)) / Y.std(0)
+    observed = (zp * zy).mean(0)
+    rng = np.random.default_rng(seed)
+    exceed = np.zeros(P.shape[1])
+    zp32, zy32 = zp.astype(np.float32), zy.astype(np.float32)
+    reference = np.abs(observed) if alternative == "two-sided" else observed
+    batch = max(1, max_elements // max(1, P.size))
+    for start in range(0, n_permutations, batch):
+        b = min(batch, n_permutations - start)
+        perms = np.stack([rng.permutation(n) for _ in range(b)])
+        null = np.einsum("bnv,nv->bv", zy32[perms], zp32, dtype=np.float64) / n
+        if alternative == "two-sided":
+            null = np.abs(null)
+        exceed += (null >= reference - 1e-12).sum(axis=0)
+    return observed, (1 + exceed) / (1 + n_permutations)
+
+
+# --------------------------------------------------------------------------- multiple tests
+
+
+def fdr_bh(p_values: Any, alpha: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
+    """Benjamini-Hochberg adjusted p-values and the rejections at ``alpha``."""
+    p = np.asarray(p_values, dtype=np.float64)
+    if np.any((p < 0) | (p > 1)) or not np.all(np.isfinite(p)):
+        raise InputError("p-values must be finite numbers in [0, 1].")
+    flat = p.ravel()
+    m = flat.size
+    order = np.argsort(flat)
+    ranked = flat[order] * m / np.arange(1, m + 1)
+    adjusted_sorted = np.minimum.accumulate(ranked[::-1])[::-1]
+    adjusted = np.empty(m)
+    adjusted[order] = np.minimum(adjusted_sorted, 1.0)
+    adjusted = adjusted.reshape(p.shape)
+    return adjusted, adjusted <= alpha
+
+
+# --------------------------------------------------------------------------- group tests
+
+
+@dataclass(frozen=True)
+class TestResult:
+    statistic: float
+    p_value: float
+    df: float | None = None
+
+
+def paired_ttest(a: Any, b: Any) -> TestResult:
+    """Two-sided paired t-test of ``a - b`` (pairs with a NaN are dropped)."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if a.shape != b.shape:
+        raise InputError("a paired test needs two samples of the same length.")
+    d = a - b
+    d = d[np.isfinite(d)]
+    n = d.size
+    if n < 2:
+        raise InputError("a paired t-test needs at least 2 complete pairs.")
+    sd = d.std(ddof=1)
+    t = (
+        d.mean() / (sd / np.sqrt(n))
+        if sd > 0
+        else np.copysign(np.inf, d.mean())
+        if d.mean()
+        else np.nan
+    )
+    p = 2 * scipy.stats.t.sf(abs(t), n - 1) if np.isfinite(t) else (0.0 if np.isinf(t) else np.nan)
+    return TestResult(float(t), float(p), float(n - 1))
+
+
+def cohens_d_paired(a: Any, b: Any) -> float:
+    """Cohen's d for paired samples (d_z): mean difference over the SD of the differences."""
+    d = np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)
+    d = d[np.isfinite(d)]
+    return float(d.mean() / d.std(ddof=1))
+
+
+def cohens_d(a: Any, b: Any) -> float:
+    """Cohen's d for independent samples with the pooled standard deviation."""
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    a, b = a[np.isfinite(a)], b[np.isfinite(b)]
+    na, nb = a.size, b.size
+    pooled = np.sqrt(((na - 1) * a.var(ddof=1) + (nb - 1) * b.var(ddof=1)) / (na + nb - 2))
+    return float((a.mean() - b.mean()) / pooled)
+
+
+def spearman_rank_agreement(a: Any, b: Any, *, n_boot: int = 1000, seed: int = 0, ci: float = 0.95):
+    """Spearman rho between two score vectors (e.g. two metrics' model scores) with a
+    percentile bootstrap CI over items. Returns ``(rho, low, high)``."""
+    x = np.asarray(a, dtype=np.float64)
+    y = np.asarray(b, dtype=np.float64)
+    keep = np.isfinite(x) & np.isfinite(y)
+    x, y = x[keep], y[keep]
+    if x.size < 3:
+        raise InputError("rank agreement needs at least 3 items with both scores.")
+
+    def rho(idx: np.ndarray) -> float:
+        rx = scipy.stats.rankdata(x[idx])
+        ry = scipy.stats.rankdata(y[idx])
+        return float(pearson_columns(rx[:, None], ry[:, None])[0])
+
+    value = rho(np.arange(x.size))
+    rng = np.random.default_rng(seed)
+    boots = np.array([rho(rng.integers(0, x.size, x.size)) for _ in range(n_boot)])
+    boots = boots[np.isfinite(boots)]
+    alpha = (1 - ci) / 2
+    return value, float(np.quantile(boots, alpha)), float(np.quantile(boots, 1 - alpha))
+
+
+def kruskal_wallis(groups: Sequence[Any]) -> TestResult:
+    """Kruskal-Wallis H test across groups (ties corrected), p from chi-square(k - 1)."""
+    samples = [np.asarray(g, dtype=np.float64) for g in groups]
+    samples = [g[np.isfinite(g)] for g in samples]
+    if len(samples) < 2 or any(g.size == 0 for g in samples):
+        raise InputError("Kruskal-Wallis needs at least 2 non-empty groups.")
+    values = np.concatenate(samples)
+    n = values.size
+    ranks = scipy.stats.rankdata(values)
+    h, start = 0.0, 0
+    for g in samples:
+        r = ranks[start : start + g.size]
+        h += r.sum() ** 2 / g.size
+        start += g.size
+    h = 12.0 / (n * (n + 1)) * h - 3 * (n + 1)
+    _, counts = np.unique(values, return_counts=True)
+    correction = 1 - (counts**3 - counts).sum() / (n**3 - n)
+    h = h / correction if correction > 0 else np.nan
+    df = len(samples) - 1
+    return TestResult(float(h), float(scipy.stats.chi2.sf(h, df)), float(df))

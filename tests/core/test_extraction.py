@@ -1,0 +1,230 @@
+"""Every-layer extraction: which layers, in which order, captured before in-place
+operations, deduplicated, and exact whatever the memory budget."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from brainrank.core.extraction import (
+    ExtractionConfig,
+    extract_features,
+    layer_activations,
+    probe_layers,
+)
+from brainrank.core.projection import SparseRandomProjection
+from brainrank.core.rsa import rdm
+from brainrank.core.types import FeatureRequest, Model, ModelMetadata, StimulusSet
+
+
+class Block(nn.Module):
+    """A residual block that calls its ReLU twice and adds in place (like torchvision's)."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(channels, channels, 3, padding=1)
+        self.relu = nn.ReLU(inplace=True)
+        self.conv2 = nn.Conv2d(channels, channels, 3, padding=1)
+
+    def forward(self, x):
+        out = self.relu(self.conv1(x))
+        out = self.conv2(out)
+        out += x
+        return self.relu(out)
+
+
+def toy_module() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(
+        OrderedDict(
+            conv=nn.Conv2d(3, 4, 3, padding=1),
+            act=nn.ReLU(inplace=True),
+            block=Block(4),
+            drop=nn.Dropout(0.5),
+            pool=nn.AdaptiveAvgPool2d(3),
+            flat=nn.Flatten(),
+            fc=nn.Linear(36, 7),
+        )
+    ).eval()
+
+
+def preprocess(image):
+    return torch.from_numpy(np.array(image, dtype=np.float32)).permute(2, 0, 1) / 127.5 - 1.0
+
+
+def toy_model(module=None) -> Model:
+    return Model(
+        identifier="test/toy",
+        module=module or toy_module(),
+        preprocess=preprocess,
+        preprocess_id="toy",
+        metadata=ModelMetadata(source="test", architecture="toy"),
+    )
+
+
+def stimuli(n=10, size=6) -> StimulusSet:
+    rng = np.random.default_rng(0)
+    images = {f"s{i}": rng.integers(0, 256, (size, size, 3), dtype=np.uint8) for i in range(n)}
+    return StimulusSet("toy", list(images), images.__getitem__)
+
+
+def reference_activations(module, batch):
+    """The activations computed by hand, in the order the layers run."""
+    with torch.no_grad():
+        conv = module.conv(batch)
+        act = torch.relu(conv)
+        b = module.block
+        c1 = b.conv1(act)
+        r1 = torch.relu(c1)
+        c2 = b.conv2(r1)
+        r2 = torch.relu(c2 + act)
+        pool = module.pool(r2)
+        fc = module.fc(pool.flatten(1))
+    return OrderedDict(
+        [("conv", conv), ("act", act), ("block.conv1", c1), ("block.relu", r1),
+         ("block.conv2", c2), ("block.relu:2", r2), ("pool", pool), ("fc", fc)]
+    )  # fmt: skip
+
+
+def batch_of(stim: StimulusSet) -> torch.Tensor:
+    return torch.stack([preprocess(stim.image(s)) for s in stim.stimulus_ids])
+
+
+def test_layers_in_call_order_with_second_calls_and_duplicates():
+    stim = stimuli()
+    infos = probe_layers(toy_model(), [stim.image(s) for s in stim.stimulus_ids])
+    names = [i.name for i in infos]
+    assert names == ["conv", "act", "block.conv1", "block.relu", "block.conv2", "block.relu:2",
+                     "drop", "pool", "flat", "fc", "output"]  # fmt: skip
+    duplicates = {i.name: i.duplicate_of for i in infos if i.duplicate_of}
+    # dropout at eval time repeats the block output; flatten repeats the pooled values; the
+    # model's output is the last layer's
+    assert duplicates == {"drop": "block.relu:2", "flat": "pool", "output": "fc"}
+
+
+def test_captured_before_in_place_operations():
+    stim = stimuli()
+    module = toy_module()
+    expected = reference_activations(module, batch_of(stim))
+    names = list(expected)
+    got = layer_activations(toy_model(module), [stim.image(s) for s in stim.stimulus_ids], names)
+    for name in names:
+        np.testing.assert_allclose(
+            got[name], expected[name].flatten(1).numpy(), rtol=1e-5, atol=1e-6
+        )
+    # the conv output keeps its negative values although an in-place ReLU follows it
+    assert (got["conv"] < 0).any() and (got["block.conv2"] < 0).any()
+
+
+def test_features_are_exact_projections_and_rdms():
+    stim = stimuli(n=12, size=24)  # conv layers: 4 x 24 x 24 = 2304 features
+    module = toy_module()
+    expected = reference_activations(module, batch_of(stim))
+    k = 500
+    config = ExtractionConfig(batch_size=5, projection_seed=3)
+    features = extract_features(
+        toy_model(module), stim, FeatureRequest(frozenset({k}), rdm=True), config
+    )
+    assert features.layer_names == list(expected)
+    assert features.info["passes"] == 1
+    depths = [layer.relative_depth for layer in features]
+    assert depths[0] == 0.0 and depths[-1] == 1.0 and np.all(np.diff(depths) > 0)
+    for layer in features:
+        acts = expected[layer.name].flatten(1).numpy().astype(np.float64)
+        assert layer.n_features == acts.shape[1]
+        np.testing.assert_allclose(layer.rdm, rdm(acts, dtype="float64"), atol=2e-5)
+        projected = layer.projections[k]
+        if acts.shape[1] > k:
+            reference = acts @ SparseRandomProjection(acts.shape[1], k, seed=3).dense()
+            np.testing.assert_allclose(projected, reference, rtol=1e-4, atol=1e-4)
+        else:  # small layers are kept as they are
+            np.testing.assert_allclose(projected, acts, rtol=1e-6, atol=1e-6)
+
+
+def test_plan_groups_layers_and_slices_big_ones():
+    from brainrank.core.extraction import LayerInfo, plan_passes
+
+    layers = [
+        LayerInfo(name, name, (size,), size)
+        for name, size in [("a", 1000), ("b", 1500), ("c", 10_000), ("d", 10)]
+    ]
+    plan = plan_passes(layers, n=100, budget=2**20)  # 1 MiB = 2621 columns of 100 rows
+    assert [[(s.layer, s.start, s.stop) for s in p] for p in plan] == [
+        [("a", 0, 1000), ("b", 0, 1500)],
+        [("c", 0, 2621)], [("c", 2621, 5242)], [("c", 5242, 7863)], [("c", 7863, 10_000)],
+        [("d", 0, 10)],
+    ]  # fmt: skip
+
+
+def test_tiny_budget_gives_the_same_features_in_many_passes():
+    stim = stimuli(n=12, size=100)  # conv layers: 40,000 features x 12 stimuli = 1.9 MB
+    request = FeatureRequest(frozenset({300}), rdm=True)
+    big = extract_features(toy_model(), stim, request, ExtractionConfig(memory_budget=2**30))
+    small = extract_features(
+        toy_model(), stim, request, ExtractionConfig(memory_budget=2**20, batch_size=4)
+    )
+    assert big.info["passes"] == 1
+    assert small.info["passes"] > len(small)  # some layers were split into column slices
+    for a, b in zip(big, small, strict=True):
+        np.testing.assert_allclose(a.rdm, b.rdm, atol=1e-6)
+        np.testing.assert_allclose(a.projections[300], b.projections[300], rtol=1e-5, atol=1e-5)
+
+
+def test_seeded_extraction_is_deterministic():
+    stim = stimuli()
+    request = FeatureRequest(frozenset({50}), rdm=True)
+    a = extract_features(toy_model(), stim, request)
+    b = extract_features(toy_model(), stim, request)
+    for x, y in zip(a, b, strict=True):
+        np.testing.assert_array_equal(x.projections[50], y.projections[50])
+        np.testing.assert_array_equal(x.rdm, y.rdm)
+
+
+def test_named_layers_and_missing_layers():
+    stim = stimuli()
+    model = toy_model()
+    model.layers = ["block", "fc"]  # a non-leaf module can be named explicitly
+    features = extract_features(model, stim, FeatureRequest(frozenset({20}), rdm=False))
+    assert features.layer_names == ["block", "fc"]
+    assert features["fc"].rdm is None
+    model.layers = ["nope"]
+    with pytest.raises(Exception, match="no modules named"):
+        extract_features(model, stim, FeatureRequest(frozenset({20})))
+
+
+class SequenceFirst(nn.Module):
+    """Tokens laid out (sequence, batch, width), as in sequence-first transformers, and a
+    zero-initialised head whose output is the same for every image."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.embed = nn.Linear(3, 5)
+        self.mix = nn.Linear(5, 5)
+        self.head = nn.Linear(5, 2)
+        nn.init.zeros_(self.head.weight)
+        nn.init.zeros_(self.head.bias)
+
+    def forward(self, x):
+        tokens = x.flatten(2).permute(2, 0, 1)  # (pixels, batch, channels)
+        mixed = self.mix(self.embed(tokens))
+        return mixed.mean(0), self.head(mixed.mean(0))
+
+
+def test_sequence_first_outputs_and_constant_layers():
+    stim = stimuli(n=6, size=3)  # 9 tokens per image, so no axis is ambiguous
+    model = toy_model(SequenceFirst().eval())
+    features = extract_features(model, stim, FeatureRequest(frozenset({100}), rdm=True))
+    assert features.layer_names == ["embed", "mix", "output"]
+    assert features.info["constant_layers"] == ["head"]
+    batch = batch_of(stim)
+    with torch.no_grad():
+        mixed = model.module.mix(model.module.embed(batch.flatten(2).permute(2, 0, 1)))
+    expected = mixed.permute(1, 0, 2).flatten(1).numpy()  # rows are images
+    assert features["mix"].shape == (9, 5)
+    np.testing.assert_allclose(features["mix"].projections[100], expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(features["mix"].rdm, rdm(expected, dtype="float64"), atol=2e-5)
