@@ -1,0 +1,292 @@
+"""Helpers shared by the model plugins: seeded random initialisation, preprocessing from
+uint8 images, and weight files that must be found offline."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import os
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from brainrank.core.errors import WeightsUnavailableError
+from brainrank.core.types import ModelMetadata
+
+#: Seed of every ``:random`` variant: the same identifier always means the same network.
+RANDOM_SEED = 0
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def offline() -> bool:
+    """True when downloads must not even be tried (``BRAINRANK_OFFLINE=1``)."""
+    return os.environ.get("BRAINRANK_OFFLINE", "").lower() in ("1", "true", "yes")
+
+
+@contextlib.contextmanager
+def seeded(seed: int = RANDOM_SEED) -> Iterator[None]:
+    """Run a block with torch's global RNG seeded, restoring the caller's RNG state after."""
+    import torch
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
+
+
+def count_parameters(module: Any) -> int:
+    return int(sum(p.numel() for p in module.parameters()))
+
+
+def with_loaded_facts(
+    metadata: ModelMetadata, module: Any, input_size: int | None
+) -> ModelMetadata:
+    """Metadata completed with what is only known once the network is built."""
+    return dataclasses.replace(
+        metadata,
+        n_params=count_parameters(module),
+        input_size=input_size if input_size is not None else metadata.input_size,
+    )
+
+
+class ImagePreprocess:
+    """uint8 RGB ``(H, W, 3)`` -> normalised float tensor ``(3, size, size)``.
+
+    Resize the shorter side to ``resize`` (bilinear, antialiased), centre-crop ``size``,
+    scale to [0, 1], then ``(x - mean) / std``. ``describe()`` names every parameter so the
+    feature cache notices any change.
+    """
+
+    def __init__(
+        self,
+        size: int = 224,
+        resize: int | None = 256,
+        mean: Sequence[float] = IMAGENET_MEAN,
+        std: Sequence[float] = IMAGENET_STD,
+        interpolation: str = "bilinear",
+    ):
+        self.size = int(size)
+        self.resize = int(resize) if resize else int(size)
+        self.mean = tuple(float(m) for m in mean)
+        self.std = tuple(float(s) for s in std)
+        self.interpolation = interpolation
+
+    def describe(self) -> str:
+        return (
+            f"resize={self.resize},crop={self.size},interp={self.interpolation},"
+            f"mean={self.mean},std={self.std}"
+        )
+
+    def __call__(self, image: np.ndarray):
+        import torch
+        import torchvision.transforms.v2.functional as F
+        from torchvision.transforms import InterpolationMode
+
+        mode = InterpolationMode(self.interpolation)
+        x = torch.from_numpy(np.array(image, dtype=np.uint8)).permute(
+            2, 0, 1
+        )  # copy: inputs may be read-only
+        x = F.resize(x, self.resize, interpolation=mode, antialias=True)
+        x = F.center_crop(x, [self.size, self.size])
+        x = x.float() / 255.0
+        return F.normalize(x, list(self.mean), list(self.std))
+
+
+def sha256_file(path: str | Path, chunk: int = 1 << 22) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def torch_hub_checkpoints() -> Path:
+    import torch
+
+    return Path(torch.hub.get_dir()) / "checkpoints"
+
+
+def explicit_weights(identifier: str, weights: str | Path) -> Path:
+    """``weights=PATH`` checked: the file must exist."""
+    path = Path(weights).expanduser()
+    if not path.is_file():
+        raise WeightsUnavailableError(
+            f"weights file {path} for model {identifier!r} does not exist; check the path "
+            "given with weights=PATH (--weights MODEL=PATH)."
+        )
+    return path
+
+
+def read_torch_file(identifier: str, path: Path) -> Any:
+    """``torch.load`` of a weight file (tensors only), with a clear error for bad files."""
+    import torch
+
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise WeightsUnavailableError(
+            f"cannot read the weights file {path} of model {identifier!r} ({exc}); it is "
+            "damaged or not a PyTorch state dict. Delete it or pass another file."
+        ) from exc
+
+
+def unwrap_state_dict(checkpoint: Any) -> dict[str, Any]:
+    """The state dict inside a checkpoint: the value of a ``state_dict`` (or ``model``)
+    entry when there is one, with the ``module.`` prefix of ``nn.DataParallel`` removed."""
+    state = checkpoint
+    for key in ("state_dict", "model"):
+        if isinstance(state, dict) and isinstance(state.get(key), dict):
+            state = state[key]
+            break
+    if not isinstance(state, dict):
+        raise WeightsUnavailableError(
+            f"the checkpoint holds a {type(checkpoint).__name__}, not a state dict."
+        )
+    if state and all(k.startswith("module.") for k in state):
+        state = {k[len("module.") :]: v for k, v in state.items()}
+    return state
+
+
+def load_torch_hub_weights(
+    identifier: str,
+    url: str,
+    weights: str | Path | None = None,
+    sha256_prefix: str | None = None,
+):
+    """The checkpoint for ``url`` and its path: from ``weights`` if given, else the torch-hub
+    cache (``$TORCH_HOME/hub/checkpoints/<file name of the URL>``), else a download. Without
+    network and without the file, the error says which file to put where.
+
+    ``sha256_prefix`` (checked on cached and downloaded files, not on explicit ones) guards
+    against a damaged or wrong file under the expected name.
+    """
+    import torch
+
+    if weights is not None:
+        path = explicit_weights(identifier, weights)
+        return read_torch_file(identifier, path), path
+    filename = os.path.basename(url.split("?")[0])
+    path = torch_hub_checkpoints() / filename
+    if not path.is_file():
+        hint = (
+            f"trained weights of {identifier!r} are not available offline. Put the file "
+            f"{filename} in {path.parent} (it comes from {url}), or pass weights=PATH "
+            "(--weights MODEL=PATH on the command line)."
+        )
+        if offline():
+            raise WeightsUnavailableError(hint + " (BRAINRANK_OFFLINE is set.)")
+        if not reachable(url):
+            raise WeightsUnavailableError(hint + " (the host of that URL cannot be reached.)")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            torch.hub.download_url_to_file(url, str(path), progress=False)
+        except Exception as exc:
+            with contextlib.suppress(OSError):
+                path.unlink()
+            raise WeightsUnavailableError(f"{hint} The download failed: {exc}") from exc
+    if sha256_prefix is not None:
+        digest = sha256_file(path)
+        if not digest.startswith(sha256_prefix):
+            raise WeightsUnavailableError(
+                f"the weights file {path} of {identifier!r} has sha256 {digest[:16]}..., not "
+                f"the expected {sha256_prefix}...: it is damaged or another file. Delete it "
+                f"and put the file from {url} there, or pass weights=PATH."
+            )
+    return read_torch_file(identifier, path), path
+
+
+# --------------------------------------------------------------------------- Hugging Face
+
+HF_ENDPOINT = "https://huggingface.co"
+
+
+def hub_environment() -> None:
+    """Call before importing timm, open_clip or huggingface_hub.
+
+    The Hugging Face client reads ``HF_HUB_OFFLINE`` once, at import; set later it is
+    ignored and a missing file costs several network retries. When brainrank is told to stay
+    offline (``BRAINRANK_OFFLINE=1``) or the hub cannot be reached, the switch is set before
+    that first import. A value the user set is left alone, and nothing changes when the hub is
+    reachable (online use keeps working).
+    """
+    if "huggingface_hub" in sys.modules or "HF_HUB_OFFLINE" in os.environ:
+        return
+    if offline() or not reachable(HF_ENDPOINT, timeout=2.0):
+        os.environ["HF_HUB_OFFLINE"] = "1"
+        os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+
+def hf_hub_cache() -> Path:
+    """The Hugging Face hub cache folder, read from the environment now (``HF_HUB_CACHE``,
+    else ``$HF_HOME/hub``, else ``~/.cache/huggingface/hub``), not when the client was
+    imported."""
+    env = os.environ
+    for name in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE"):
+        if env.get(name):
+            return Path(env[name]).expanduser()
+    home = env.get("HF_HOME") or os.path.join(env.get("XDG_CACHE_HOME", "~/.cache"), "huggingface")
+    return Path(home).expanduser() / "hub"
+
+
+def hf_cached_file(repo: str, filenames: Sequence[str]) -> Path | None:
+    """The first of ``filenames`` of the hub repository ``repo`` already in the cache."""
+    from huggingface_hub import try_to_load_from_cache
+
+    for filename in filenames:
+        path = try_to_load_from_cache(repo, filename, cache_dir=str(hf_hub_cache()))
+        if isinstance(path, str) and os.path.isfile(path):
+            return Path(path)
+    return None
+
+
+def hf_weights_file(identifier: str, repo: str, filenames: Sequence[str]) -> Path:
+    """A weight file of the hub repository ``repo``: from the cache, else downloaded (only
+    when allowed and the hub is reachable). The error names the cache folder and the URL."""
+    cached = hf_cached_file(repo, filenames)
+    if cached is not None:
+        return cached
+    cache = hf_hub_cache()
+    folder = cache / f"models--{repo.replace('/', '--')}"
+    url = f"{HF_ENDPOINT}/{repo}/resolve/main/{filenames[0]}"
+    hint = (
+        f"trained weights of {identifier!r} are not available offline. They belong in the "
+        f"Hugging Face cache {cache} (repository {repo}, file {' or '.join(filenames)}, under "
+        f"{folder}; from {url}); download them where there is a network (for example "
+        f"`huggingface-cli download {repo} {filenames[0]}` with HF_HOME pointing to this "
+        "cache) or pass weights=PATH (--weights MODEL=PATH on the command line)."
+    )
+    if offline():
+        raise WeightsUnavailableError(hint + " (BRAINRANK_OFFLINE is set.)")
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
+        raise WeightsUnavailableError(hint + " (HF_HUB_OFFLINE is set.)")
+    if not reachable(url):
+        raise WeightsUnavailableError(hint + f" ({HF_ENDPOINT} cannot be reached.)")
+    from huggingface_hub import hf_hub_download
+
+    errors = []
+    for filename in filenames:
+        try:
+            return Path(hf_hub_download(repo, filename, cache_dir=str(cache)))
+        except Exception as exc:
+            errors.append(f"{filename}: {exc}")
+    raise WeightsUnavailableError(f"{hint} The download failed: {'; '.join(errors)}")
+
+
+def reachable(url: str, timeout: float = 3.0) -> bool:
+    """Whether the host of ``url`` accepts a connection (checked before downloads whose
+    client would otherwise retry for a long time without a network)."""
+    import socket
+    from urllib.parse import urlparse
+
+    parsed = urlparse(url)
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    try:
+        with socket.create_connection((parsed.hostname, port), timeout=timeout):
+            return True
+    except OSError:
+        return False

@@ -1,0 +1,267 @@
+"""CLIP image towers through ``open_clip``.
+
+``openclip/<architecture>:<tag>`` is the image encoder of an open_clip model with the
+pretrained weights named by ``tag`` (``openclip/rn50:openai``,
+``openclip/vit-b-32:laion2b_s34b_b79k``); ``openclip/<architecture>:random`` is the same
+tower initialised with seed 0. Architectures are open_clip's names in lower case (``rn50``,
+``rn101``, ``vit-b-32``, ``vit-b-16``, ``vit-l-14`` are listed with their main tags; any
+other open_clip model and tag resolves on demand). Only the image tower is built: its layers
+are the layers brainrank reads, and its output (the image embedding) is the last one.
+Preprocessing is CLIP's: shorter side resized to the tower's input size (bicubic),
+centre crop, and the mean and std of the tag's pretrained config.
+
+Weights: ``weights=PATH`` (an open_clip checkpoint of the whole CLIP model, or of its
+``visual.*`` part, as ``.safetensors``, ``.bin``/``.pt`` or an OpenAI TorchScript archive),
+else the Hugging Face cache (``$HF_HOME/hub``, the repository of the tag's pretrained config,
+file ``open_clip_model.safetensors`` or ``open_clip_pytorch_model.bin``), else open_clip's
+own download folder (``~/.cache/clip/<file name of the tag's URL>``), else a download from
+the hub when allowed.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from brainrank.core.errors import WeightsUnavailableError
+from brainrank.core.registry import hookimpl
+from brainrank.core.types import Model, ModelMetadata, ModelSpec, split_variant
+from brainrank.plugins.models._common import (
+    RANDOM_SEED,
+    ImagePreprocess,
+    explicit_weights,
+    hf_cached_file,
+    hf_weights_file,
+    hub_environment,
+    seeded,
+    unwrap_state_dict,
+    with_loaded_facts,
+)
+
+OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
+OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
+
+#: Listed architectures (identifier name -> open_clip name) and their main pretrained tags.
+CURATED: dict[str, tuple[str, tuple[str, ...]]] = {
+    "rn50": ("RN50", ("openai", "yfcc15m", "cc12m")),
+    "rn101": ("RN101", ("openai", "yfcc15m")),
+    "vit-b-32": (
+        "ViT-B-32",
+        ("openai", "laion400m_e32", "laion2b_s34b_b79k", "datacomp_xl_s13b_b90k"),
+    ),
+    "vit-b-16": (
+        "ViT-B-16",
+        ("openai", "laion400m_e32", "laion2b_s34b_b88k", "datacomp_xl_s13b_b90k"),
+    ),
+    "vit-l-14": (
+        "ViT-L-14",
+        ("openai", "laion400m_e32", "laion2b_s32b_b82k", "datacomp_xl_s13b_b90k"),
+    ),
+}
+
+#: Pieces of open_clip tags -> the image-text pairs the model was trained on.
+_TAG_DATA = (
+    ("openai", "WIT-400M (OpenAI CLIP)"),
+    ("laion400m", "LAION-400M"),
+    ("laion2b", "LAION-2B"),
+    ("laion_aesthetic", "LAION-Aesthetics"),
+    ("datacomp", "DataComp"),
+    ("commonpool", "CommonPool"),
+    ("yfcc15m", "YFCC-15M"),
+    ("cc12m", "CC-12M"),
+    ("metaclip", "MetaCLIP"),
+    ("dfn", "DFN"),
+    ("webli", "WebLI"),
+)
+
+
+def training_data_of(tag: str) -> str:
+    for piece, data in _TAG_DATA:
+        if tag.startswith(piece):
+            return f"{data} ({tag})"
+    return tag
+
+
+def _family(arch: str) -> str:
+    return "convnet" if arch.lower().startswith(("rn", "convnext")) else "transformer"
+
+
+def _metadata(name: str, arch: str, tag: str | None) -> ModelMetadata:
+    trained = tag is not None
+    return ModelMetadata(
+        source="openclip",
+        architecture=arch,
+        family=_family(arch),
+        task="image-text contrastive (CLIP)" if trained else None,
+        training_data=training_data_of(tag) if trained else None,
+        trained=trained,
+        description=f"open_clip {arch} image tower, "
+        + (f"pretrained {tag}" if trained else f"random initialisation (seed {RANDOM_SEED})"),
+    )
+
+
+def _identifier(name: str, tag: str | None) -> str:
+    return f"openclip/{name}:{tag or 'random'}"
+
+
+def _vision_tower(open_clip: Any, arch: str, quick_gelu: bool):
+    """The image tower alone (the text tower is never built)."""
+    config = open_clip.get_model_config(arch)
+    if config is None:
+        raise WeightsUnavailableError(f"open_clip has no model configuration {arch!r}.")
+    try:
+        from open_clip.model import _build_vision_tower
+    except ImportError:  # other open_clip versions: build the whole model, keep its tower
+        return open_clip.create_model(arch, pretrained=None, force_quick_gelu=quick_gelu).visual
+    return _build_vision_tower(
+        config["embed_dim"],
+        config["vision_cfg"],
+        quick_gelu=quick_gelu or config.get("quick_gelu", False),
+    )
+
+
+def _read_checkpoint(identifier: str, path: Path) -> dict[str, Any]:
+    import torch
+
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        return load_file(str(path))
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        try:  # OpenAI's released CLIP files are TorchScript archives
+            checkpoint = torch.jit.load(str(path), map_location="cpu").state_dict()
+        except Exception:
+            raise WeightsUnavailableError(
+                f"cannot read the weights file {path} of {identifier!r} ({exc}); it is "
+                "damaged or not an open_clip checkpoint."
+            ) from exc
+    return unwrap_state_dict(checkpoint)
+
+
+def _tower_state(identifier: str, path: Path) -> dict[str, Any]:
+    state = _read_checkpoint(identifier, path)
+    tower = {k[len("visual.") :]: v for k, v in state.items() if k.startswith("visual.")}
+    if not tower:
+        raise WeightsUnavailableError(
+            f"the weights file {path} holds no CLIP image tower (no 'visual.*' entries) for "
+            f"{identifier!r}."
+        )
+    return tower
+
+
+def _weights_file(identifier: str, cfg: dict[str, Any]) -> Path:
+    hub = cfg.get("hf_hub", "")
+    url = cfg.get("url", "")
+    # 'org/repo/' means the default file names; 'org/repo/file.bin' names the file
+    repo, filename = (hub.rstrip("/"), "") if hub.endswith("/") else os.path.split(hub)
+    filenames = (
+        (filename,) if filename else ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")
+    )
+    if repo:
+        cached = hf_cached_file(repo, filenames)
+        if cached is not None:
+            return cached
+    if url:
+        legacy = Path("~/.cache/clip").expanduser() / os.path.basename(url)
+        if legacy.is_file():
+            return legacy
+    if not repo:
+        raise WeightsUnavailableError(
+            f"trained weights of {identifier!r} are not available offline: put the file "
+            f"{os.path.basename(url)} in {Path('~/.cache/clip').expanduser()} (from {url}) or "
+            "pass weights=PATH (--weights MODEL=PATH)."
+        )
+    try:
+        return hf_weights_file(identifier, repo, filenames)
+    except WeightsUnavailableError as exc:
+        if url:
+            raise WeightsUnavailableError(
+                f"{exc} open_clip's download folder {Path('~/.cache/clip').expanduser()} "
+                f"holding {os.path.basename(url)} (from {url}) works too."
+            ) from None
+        raise
+
+
+def build(name: str, arch: str, tag: str | None, weights: str | Path | None = None) -> Model:
+    hub_environment()
+    import open_clip
+
+    identifier = _identifier(name, tag)
+    cfg: dict[str, Any] = {}
+    if tag is not None:
+        cfg = open_clip.get_pretrained_cfg(arch, tag) or {}
+        if not cfg and weights is None:
+            raise WeightsUnavailableError(
+                f"open_clip has no pretrained tag {tag!r} for {arch}; its tags: "
+                f"{open_clip.list_pretrained_tags_by_model(arch)}."
+            )
+    with seeded(RANDOM_SEED):
+        module = _vision_tower(open_clip, arch, bool(cfg.get("quick_gelu", False)))
+    if tag is not None:
+        path = explicit_weights(identifier, weights) if weights else _weights_file(identifier, cfg)
+        try:
+            module.load_state_dict(_tower_state(identifier, path))
+        except RuntimeError as exc:
+            raise WeightsUnavailableError(
+                f"the weights file {path} does not fit {identifier!r}: {exc}"
+            ) from exc
+    elif weights is not None:
+        raise ValueError(f"{identifier} takes no weights file.")
+    module.eval()
+    size = module.image_size
+    size = int(size[0] if isinstance(size, (tuple, list)) else size)
+    prep = ImagePreprocess(
+        size=size,
+        resize=size,
+        mean=cfg.get("mean", OPENAI_MEAN),
+        std=cfg.get("std", OPENAI_STD),
+        interpolation=cfg.get("interpolation", "bicubic"),
+    )
+    return Model(
+        identifier=identifier,
+        module=module,
+        preprocess=prep,
+        preprocess_id=prep.describe(),
+        metadata=with_loaded_facts(_metadata(name, arch, tag), module, size),
+    )
+
+
+def _spec(name: str, arch: str, tag: str | None) -> ModelSpec:
+    return ModelSpec(
+        identifier=_identifier(name, tag),
+        factory=partial(build, name, arch, tag),
+        metadata=_metadata(name, arch, tag),
+    )
+
+
+@hookimpl
+def brainrank_models() -> list[ModelSpec]:
+    specs = []
+    for name, (arch, tags) in CURATED.items():
+        specs.extend(_spec(name, arch, tag) for tag in tags)
+        specs.append(_spec(name, arch, None))
+    return specs
+
+
+@hookimpl
+def brainrank_resolve_model(identifier: str) -> ModelSpec | None:
+    base, variant = split_variant(identifier)
+    if not base.startswith("openclip/") or not variant:
+        return None
+    name = base[len("openclip/") :]
+    hub_environment()
+    import open_clip
+
+    arch = next((m for m in open_clip.list_models() if m.lower() == name), None)
+    if arch is None:
+        return None
+    if variant == "random":
+        return _spec(name, arch, None)
+    tags = {t.lower(): t for t in open_clip.list_pretrained_tags_by_model(arch)}
+    if variant not in tags:
+        return None
+    return _spec(name, arch, tags[variant])
