@@ -1,0 +1,106 @@
+"""Shared pieces of the encoding metrics (srp-ridge, versa, stacking): the trial-averaged
+targets, the projected features of a layer, and per-group reductions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from brainrank.core.errors import InputError
+from brainrank.core.projection import jl_dimension
+from brainrank.core.ridge import DEFAULT_ALPHAS, SCORINGS
+from brainrank.core.types import (
+    Dataset,
+    FeatureSet,
+    LayerFeatures,
+    average_repetitions,
+    neuroid_groups,
+    split_halves,
+)
+
+#: Seed of the stimulus split behind the held-out layer choice and the train/test metrics.
+SPLIT_SEED = 0
+
+
+@dataclass
+class Targets:
+    """Trial-averaged responses of a dataset, ready for regression."""
+
+    stimulus_ids: list[str]
+    values: np.ndarray  # (n_stimuli, n_neuroids) float32
+    neuroid_ids: np.ndarray
+    groups: list[tuple[tuple[str, str], np.ndarray]]
+
+    @classmethod
+    def of(cls, dataset: Dataset) -> Targets:
+        responses = average_repetitions(dataset.responses())
+        return cls(
+            stimulus_ids=[str(s) for s in responses["stimulus_id"].values],
+            values=np.asarray(responses.values, dtype=np.float32),
+            neuroid_ids=np.asarray(responses["neuroid_id"].values).astype(str),
+            groups=neuroid_groups(responses),
+        )
+
+
+def check_encoding_parameters(n_components: Any, alphas: Any, alpha_scoring: str) -> list[float]:
+    if n_components != "jl" and (not isinstance(n_components, int) or n_components < 1):
+        raise InputError(f"n_components must be 'jl' or a positive integer, got {n_components!r}.")
+    if alpha_scoring not in SCORINGS:
+        raise InputError(f"alpha_scoring must be one of {SCORINGS}, got {alpha_scoring!r}.")
+    return [float(a) for a in np.atleast_1d(DEFAULT_ALPHAS if alphas is None else alphas)]
+
+
+def dimension(parameters: dict[str, Any], n_stimuli: int) -> int:
+    k = parameters["n_components"]
+    return jl_dimension(n_stimuli, parameters["eps"]) if k == "jl" else int(k)
+
+
+def n_stimuli(dataset: Dataset) -> int:
+    return int(np.unique(np.asarray(dataset.responses()["stimulus_id"].values)).size)
+
+
+def design(layer: LayerFeatures, k: int, rows: np.ndarray) -> np.ndarray | None:
+    """The layer's projected features for ``rows``; ``None`` when they are constant (a layer
+    that carries nothing, e.g. a zero-initialised batch norm of a random network)."""
+    X = layer.projections[k][rows]
+    if X.shape[1] == 0 or np.ptp(X, axis=0).max() == 0:
+        return None
+    return X
+
+
+def rows_for(features: FeatureSet, targets: Targets) -> np.ndarray:
+    return features.rows_for(targets.stimulus_ids)
+
+
+def column_r(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pearson r of matching columns (NaN for constant columns)."""
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    ac, bc = a - a.mean(0), b - b.mean(0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (ac * bc).sum(0) / np.sqrt((ac * ac).sum(0) * (bc * bc).sum(0))
+
+
+def group_mean(values: np.ndarray, index: np.ndarray) -> tuple[float, int]:
+    v = values[index]
+    finite = np.isfinite(v)
+    return (float(v[finite].mean()) if finite.any() else float("nan")), int(finite.sum())
+
+
+def train_test_split(dataset: Dataset, stimulus_ids: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Positions of the training and test stimuli within ``stimulus_ids``: the dataset's own
+    split when it defines ``train_test_split()`` (returning two lists of stimulus ids), else
+    a seeded half split."""
+    if hasattr(dataset, "train_test_split"):
+        train_ids, test_ids = dataset.train_test_split()
+        position = {s: i for i, s in enumerate(stimulus_ids)}
+        missing = [s for s in [*train_ids, *test_ids] if s not in position]
+        if missing:
+            raise InputError(
+                f"the train/test split of {dataset.identifier!r} names {len(missing)} stimuli "
+                f"without responses (e.g. {missing[:3]})."
+            )
+        return np.array([position[s] for s in train_ids]), np.array([position[s] for s in test_ids])
+    return split_halves(len(stimulus_ids), SPLIT_SEED)

@@ -1,0 +1,120 @@
+"""``rsa``: representational similarity analysis.
+
+Per layer, the exact correlation-distance RDM of the full activations is compared with the
+brain RDM of each (subject, region): the RDM of the trial-averaged responses, or, for
+datasets that publish RDMs only, the given RDMs (averaged over sessions of the same subject
+and region). The comparison is the Pearson r of the upper triangles by default
+(``comparison="spearman"`` or ``"kendall_tau_a"`` selectable). "RSA Max" is the best layer.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from brainrank.core.errors import InputError
+from brainrank.core.registry import hookimpl
+from brainrank.core.rsa import COMPARISONS, compare, rdm
+from brainrank.core.types import (
+    Dataset,
+    FeatureRequest,
+    FeatureSet,
+    Metric,
+    MetricMetadata,
+    MetricSpec,
+    Score,
+    average_repetitions,
+    heldout_layer_scores,
+    neuroid_groups,
+    split_halves,
+)
+from brainrank.plugins.metrics._encoding import SPLIT_SEED
+
+DESCRIPTION = "correlation-distance RDMs compared by the Pearson r of their upper triangles"
+
+
+class RSA(Metric):
+    identifier = "rsa"
+    version = "2"
+    needs = "rdms"
+
+    def __init__(self, comparison: str = "pearson"):
+        if comparison not in COMPARISONS:
+            raise InputError(f"comparison must be one of {COMPARISONS}, got {comparison!r}.")
+        super().__init__(comparison=comparison, distance="correlation")
+
+    def feature_request(self, dataset: Dataset) -> FeatureRequest:
+        return FeatureRequest(rdm=True)
+
+    def brain_rdms(
+        self, dataset: Dataset
+    ) -> tuple[list[str], list[tuple[str, str]], np.ndarray, list[int]]:
+        """``(stimulus_ids, [(subject, region)], rdms (g, n, n), n_neuroids)``."""
+        responses = dataset.responses()
+        if responses is not None:
+            averaged = average_repetitions(responses)
+            ids = [str(s) for s in averaged["stimulus_id"].values]
+            values = np.asarray(averaged.values)
+            keys, stack, sizes = [], [], []
+            for key, index in neuroid_groups(averaged):
+                keys.append(key)
+                stack.append(rdm(values[:, index], "correlation", dtype="float64"))
+                sizes.append(int(index.size))
+            return ids, keys, np.stack(stack), sizes
+        rdms = dataset.rdms()
+        groups: dict[tuple[str, str], list[int]] = {}
+        for i, desc in enumerate(rdms.descriptors):
+            groups.setdefault((str(desc["subject"]), str(desc["region"])), []).append(i)
+        stack = np.stack([rdms.dissimilarities[idx].mean(0) for idx in groups.values()])
+        return list(rdms.stimulus_ids), list(groups), stack, [0] * len(groups)
+
+    def score(self, features: FeatureSet, dataset: Dataset) -> list[Score]:
+        ids, keys, brain, sizes = self.brain_rdms(dataset)
+        ceilings = dataset.ceiling("rsa") if self.parameters["comparison"] == "pearson" else {}
+        rows = features.rows_for(ids)
+        half_a, half_b = split_halves(len(ids), SPLIT_SEED)
+        scores: list[Score] = []
+        for layer in features:
+            if layer.rdm is None:
+                raise InputError(f"features of layer {layer.name!r} have no RDM.")
+            model_rdm = layer.rdm[np.ix_(rows, rows)]
+            values = self.compare_rdms(model_rdm, brain, np.arange(len(ids)))
+            on_a = self.compare_rdms(model_rdm, brain, half_a)
+            on_b = self.compare_rdms(model_rdm, brain, half_b)
+            for g, (subject, region) in enumerate(keys):
+                scores.append(
+                    Score(
+                        subject=subject,
+                        region=region,
+                        layer=layer.name,
+                        value=float(values[g]),
+                        n_neuroids=sizes[g],
+                        layer_index=layer.index,
+                        relative_depth=layer.relative_depth,
+                        ceiling=ceilings.get((subject, region)),
+                        halves=(float(on_a[g]), float(on_b[g])),
+                        extra={"n_stimuli": int((~np.isnan(model_rdm).all(axis=1)).sum())},
+                    )
+                )
+        return scores + heldout_layer_scores(scores)
+
+    def compare_rdms(
+        self, model_rdm: np.ndarray, brain: np.ndarray, subset: np.ndarray
+    ) -> np.ndarray:
+        """The model RDM against every brain RDM, on the stimuli ``subset``.
+
+        A stimulus whose activation pattern is constant has no correlation distance (its row
+        is NaN): it is left out; NaN when fewer than 3 stimuli remain.
+        """
+        sub = model_rdm[np.ix_(subset, subset)]
+        keep = ~np.isnan(sub).all(axis=1)
+        kept = sub[np.ix_(keep, keep)]
+        if keep.sum() < 3 or np.isnan(kept).any():
+            return np.full(brain.shape[0], np.nan)
+        chosen = subset[keep]
+        target = brain[:, chosen][:, :, chosen]
+        return np.atleast_2d(compare(kept[None], target, self.parameters["comparison"]))[0]
+
+
+@hookimpl
+def brainrank_metrics() -> list[MetricSpec]:
+    return [MetricSpec("rsa", RSA, MetricMetadata(DESCRIPTION, needs="rdms"))]
