@@ -1,0 +1,65 @@
+"""Options and output helpers shared by the commands."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import click
+import pandas as pd
+
+from brainrank.core.registry import Registry, get_registry
+
+FORMATS = click.Choice(["table", "csv", "json"])
+
+
+def plugin_option(f: Callable) -> Callable:
+    return click.option(
+        "--plugin",
+        "plugin_files",
+        multiple=True,
+        type=click.Path(dir_okay=False),
+        help="Load a plugin from a Python file (for plugin development). Repeatable.",
+    )(f)
+
+
+def registry_for(ctx: click.Context, plugin_files: tuple[str, ...] = ()) -> Registry:
+    files = list((ctx.find_root().obj or {}).get("plugins", [])) + list(plugin_files)
+    registry = get_registry(files)
+    for error in registry.load_errors:
+        click.echo(f"warning: plugin {error.name} failed to load: {error.error}", err=True)
+    return registry
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if hasattr(value, "item"):
+        return _clean(value.item())
+    return value
+
+
+def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    return [{k: _clean(v) for k, v in row.items()} for row in frame.to_dict(orient="records")]
+
+
+def echo_frame(frame: pd.DataFrame, fmt: str, float_format: str = "{:.3f}") -> None:
+    if fmt == "json":
+        click.echo(json.dumps(records(frame), indent=2))
+    elif fmt == "csv":
+        frame.to_csv(sys.stdout, index=False)
+    elif frame.empty:
+        click.echo("(nothing to show)")
+    else:
+        click.echo(
+            frame.to_string(
+                index=False,
+                na_rep="-",
+                float_format=lambda v: float_format.format(v),
+            )
+        )

@@ -1,0 +1,262 @@
+"""``brainrank leaderboard|query|show|failures|runs``: read the stored leaderboard."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import click
+import pandas as pd
+
+from brainrank.cli import main
+from brainrank.cli._common import FORMATS, echo_frame, records
+from brainrank.core.errors import InputError
+
+RECORD_COLUMNS = [
+    "model", "dataset", "metric", "subject", "region", "layer", "selection", "best", "score",
+    "ceiling", "normalized", "ci_low", "ci_high", "n_neuroids", "layer_index",
+    "relative_depth", "family", "trained",
+]  # fmt: skip
+
+db_option = click.option(
+    "--db", help="Database URL or SQLite file (default: the configured leaderboard)."
+)
+
+
+def filter_options(f: Callable) -> Callable:
+    """The leaderboard filters, shared by the reading commands."""
+    options = [
+        click.option("--model", help="Only these models (shell patterns, comma-separated)."),
+        click.option("--dataset", help="Only these datasets (patterns)."),
+        click.option("--metric", help="Only these metrics (patterns)."),
+        click.option("--region", help="Only these regions (patterns)."),
+        click.option("--subject", help="Only these subjects (patterns)."),
+        click.option("--layer", help="Only these layers (patterns)."),
+        click.option("--family", help="Only these model families (convnet, transformer...)."),
+        click.option(
+            "--trained/--random",
+            "trained",
+            default=None,
+            help="Only trained models, or only randomly initialised ones.",
+        ),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def _filters(kwargs: dict[str, Any]) -> dict[str, Any]:
+    names = ("model", "dataset", "metric", "region", "subject", "layer", "family", "trained")
+    return {k: kwargs.pop(k) for k in names if k in kwargs}
+
+
+VALUE = click.Choice(["score", "normalized"])
+
+
+@main.command("leaderboard")
+@db_option
+@click.option("--format", "fmt", type=FORMATS, default="table",
+              help="table: the ranking; csv/json: every score row (summary rows marked "
+              "'best'), or the ranking with --ranking.")  # fmt: skip
+@filter_options
+@click.option("--selection", help="Layer choice ranked on: 'max' (default), 'heldout', ...; "
+              "for csv/json rows any selection, including 'layer'.")  # fmt: skip
+@click.option("--value", type=VALUE, default="score", show_default=True,
+              help="Rank raw scores or ceiling-normalised ones.")  # fmt: skip
+@click.option("--ranking", "as_ranking", is_flag=True,
+              help="csv/json: print the ranking instead of the score rows.")  # fmt: skip
+@click.option("--no-ci", is_flag=True, help="Skip the bootstrap confidence intervals.")
+def leaderboard_command(db, fmt, selection, value, as_ranking, no_ci, **kwargs) -> None:
+    """Models ranked by their best-layer scores, with 95% bootstrap CIs across regions.
+
+    One column per dataset/metric (the mean over regions of the subject-averaged summary
+    scores), their mean (`mean`), the CI of that mean (`ci_low`, `ci_high`) and how many
+    columns the model has (`n_scores`).
+    """
+    from brainrank.leaderboard import open_store, rank_frame, scores
+
+    filters = _filters(kwargs)
+    store = open_store(db)
+    if fmt != "table" and not as_ranking:
+        frame = scores(store, selection=selection, **filters)
+        echo_frame(frame[[c for c in RECORD_COLUMNS if c in frame.columns]], fmt)
+        return
+    frame = rank_frame(
+        scores(store, selection=selection or "max", **filters),
+        value=value,
+        ci=None if no_ci else 0.95,
+    )
+    if fmt == "table":
+        click.echo(f"leaderboard: {store.display_url}")
+    echo_frame(frame, fmt)
+
+
+@main.command("query")
+@db_option
+@click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
+@filter_options
+@click.option("--selection", help="'layer' (per-layer rows), 'max', 'heldout', ... (patterns).")
+@click.option(
+    "--aggregate",
+    type=click.Choice(["none", "region", "subject", "dataset"]),
+    default="none",
+    show_default=True,
+    help="Average over regions, subjects or datasets, with 95% bootstrap CIs.",
+)
+@click.option("--value", type=VALUE, default="score", show_default=True,
+              help="The column averaged by --aggregate.")  # fmt: skip
+@click.option("--per-neuroid", is_flag=True,
+              help="One row per neuroid with the values behind each score.")  # fmt: skip
+@click.option("--columns", help="Comma-separated columns to print (default: the usual ones).")
+@click.option("--sort", "sort_by", help="Sort by these columns (comma-separated; '-col' "
+              "for descending).")  # fmt: skip
+@click.option("--limit", type=click.IntRange(min=1), help="At most this many rows.")
+def query_command(db, fmt, selection, aggregate, value, per_neuroid, columns, sort_by, limit,
+                  **kwargs) -> None:  # fmt: skip
+    """Score rows of the leaderboard, filtered, optionally aggregated.
+
+    \b
+    brainrank query --model 'timm/*' --selection max --format csv
+    brainrank query --selection max --aggregate region          # mean over regions + CI
+    brainrank query --model timm/resnet18:random --per-neuroid --layer 'layer4*'
+    """
+    from brainrank.leaderboard import aggregate as aggregate_frame
+    from brainrank.leaderboard import open_store, scores
+    from brainrank.leaderboard import per_neuroid as neuroid_frame
+
+    filters = _filters(kwargs)
+    store = open_store(db)
+    if per_neuroid:
+        frame = neuroid_frame(store, selection=selection, **filters)
+    else:
+        frame = scores(store, selection=selection, **filters)
+        if aggregate != "none":
+            frame = aggregate_frame(frame, over=aggregate, value=value)
+        else:
+            frame = frame[[c for c in RECORD_COLUMNS if c in frame.columns]]
+    if columns:
+        wanted = [c.strip() for c in columns.split(",") if c.strip()]
+        missing = [c for c in wanted if c not in frame.columns]
+        if missing:
+            raise InputError(
+                f"no column {missing} in these rows; columns: {', '.join(frame.columns)}."
+            )
+        frame = frame[wanted]
+    if sort_by:
+        keys = [c.strip() for c in sort_by.split(",") if c.strip()]
+        names = [k.lstrip("-") for k in keys]
+        missing = [c for c in names if c not in frame.columns]
+        if missing:
+            raise InputError(f"cannot sort by {missing}; columns: {', '.join(frame.columns)}.")
+        frame = frame.sort_values(names, ascending=[not k.startswith("-") for k in keys],
+                                  kind="stable")  # fmt: skip
+    if limit:
+        frame = frame.head(limit)
+    echo_frame(frame.reset_index(drop=True), fmt)
+
+
+@main.command("show")
+@click.argument("model")
+@db_option
+@click.option("--dataset", help="Only these datasets (patterns).")
+@click.option("--metric", help="Only these metrics (patterns).")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+def show_command(model, db, dataset, metric, fmt) -> None:
+    """One model: its metadata, its summary scores per region and its score at every layer."""
+    from brainrank.leaderboard import filter_scores, model_detail, open_store
+
+    store = open_store(db)
+    detail = model_detail(store, model)
+    summary = filter_scores(detail["summary"], dataset=dataset, metric=metric)
+    layers = filter_scores(detail["layers"], dataset=dataset, metric=metric)
+    if fmt == "json":
+        payload = {
+            "metadata": records(pd.DataFrame([detail["metadata"]]))[0],
+            "summary": records(summary),
+            "layers": records(layers),
+        }
+        click.echo(json.dumps(payload, indent=2))
+        return
+    meta = detail["metadata"]
+    click.echo(f"model: {model}")
+    for key in ("family", "architecture", "task", "training_data", "trained", "n_params",
+                "source", "plugin", "weights_hash"):  # fmt: skip
+        value = meta.get(key)
+        if value is not None and not (isinstance(value, float) and pd.isna(value)):
+            click.echo(f"  {key}: {value}")
+    if summary.empty and layers.empty:
+        click.echo("(no scores stored for this model and filter)")
+        return
+    click.echo("\nsummary scores (layer chosen per subject and region):")
+    echo_frame(
+        summary[["dataset", "metric", "selection", "subject", "region", "layer",
+                 "relative_depth", "score", "normalized", "n_neuroids"]],
+        "table",
+    )  # fmt: skip
+    for (ds, mt), part in layers.groupby(["dataset", "metric"], sort=True):
+        click.echo(f"\nper layer, {ds} / {mt} (mean over subjects):")
+        table = part.pivot_table(
+            index=["layer_index", "layer", "relative_depth"],
+            columns="region",
+            values="score",
+            aggfunc="mean",
+        ).reset_index()
+        table.columns.name = None
+        echo_frame(table.drop(columns="layer_index"), "table")
+
+
+@main.command("failures")
+@db_option
+@click.option("--run", "run_id", type=int, help="Only this run (default: every run).")
+@click.option("--last", is_flag=True, help="Only the most recent run.")
+@click.option("--model", help="Only these models (patterns).")
+@click.option("--dataset", help="Only these datasets (patterns).")
+@click.option("--metric", help="Only these metrics (patterns).")
+@click.option("--stage", help="Only these stages (plugin, model, dataset, features, score...).")
+@click.option("--traceback", "show_traceback", is_flag=True, help="Print the tracebacks.")
+@click.option("--format", "fmt", type=FORMATS, default="table")
+def failures_command(db, run_id, last, model, dataset, metric, stage, show_traceback,
+                     fmt) -> None:  # fmt: skip
+    """What failed, when and where (recorded by `brainrank run`, with tracebacks)."""
+    from brainrank.leaderboard import failures, open_store, runs
+
+    store = open_store(db)
+    if last:
+        all_runs = runs(store)
+        if all_runs.empty:
+            click.echo("(no runs recorded yet)")
+            return
+        run_id = int(all_runs["id"].max())
+    frame = failures(store, run=run_id, model=model, dataset=dataset, metric=metric, stage=stage)
+    if fmt != "table":
+        if not show_traceback:
+            frame = frame.drop(columns=["traceback"])
+        echo_frame(frame, fmt)
+        return
+    if frame.empty:
+        click.echo("no failures recorded" + (f" in run {run_id}" if run_id else "") + ".")
+        return
+    for row in frame.itertuples():
+        where = ", ".join(f"{k}={v}" for k, v in (("model", row.model), ("dataset", row.dataset),
+                                                   ("metric", row.metric)) if v)  # fmt: skip
+        click.echo(f"[run {row.run_id}] {row.created_at:%Y-%m-%d %H:%M:%S} {row.stage}"
+                   f"{' (' + where + ')' if where else ''}: {row.error_type}: {row.message}")  # fmt: skip
+        if show_traceback and row.traceback:
+            click.echo("    " + row.traceback.rstrip().replace("\n", "\n    "))
+    if not show_traceback:
+        click.echo("(--traceback prints the tracebacks)")
+
+
+@main.command("runs")
+@db_option
+@click.option("--format", "fmt", type=FORMATS, default="table")
+def runs_command(db, fmt) -> None:
+    """Every run with its provenance: code version, git revision, executor, host, timings."""
+    from brainrank.leaderboard import open_store, runs
+
+    frame = runs(open_store(db))
+    if fmt == "table" and not frame.empty:
+        frame = frame[["id", "started_at", "finished_at", "status", "n_scores", "n_skipped",
+                       "n_failures", "executor", "code_version", "git_revision", "host"]]  # fmt: skip
+    echo_frame(frame, fmt)

@@ -1,0 +1,99 @@
+"""``brainrank report|serve``: the leaderboard as an HTML report or a live web page."""
+
+from __future__ import annotations
+
+import click
+
+from brainrank.cli import main
+
+
+@main.command("report")
+@click.argument("out", type=click.Path(dir_okay=False))
+@click.option("--db", help="Database URL or SQLite file (default: the configured leaderboard).")
+@click.option(
+    "--selection",
+    default="max",
+    show_default=True,
+    help="Layer-choice policy the plots use (max, heldout, ...).",
+)
+@click.option(
+    "--metrics",
+    "metric_pair",
+    default="rsa,srp-ridge",
+    show_default=True,
+    help="The two metrics compared in the agreement scatter.",
+)
+@click.option(
+    "--taskonomy-models",
+    default="taskonomy/*",
+    show_default=True,
+    help="Models of the task-similarity matrix (a pattern).",
+)
+@click.option(
+    "--max-models",
+    type=click.IntRange(min=1),
+    default=40,
+    show_default=True,
+    help="Models shown in the ranking plot.",
+)
+def report_command(out, db, selection, metric_pair, taskonomy_models, max_models) -> None:
+    """Write one self-contained HTML file with the leaderboard's plots: rankings with 95%
+    CIs, score vs layer depth, metric agreement, trained vs random, families, the task
+    similarity matrix and dendrogram, stacking weights. Sections without data say so."""
+    from brainrank.core.errors import InputError
+    from brainrank.leaderboard import open_store
+    from brainrank.leaderboard.report import ReportOptions, write_report
+
+    pair = tuple(m.strip() for m in metric_pair.split(",") if m.strip())
+    if len(pair) != 2:
+        raise InputError(f"--metrics takes two metrics separated by a comma, not {metric_pair!r}.")
+    store = open_store(db)
+    options = ReportOptions(
+        selection=selection,
+        metric_pair=pair,  # type: ignore[arg-type]
+        taskonomy_models=taskonomy_models,
+        max_models=max_models,
+    )
+    sections = write_report(store, out, options)
+    shown = [s for s in sections if not s.missing]
+    click.echo(f"report written to {out}: {len(shown)} of {len(sections)} sections with data")
+    for section in sections:
+        if section.missing:
+            click.echo(f"  no data for '{section.title}': {section.missing}", err=True)
+
+
+@main.command("serve")
+@click.option("--db", help="Database URL or SQLite file (default: the configured leaderboard).")
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Interface to listen on (0.0.0.0: every interface).",
+)
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8000,
+    show_default=True,
+    help="Port (0: any free port).",
+)
+def serve_command(db, host, port) -> None:
+    """Serve the leaderboard as a web page (sortable, filterable, per-model layer curves)
+    and a JSON API under /api/. Stop with Ctrl-C."""
+    from brainrank.leaderboard import open_store
+    from brainrank.leaderboard.server import make_server
+
+    store = open_store(db)
+    server = make_server(store, host, port)
+    shown = "localhost" if host in ("127.0.0.1", "0.0.0.0") else host
+    click.echo(
+        f"serving {store.display_url} on http://{shown}:{server.server_port}/ "
+        "(JSON API under /api/; Ctrl-C stops)",
+        err=True,
+    )
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        click.echo("stopped", err=True)
+    finally:
+        server.server_close()

@@ -1,0 +1,217 @@
+"""``brainrank run``: score the model x dataset x metric grid into the leaderboard."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import signal
+import threading
+from pathlib import Path
+from typing import Any
+
+import click
+
+from brainrank.cli import main
+from brainrank.cli._common import echo_frame, plugin_option, registry_for
+from brainrank.core.errors import InputError
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    """SIGTERM (sent by batch schedulers and `kill`) stops a run like Ctrl-C: the run is
+    recorded as interrupted and a later run resumes it."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, _frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _run(run_grid, **kwargs):
+    try:
+        return run_grid(**kwargs)
+    except KeyboardInterrupt:
+        click.echo(
+            "\ninterrupted: the scores written so far are kept; run the same command again to "
+            "finish the grid.",
+            err=True,
+        )
+        raise SystemExit(130) from None
+
+
+def _parse_assignments(values: tuple[str, ...], what: str) -> dict[str, dict[str, Any]]:
+    """``("srp-ridge.alphas=[1.0]", ...)`` -> ``{"srp-ridge": {"alphas": [1.0]}}``."""
+    out: dict[str, dict[str, Any]] = {}
+    for item in values:
+        target, sep, raw = item.partition("=")
+        plugin, dot, key = target.rpartition(".")
+        if not sep or not dot or not plugin or not key:
+            raise InputError(
+                f"{what} {item!r} must look like ID.KEY=VALUE (e.g. srp-ridge.alphas=1.0)."
+            )
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            value = raw
+        out.setdefault(plugin, {})[key] = value
+    return out
+
+
+@main.command("run")
+@click.option(
+    "--models",
+    multiple=True,
+    help="Model identifiers or shell patterns (comma-separated, repeatable).",
+)
+@click.option("--datasets", multiple=True, help="Dataset identifiers or patterns.")
+@click.option("--metrics", multiple=True, help="Metric identifiers or patterns.")
+@click.option("--db", help="Database URL or SQLite file (default: the configured leaderboard).")
+@click.option(
+    "--data-dir", type=click.Path(file_okay=False), help="Folder with the datasets' files."
+)
+@click.option(
+    "--weights", multiple=True, help="MODEL=PATH: trained weights of MODEL from a local file."
+)
+@click.option(
+    "--param", "params", multiple=True, help="METRIC.KEY=VALUE metric parameter (JSON value)."
+)
+@click.option("--batch-size", type=int, help="Images per forward pass.")
+@click.option(
+    "--memory-budget", type=float, help="GiB of activations held at once during extraction."
+)
+@click.option("--no-cache", is_flag=True, help="Do not read or write the feature cache.")
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Worker processes of a local Dask cluster (1: run in this process, no Dask).",
+)
+@click.option(
+    "--scheduler",
+    metavar="ADDRESS",
+    help="Submit the work to an existing Dask scheduler (e.g. tcp://host:8786).",
+)
+@click.option(
+    "--recompute",
+    is_flag=True,
+    help="Score again what the leaderboard already holds (default: skip it).",
+)
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+@plugin_option
+@click.pass_context
+def run_command(ctx, models, datasets, metrics, db, data_dir, weights, params, batch_size,
+                memory_budget, no_cache, workers, scheduler, recompute, quiet,
+                plugin_files) -> None:  # fmt: skip
+    """Score models on datasets with metrics and store the scores in the leaderboard.
+
+    With no selection it runs the default suite: a few models that need no download, the
+    default datasets present offline (the embedded `simulated` one at least) and every
+    metric.
+
+    What the leaderboard already holds with the same content (model, options, stimuli,
+    data, metric configuration) is skipped, so a run that was interrupted, even killed,
+    finishes when started again. Each (model, stimulus set) is one job: the model is built
+    and its features extracted once for every dataset and metric on those stimuli.
+    """
+    from brainrank import suite
+    from brainrank.config import settings
+    from brainrank.core.cache import FeatureCache
+    from brainrank.core.extraction import ExtractionConfig
+    from brainrank.core.runner import run_grid
+    from brainrank.leaderboard import open_store, rank_frame, scores
+
+    conf = settings()
+    registry = registry_for(ctx, plugin_files)
+    data_dir = data_dir or conf.data_dir
+    model_ids = registry.select("model", models) if models else suite.default_models(registry)
+    dataset_ids = (
+        registry.select("dataset", datasets)
+        if datasets
+        else suite.default_datasets(registry, data_dir)
+    )
+    metric_ids = registry.select("metric", metrics) if metrics else suite.default_metrics(registry)
+    model_options: dict[str, dict[str, Any]] = {}
+    for item in weights:
+        model_id, sep, path = item.partition("=")
+        if not sep or not path:
+            raise InputError(f"--weights {item!r} must look like MODEL=PATH.")
+        registry.get("model", model_id)
+        model_options.setdefault(model_id, {})["weights"] = str(Path(path).expanduser().resolve())
+    metric_params = _parse_assignments(params, "--param")
+    extraction = ExtractionConfig(
+        batch_size=batch_size or conf.batch_size,
+        memory_budget=int((memory_budget or conf.memory_budget_gb) * 2**30),
+    )
+    store = open_store(db)
+    if scheduler and workers > 1:
+        raise InputError("give either --workers (a local cluster) or --scheduler, not both.")
+    if (
+        (workers > 1 or scheduler)
+        and store.dialect == "sqlite"
+        and store.path in (None, "", ":memory:")
+    ):
+        raise InputError(
+            "an in-memory SQLite leaderboard cannot be shared with Dask workers; use a file "
+            "(--db PATH) or PostgreSQL."
+        )
+    files = [str(f) for f in (ctx.find_root().obj or {}).get("plugins", [])] + list(plugin_files)
+    click.echo(f"leaderboard: {store.display_url}", err=True)
+    click.echo(
+        f"scoring {len(model_ids)} models x {len(dataset_ids)} datasets x {len(metric_ids)} metrics",
+        err=True,
+    )
+    with _sigterm_as_interrupt():
+        summary = _run(
+            run_grid,
+            registry=registry,
+            store=store,
+            models=model_ids,
+            datasets=dataset_ids,
+            metrics=metric_ids,
+            extraction=extraction,
+            cache=None if no_cache else FeatureCache(conf.cache_dir / "features"),
+            data_dir=data_dir,
+            model_options=model_options,
+            metric_params=metric_params,
+            progress=not quiet,
+            workers=workers,
+            scheduler=scheduler,
+            plugin_files=files,
+            recompute=recompute,
+        )
+    click.echo(
+        f"run {summary.run_id}: {summary.n_scores} scores written in {summary.seconds:.0f} s to "
+        f"{store.path or store.display_url}",
+        err=True,
+    )
+    if summary.n_stored:
+        click.echo(
+            f"{summary.n_stored} model x dataset x metric combinations were already stored and "
+            "not recomputed (--recompute scores them again)",
+            err=True,
+        )
+    for reason in summary.skipped:
+        click.echo(f"skipped: {reason}", err=True)
+    for failure in summary.failures:
+        where = ", ".join(x for x in (failure.model, failure.dataset, failure.metric) if x)
+        click.echo(f"failed [{failure.stage}] {where}: {failure.error}", err=True)
+    if summary.failures:
+        click.echo(f"(tracebacks: brainrank failures --run {summary.run_id} --traceback)", err=True)
+    frame = rank_frame(
+        scores(
+            store,
+            selection="max",
+            model=model_ids or None,
+            dataset=dataset_ids or None,
+            metric=metric_ids or None,
+        )
+    )
+    echo_frame(frame, "table")

@@ -1,0 +1,42 @@
+"""The SQL leaderboard: store, queries, aggregations, report and web page.
+
+>>> from brainrank import leaderboard
+>>> leaderboard.ranking()                         # models ranked on their best layers
+>>> leaderboard.scores(model="timm/*", region="late")
+>>> leaderboard.aggregate(leaderboard.scores(selection="max"), over="region")
+"""
+
+from brainrank.leaderboard.query import (
+    FILTERS,
+    aggregate,
+    failures,
+    filter_scores,
+    layer_curves,
+    model_detail,
+    models,
+    per_neuroid,
+    rank_frame,
+    ranking,
+    runs,
+    scores,
+)
+from brainrank.leaderboard.schema import SCHEMA_VERSION
+from brainrank.leaderboard.store import Store, open_store
+
+__all__ = [
+    "FILTERS",
+    "SCHEMA_VERSION",
+    "Store",
+    "aggregate",
+    "failures",
+    "filter_scores",
+    "layer_curves",
+    "model_detail",
+    "models",
+    "open_store",
+    "per_neuroid",
+    "rank_frame",
+    "ranking",
+    "runs",
+    "scores",
+]

@@ -1,0 +1,833 @@
+"""The leaderboard store: an SQLite file by default, PostgreSQL by URL.
+
+Every write is an idempotent upsert keyed on what determines the result, so a rerun, a
+resumed run or two processes writing the same grid update rows instead of adding them.
+The scores of one (model, dataset, metric) are written in one transaction together with
+their per-neuroid values and a completion record, so a run killed at any moment leaves
+either all of them or none.
+
+SQLite runs in WAL mode (one writer and many readers at once); write transactions start
+with ``BEGIN IMMEDIATE`` so concurrent writers queue on the busy timeout instead of
+failing. On PostgreSQL, rows are written in key order (no deadlocks between processes
+writing overlapping rows) and a transaction that still meets a deadlock or a serialisation
+failure is retried.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import getpass
+import hashlib
+import importlib.metadata
+import importlib.util
+import logging
+import math
+import os
+import platform
+import random
+import shutil
+import sqlite3
+import subprocess
+import time
+import traceback as tb
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Connection, and_, create_engine, event, inspect, or_, select, text, update
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError, SQLAlchemyError
+
+from brainrank.core.errors import StoreError
+from brainrank.core.types import DatasetSpec, Metric, ModelMetadata, Score
+from brainrank.leaderboard.migrations import migrate
+from brainrank.leaderboard.schema import (
+    COMPLETION_KEY,
+    SCHEMA_VERSION,
+    SCORE_KEY,
+    Base,
+    CompletionRow,
+    DatasetRow,
+    FailureRow,
+    MetaRow,
+    MetricRow,
+    ModelRow,
+    NeuroidSetRow,
+    NeuroidValuesRow,
+    RunRow,
+    ScoreRow,
+    utcnow,
+)
+
+log = logging.getLogger(__name__)
+
+PACKAGES = ("brainrank", "torch", "torchvision", "timm", "open_clip_torch", "visualpriors",
+            "numpy", "scipy", "scikit-learn", "sqlalchemy", "pandas", "xarray", "dask",
+            "distributed")  # fmt: skip
+
+#: a constant key for PostgreSQL's advisory lock around schema creation and migration
+_PG_SCHEMA_LOCK = 0x6272616E  # "bran"
+_CHUNK = 500
+T = TypeVar("T")
+
+
+def _finite(value: Any) -> float | None:
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _insert(engine: Engine):
+    name = engine.dialect.name
+    if name == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    elif name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        raise StoreError(
+            f"the leaderboard supports SQLite and PostgreSQL, not {name!r}; use a "
+            "sqlite:/// or postgresql:// URL."
+        )
+    return insert
+
+
+def _check_sqlite_path(url: str) -> None:
+    database = make_url(url).database
+    if not database or database == ":memory:":
+        return
+    path = Path(database)
+    folder = path.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreError(
+            f"cannot create the folder {folder} for the leaderboard database: {exc.strerror}. "
+            "Choose a writable path with --db PATH (or set db in the config file)."
+        ) from exc
+    target = path if path.exists() else folder
+    if not os.access(target, os.W_OK):
+        raise StoreError(
+            f"the leaderboard database {path} is not writable (no write permission on "
+            f"{target}). Choose a writable path with --db PATH."
+        )
+
+
+def neuroid_set_hash(ids: Sequence[str]) -> str:
+    return hashlib.sha256("\n".join(ids).encode()).hexdigest()
+
+
+def _is_transient(exc: BaseException) -> bool:
+    """Deadlocks and serialisation failures (PostgreSQL), a busy database (SQLite)."""
+    orig = getattr(exc, "orig", None)
+    code = getattr(orig, "pgcode", None)
+    if code in ("40P01", "40001"):
+        return True
+    return isinstance(orig, sqlite3.OperationalError) and "locked" in str(orig)
+
+
+def engine_url(url: str) -> str:
+    """``url`` with a PostgreSQL driver that is installed: a plain ``postgresql://`` URL
+    means psycopg 3 to SQLAlchemy 2.1, but psycopg2 is the common one (and brainrank's
+    ``postgres`` extra)."""
+    parsed = make_url(url)
+    if parsed.drivername != "postgresql":
+        return url
+    for module, driver in (("psycopg2", "postgresql+psycopg2"), ("psycopg", "postgresql+psycopg")):
+        if importlib.util.find_spec(module) is not None:
+            return parsed.set(drivername=driver).render_as_string(hide_password=False)
+    return url
+
+
+class Store:
+    """A connection to one leaderboard database."""
+
+    def __init__(self, url: str):
+        self.url = url
+        try:
+            parsed = make_url(url)
+        except ArgumentError as exc:
+            raise StoreError(f"{url!r} is not a database URL ({exc}).") from exc
+        backend = parsed.get_backend_name()
+        if backend == "sqlite":
+            _check_sqlite_path(url)
+        try:
+            kwargs: dict[str, Any] = {}
+            if backend == "postgresql":
+                kwargs["pool_pre_ping"] = True
+            self.engine = create_engine(engine_url(url), **kwargs)
+        except (ArgumentError, ImportError) as exc:
+            hint = (
+                " Install the PostgreSQL driver with `pip install psycopg2-binary` (or "
+                "`pip install brainrank[postgres]`)."
+                if isinstance(exc, ImportError)
+                else ""
+            )
+            raise StoreError(f"cannot open the leaderboard at {url}: {exc}.{hint}") from exc
+        self._insert = _insert(self.engine)
+        self.dialect = self.engine.dialect.name
+        if self.dialect == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_connect)
+            event.listen(self.engine, "begin", _sqlite_begin)
+        try:
+            self.migrated_from = self._prepare_schema()
+        except (OperationalError, DBAPIError) as exc:
+            reason = " ".join(str(exc.orig).split())
+            raise StoreError(
+                f"cannot open the leaderboard at {self.display_url}: {reason}. Check the path "
+                "or server, or choose another with --db."
+            ) from exc
+
+    @property
+    def display_url(self) -> str:
+        return make_url(self.url).render_as_string(hide_password=True)
+
+    @property
+    def path(self) -> str | None:
+        parsed = make_url(self.url)
+        return parsed.database if parsed.get_backend_name() == "sqlite" else None
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # ------------------------------------------------------------------ transactions
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[Connection]:
+        """A write transaction: ``BEGIN IMMEDIATE`` on SQLite (writers queue on the busy
+        timeout rather than failing halfway)."""
+        with self.engine.connect() as conn:
+            if self.dialect == "sqlite":
+                conn = conn.execution_options(sqlite_begin="IMMEDIATE")
+            with conn.begin():
+                yield conn
+
+    def _retrying(self, work: Callable[[Connection], T], attempts: int = 8) -> T:
+        """Run ``work(conn)`` in a write transaction, again if it meets a transient error."""
+        for attempt in range(attempts):
+            try:
+                with self._write() as conn:
+                    return work(conn)
+            except DBAPIError as exc:
+                if attempt + 1 == attempts or not _is_transient(exc):
+                    raise
+                delay = min(2.0, 0.05 * 2**attempt) * (0.5 + random.random())
+                log.info("transient database error (%s); retrying in %.2f s", exc.orig, delay)
+                time.sleep(delay)
+        raise AssertionError("unreachable")
+
+    # ------------------------------------------------------------------ schema
+
+    def schema_version(self) -> int | None:
+        with self.engine.connect() as conn:
+            return _read_version(conn)
+
+    def _prepare_schema(self) -> list[int]:
+        """Create the tables of a new leaderboard or migrate an older one; returns the
+        versions migrated through."""
+        with self.engine.connect() as conn:  # fast path: already current
+            version = _read_version(conn)
+        if version == SCHEMA_VERSION:
+            return []
+        if version is not None and version > SCHEMA_VERSION:
+            raise StoreError(
+                f"the leaderboard at {self.display_url} has schema version {version}, newer "
+                f"than this brainrank's {SCHEMA_VERSION}; upgrade brainrank (pip install -U "
+                "brainrank) to use it."
+            )
+        if version is not None and self.path and os.path.exists(self.path):
+            self._backup(version)
+        with self._write() as conn:
+            if self.dialect == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_SCHEMA_LOCK})
+            version = _read_version(conn)  # again, under the lock
+            passed: list[int] = []
+            if version is None:
+                Base.metadata.create_all(conn, checkfirst=True)
+            elif version < SCHEMA_VERSION:
+                passed = migrate(conn, version, SCHEMA_VERSION)
+            elif version > SCHEMA_VERSION:
+                raise StoreError(
+                    f"the leaderboard at {self.display_url} has schema version {version}; "
+                    f"this brainrank knows up to {SCHEMA_VERSION}. Upgrade brainrank."
+                )
+            if version != SCHEMA_VERSION:
+                self._upsert(conn, MetaRow, [{"key": "schema_version",
+                                              "value": str(SCHEMA_VERSION)}], ["key"])  # fmt: skip
+            return passed
+
+    def _backup(self, version: int) -> None:
+        """Copy an SQLite leaderboard before migrating it (consistent, via the backup API)."""
+        target = f"{self.path}.schema-v{version}.bak"
+        if os.path.exists(target):
+            return
+        try:
+            source = sqlite3.connect(self.path)
+            dest = sqlite3.connect(target + ".tmp")
+            with dest:
+                source.backup(dest)
+            source.close()
+            dest.close()
+            shutil.move(target + ".tmp", target)
+            log.warning("kept a copy of the schema-%d leaderboard at %s", version, target)
+        except (OSError, sqlite3.Error) as exc:
+            log.warning("could not back up %s before migrating it: %s", self.path, exc)
+
+    # ------------------------------------------------------------------ writes
+
+    def _upsert(
+        self,
+        conn: Connection,
+        table: Any,
+        rows: Sequence[dict[str, Any]],
+        key: Sequence[str],
+        update_columns: Sequence[str] | None = None,
+    ) -> None:
+        if not rows:
+            return
+        for start in range(0, len(rows), _CHUNK):
+            chunk = list(rows[start : start + _CHUNK])
+            stmt = self._insert(table).values(chunk)
+            names = update_columns if update_columns is not None else list(chunk[0])
+            columns = {c: stmt.excluded[c] for c in names if c not in key}
+            if columns:
+                stmt = stmt.on_conflict_do_update(index_elements=list(key), set_=columns)
+            else:
+                stmt = stmt.on_conflict_do_nothing(index_elements=list(key))
+            conn.execute(stmt)
+
+    def start_run(
+        self,
+        config: dict[str, Any],
+        *,
+        seeds: dict[str, Any] | None = None,
+        executor: str | None = None,
+    ) -> int:
+        from brainrank import __version__
+
+        def work(conn: Connection) -> int:
+            result = conn.execute(
+                RunRow.__table__.insert()
+                .values(
+                    started_at=utcnow(),
+                    status="running",
+                    code_version=__version__,
+                    git_revision=_git_revision(),
+                    host=f"{getpass.getuser()}@{platform.node()}",
+                    packages=_package_versions(),
+                    config=_jsonable(config),
+                    seeds=_jsonable(seeds) if seeds is not None else None,
+                    executor=executor,
+                    n_scores=0,
+                    n_failures=0,
+                )
+                .returning(RunRow.id)
+            )
+            return int(result.scalar_one())
+
+        return self._retrying(work)
+
+    def finish_run(
+        self,
+        run_id: int,
+        status: str,
+        n_scores: int,
+        n_failures: int,
+        n_skipped: int | None = None,
+    ) -> None:
+        values = {"finished_at": utcnow(), "status": status, "n_scores": n_scores,
+                  "n_failures": n_failures}  # fmt: skip
+        if n_skipped is not None:
+            values["n_skipped"] = n_skipped
+        self._retrying(
+            lambda conn: conn.execute(update(RunRow).where(RunRow.id == run_id).values(**values))
+        )
+
+    def register_model(
+        self,
+        identifier: str,
+        metadata: ModelMetadata,
+        plugin: str = "",
+        weights_hash: str | None = None,
+    ) -> None:
+        meta = metadata.to_dict()
+        row = {
+            "identifier": identifier,
+            "source": meta["source"],
+            "architecture": meta["architecture"],
+            "family": meta["family"],
+            "task": meta["task"],
+            "training_data": meta["training_data"],
+            "trained": meta["trained"],
+            "n_params": meta["n_params"],
+            "input_size": meta["input_size"],
+            "plugin": plugin,
+            "details": _jsonable({"description": meta["description"], **meta["extra"]}),
+            "updated_at": utcnow(),
+        }
+        if weights_hash is not None:
+            row["weights_hash"] = weights_hash
+        self._retrying(lambda conn: self._upsert(conn, ModelRow, [row], ["identifier"]))
+
+    def register_dataset(
+        self,
+        spec: DatasetSpec,
+        n_stimuli: int | None = None,
+        *,
+        stimuli_hash: str | None = None,
+        data_hash: str | None = None,
+    ) -> None:
+        meta = spec.metadata.to_dict()
+        row = {
+            "identifier": spec.identifier,
+            "species": meta["species"],
+            "modality": meta["modality"],
+            "kind": meta["kind"],
+            "n_stimuli": n_stimuli if n_stimuli is not None else meta["n_stimuli"],
+            "plugin": spec.plugin,
+            "details": _jsonable(meta),
+            "updated_at": utcnow(),
+        }
+        if stimuli_hash is not None:
+            row["stimuli_hash"] = stimuli_hash
+        if data_hash is not None:
+            row["data_hash"] = data_hash
+        self._retrying(lambda conn: self._upsert(conn, DatasetRow, [row], ["identifier"]))
+
+    def register_metric(self, metric: Metric, plugin: str = "") -> None:
+        row = {
+            "identifier": metric.identifier,
+            "config_hash": metric.config_hash,
+            "version": metric.version,
+            "parameters": _jsonable(metric.parameters),
+            "plugin": plugin,
+        }
+        self._retrying(
+            lambda conn: self._upsert(conn, MetricRow, [row], ["identifier", "config_hash"])
+        )
+
+    def write_scores(
+        self,
+        *,
+        run_id: int | None,
+        model: str,
+        dataset: str,
+        metric: Metric,
+        scores: Iterable[Score],
+        feature_key: str | None = None,
+        weights_hash: str | None = None,
+        stimuli_hash: str | None = None,
+        data_hash: str | None = None,
+        plan_hash: str | None = None,
+        seconds: float | None = None,
+    ) -> int:
+        """Store the result of one (model, dataset, metric configuration) in one transaction:
+        its score rows (upserts), their per-neuroid values and, with ``plan_hash``, the
+        completion record. Rows of an earlier result of the same combination that this one
+        does not have are removed. Returns how many score rows were written."""
+        scores = list(scores)
+        now = utcnow()
+        hashes = {"feature_key": feature_key, "weights_hash": weights_hash,
+                  "stimuli_hash": stimuli_hash, "data_hash": data_hash}  # fmt: skip
+        rows = []
+        for s in scores:
+            rows.append(
+                {
+                    "model": model,
+                    "dataset": dataset,
+                    "metric": metric.identifier,
+                    "metric_hash": metric.config_hash,
+                    "subject": str(s.subject),
+                    "region": str(s.region),
+                    "layer": str(s.layer),
+                    "selection": str(s.selection),
+                    "value": _finite(s.value),
+                    "ceiling": _finite(s.ceiling),
+                    "normalized": _finite(s.normalized),
+                    "ci_low": _finite(s.ci_low),
+                    "ci_high": _finite(s.ci_high),
+                    "n_neuroids": int(s.n_neuroids) if s.n_neuroids is not None else None,
+                    "layer_index": int(s.layer_index) if s.layer_index is not None else None,
+                    "relative_depth": _finite(s.relative_depth),
+                    "details": _jsonable(s.extra) or None,
+                    "run_id": run_id,
+                    "updated_at": now,
+                    **hashes,
+                }
+            )
+        keys = [tuple(r[k] for k in SCORE_KEY) for r in rows]
+        if len(set(keys)) != len(keys):
+            raise StoreError(
+                f"metric {metric.identifier!r} returned several scores for the same "
+                "(subject, region, layer, selection); each must be unique."
+            )
+        order = sorted(range(len(rows)), key=keys.__getitem__)  # key order: no deadlocks
+        rows = [rows[i] for i in order]
+        arrays = _neuroid_arrays([scores[i] for i in order], [keys[i] for i in order])
+        completion = None
+        if plan_hash is not None:
+            completion = {
+                "model": model,
+                "dataset": dataset,
+                "metric": metric.identifier,
+                "metric_hash": metric.config_hash,
+                "plan_hash": plan_hash,
+                "n_scores": len(rows),
+                "seconds": seconds,
+                "run_id": run_id,
+                "updated_at": now,
+                **hashes,
+            }
+
+        def work(conn: Connection) -> int:
+            self._remove_superseded(conn, model, dataset, metric, set(keys))
+            self._upsert(conn, ScoreRow, rows, SCORE_KEY)
+            if arrays:
+                self._write_arrays(conn, model, dataset, metric, arrays)
+            if completion is not None:
+                self._upsert(conn, CompletionRow, [completion], COMPLETION_KEY)
+            return len(rows)
+
+        return self._retrying(work)
+
+    def _remove_superseded(
+        self, conn: Connection, model: str, dataset: str, metric: Metric, keep: set[tuple]
+    ) -> None:
+        """Delete rows of an earlier result of this combination that the new one does not
+        have (a best layer that moved, a layer the model no longer has): a combination's
+        rows are always one result, never a mix of two."""
+        t = ScoreRow
+        found = conn.execute(
+            select(t.id, *(getattr(t, k) for k in SCORE_KEY)).where(
+                t.model == model,
+                t.dataset == dataset,
+                t.metric == metric.identifier,
+                t.metric_hash == metric.config_hash,
+            )
+        ).all()
+        stale = sorted(row[0] for row in found if tuple(row[1:]) not in keep)
+        for start in range(0, len(stale), _CHUNK):
+            chunk = stale[start : start + _CHUNK]
+            conn.execute(
+                NeuroidValuesRow.__table__.delete().where(NeuroidValuesRow.score_id.in_(chunk))
+            )
+            conn.execute(t.__table__.delete().where(t.id.in_(chunk)))
+
+    def _write_arrays(
+        self,
+        conn: Connection,
+        model: str,
+        dataset: str,
+        metric: Metric,
+        arrays: dict[tuple, tuple[tuple[str, ...], bytes]],
+    ) -> None:
+        t = ScoreRow
+        found = conn.execute(
+            select(t.id, *(getattr(t, k) for k in SCORE_KEY)).where(
+                t.model == model,
+                t.dataset == dataset,
+                t.metric == metric.identifier,
+                t.metric_hash == metric.config_hash,
+            )
+        ).all()
+        ids = {tuple(row[1:]): row[0] for row in found}
+        sets: dict[str, dict[str, Any]] = {}
+        values = []
+        for key, (neuroid_ids, data) in arrays.items():
+            digest = neuroid_set_hash(neuroid_ids)
+            sets.setdefault(digest, {"hash": digest, "n": len(neuroid_ids),
+                                     "ids": list(neuroid_ids)})  # fmt: skip
+            values.append({"score_id": ids[key], "neuroid_set": digest, "data": data})
+        self._upsert(conn, NeuroidSetRow, sorted(sets.values(), key=lambda r: r["hash"]),
+                     ["hash"], update_columns=[])  # fmt: skip
+        values.sort(key=lambda r: r["score_id"])
+        self._upsert(conn, NeuroidValuesRow, values, ["score_id"])
+
+    def record_failure(
+        self,
+        run_id: int | None,
+        stage: str,
+        error: BaseException | str,
+        *,
+        model: str | None = None,
+        dataset: str | None = None,
+        metric: str | None = None,
+        traceback: str | None = None,
+    ) -> None:
+        if isinstance(error, BaseException):
+            error_type, message = type(error).__name__, str(error)
+            traceback = traceback or "".join(tb.format_exception(error))
+        else:
+            error_type, message = "Error", error
+        row = {"run_id": run_id, "stage": stage, "model": model, "dataset": dataset,
+               "metric": metric, "error_type": error_type, "message": message,
+               "traceback": traceback, "created_at": utcnow()}  # fmt: skip
+        self._retrying(lambda conn: conn.execute(FailureRow.__table__.insert().values(**row)))
+
+    # ------------------------------------------------------------------ reads
+
+    def _frame(self, stmt: Any) -> pd.DataFrame:
+        with self.engine.connect() as conn:
+            result = conn.execute(stmt)
+            return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+
+    def scores_frame(self, **patterns: Any) -> pd.DataFrame:
+        """Every score joined with its model's metadata. ``patterns`` (column -> shell
+        patterns) narrow the rows in SQL; callers still apply the exact match (SQL ``LIKE``
+        is case-insensitive on SQLite and has no character classes)."""
+        stmt = select(
+            ScoreRow.id.label("score_id"),
+            ScoreRow.model,
+            ScoreRow.dataset,
+            ScoreRow.metric,
+            ScoreRow.metric_hash,
+            ScoreRow.subject,
+            ScoreRow.region,
+            ScoreRow.layer,
+            ScoreRow.selection,
+            ScoreRow.value.label("score"),
+            ScoreRow.ceiling,
+            ScoreRow.normalized,
+            ScoreRow.ci_low,
+            ScoreRow.ci_high,
+            ScoreRow.n_neuroids,
+            ScoreRow.layer_index,
+            ScoreRow.relative_depth,
+            ScoreRow.details,
+            ScoreRow.weights_hash,
+            ScoreRow.stimuli_hash,
+            ScoreRow.data_hash,
+            ScoreRow.feature_key,
+            ScoreRow.run_id,
+            ScoreRow.updated_at,
+            ModelRow.family,
+            ModelRow.trained,
+            ModelRow.source,
+            ModelRow.architecture,
+            ModelRow.task,
+            ModelRow.training_data,
+        ).join(ModelRow, ModelRow.identifier == ScoreRow.model, isouter=True)
+        for column, value in patterns.items():
+            if value is None:
+                continue
+            target = ModelRow.family if column == "family" else getattr(ScoreRow, column)
+            clause = _like_clause(target, value)
+            if clause is not None:
+                stmt = stmt.where(clause)
+        return self._frame(stmt.order_by(ScoreRow.id))
+
+    def neuroid_values(self, score_ids: Sequence[int]) -> dict[int, tuple[list[str], np.ndarray]]:
+        """``{score_id: (neuroid_ids, float32 values)}`` for the rows that have them."""
+        out: dict[int, tuple[list[str], np.ndarray]] = {}
+        ids = [int(i) for i in score_ids]
+        for start in range(0, len(ids), _CHUNK):
+            stmt = (
+                select(NeuroidValuesRow.score_id, NeuroidValuesRow.data, NeuroidSetRow.ids)
+                .join(NeuroidSetRow, NeuroidSetRow.hash == NeuroidValuesRow.neuroid_set)
+                .where(NeuroidValuesRow.score_id.in_(ids[start : start + _CHUNK]))
+            )
+            with self.engine.connect() as conn:
+                for score_id, data, neuroid_ids in conn.execute(stmt):
+                    out[int(score_id)] = (list(neuroid_ids), np.frombuffer(data, dtype="<f4"))
+        return out
+
+    def completions_frame(self, models: Sequence[str] | None = None) -> pd.DataFrame:
+        stmt = select(CompletionRow).order_by(CompletionRow.id)
+        if models is not None:
+            stmt = stmt.where(CompletionRow.model.in_(list(models)))
+        return self._frame(stmt)
+
+    def completed(self, keys: Iterable[tuple[str, str, str, str]]) -> dict[tuple, dict[str, Any]]:
+        """Completion records of the given (model, dataset, metric, metric_hash) keys."""
+        wanted = list(dict.fromkeys(keys))
+        out: dict[tuple, dict[str, Any]] = {}
+        t = CompletionRow
+        for start in range(0, len(wanted), 200):
+            chunk = wanted[start : start + 200]
+            clause = or_(*(and_(t.model == m, t.dataset == d, t.metric == x, t.metric_hash == h)
+                           for m, d, x, h in chunk))  # fmt: skip
+            with self.engine.connect() as conn:
+                for row in conn.execute(select(t).where(clause)).mappings():
+                    key = tuple(row[k] for k in COMPLETION_KEY)
+                    out[key] = dict(row)
+        return out
+
+    def models_frame(self) -> pd.DataFrame:
+        return self._frame(select(ModelRow).order_by(ModelRow.identifier))
+
+    def datasets_frame(self) -> pd.DataFrame:
+        return self._frame(select(DatasetRow).order_by(DatasetRow.identifier))
+
+    def metrics_frame(self) -> pd.DataFrame:
+        return self._frame(select(MetricRow).order_by(MetricRow.identifier, MetricRow.id))
+
+    def runs_frame(self) -> pd.DataFrame:
+        return self._frame(select(RunRow).order_by(RunRow.id))
+
+    def failures_frame(self, run_id: int | None = None) -> pd.DataFrame:
+        stmt = select(FailureRow).order_by(FailureRow.id)
+        if run_id is not None:
+            stmt = stmt.where(FailureRow.run_id == run_id)
+        return self._frame(stmt)
+
+    def distinct_values(self) -> dict[str, list[str]]:
+        """The values each filter column takes among stored scores (SELECT DISTINCT, so it
+        stays fast on large leaderboards)."""
+        out: dict[str, list[str]] = {}
+        with self.engine.connect() as conn:
+            for name in ("dataset", "metric", "region", "subject", "selection"):
+                column = getattr(ScoreRow, name)
+                out[name] = sorted(
+                    str(v) for v in conn.execute(select(column).distinct()).scalars()
+                )
+            families = (
+                select(ModelRow.family)
+                .distinct()
+                .where(ModelRow.identifier.in_(select(ScoreRow.model).distinct()))
+            )
+            out["family"] = sorted(str(v) for v in conn.execute(families).scalars() if v)
+            out["model"] = sorted(
+                str(v) for v in conn.execute(select(ScoreRow.model).distinct()).scalars()
+            )
+        return out
+
+    def count(self, table: str = "scores") -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(text(f"SELECT COUNT(*) FROM {table}")).scalar_one())
+
+    def table_names(self) -> list[str]:
+        return sorted(inspect(self.engine).get_table_names())
+
+
+def _read_version(conn: Connection) -> int | None:
+    tables = set(inspect(conn).get_table_names())
+    if "meta" not in tables:
+        return 1 if "scores" in tables else None
+    value = conn.execute(select(MetaRow.value).where(MetaRow.key == "schema_version")).scalar()
+    if value is None:
+        return 1 if "scores" in tables else None
+    return int(value)
+
+
+def _like_clause(column: Any, patterns: Any) -> Any:
+    """An SQL prefilter for shell patterns, or None when one cannot be expressed."""
+    if isinstance(patterns, str):
+        patterns = [p.strip() for p in patterns.split(",") if p.strip()]
+    patterns = [str(p) for p in patterns]
+    if not patterns or any("[" in p for p in patterns):
+        return None
+    clauses = []
+    for p in patterns:
+        if "*" in p or "?" in p:
+            like = p.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            like = like.replace("*", "%").replace("?", "_")
+            clauses.append(column.like(like, escape="\\"))
+        else:
+            clauses.append(column == p)
+    return or_(*clauses)
+
+
+def _neuroid_arrays(
+    scores: Sequence[Score], keys: Sequence[tuple]
+) -> dict[tuple, tuple[tuple[str, ...], bytes]]:
+    """Per-neuroid values to store, keyed like the score rows. A summary row whose values are
+    those of its layer's row is not stored twice (queries follow it to that row)."""
+    out: dict[tuple, tuple[tuple[str, ...], bytes]] = {}
+    layer_data: dict[tuple[str, str, str], bytes] = {}
+    for score, key in zip(scores, keys, strict=True):
+        if score.per_neuroid is None:
+            continue
+        values = np.asarray(score.per_neuroid, dtype="<f4").reshape(-1)
+        ids = tuple(str(i) for i in score.neuroid_ids) if score.neuroid_ids is not None else None
+        if ids is None:
+            ids = tuple(str(i) for i in range(values.size))
+        if len(ids) != values.size:
+            raise StoreError(
+                f"a score of layer {score.layer!r} has {values.size} per-neuroid values but "
+                f"{len(ids)} neuroid ids; the metric must give one id per value."
+            )
+        data = values.tobytes()
+        if score.selection == "layer":
+            layer_data[(score.subject, score.region, score.layer)] = data
+        out[key] = (ids, data)
+    for score, key in zip(scores, keys, strict=True):
+        same = key in out and layer_data.get((score.subject, score.region, score.layer))
+        if score.selection != "layer" and same == out.get(key, (None, None))[1]:
+            del out[key]
+    return out
+
+
+def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.isolation_level = None  # brainrank emits BEGIN itself (_sqlite_begin)
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA busy_timeout=60000")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+    finally:
+        cursor.close()
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
+    conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _jsonable(value.tolist())
+    if isinstance(value, np.generic):
+        return _jsonable(value.item())
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return str(value)
+
+
+def _package_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in PACKAGES:
+        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
+            versions[name] = importlib.metadata.version(name)
+    return versions
+
+
+def _git_revision() -> str | None:
+    folder = Path(__file__).resolve().parent
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=folder, capture_output=True, text=True, timeout=5
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if out.returncode != 0 or not out.stdout.strip():
+        return None
+    revision = out.stdout.strip()
+    try:
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", "."],
+            cwd=folder.parent, capture_output=True, text=True, timeout=5,
+        )  # fmt: skip
+        if dirty.returncode == 0 and dirty.stdout.strip():
+            revision += "+dirty"
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return revision
+
+
+def open_store(url: str | None = None) -> Store:
+    """The leaderboard at ``url`` (a database URL or an SQLite path; default from config)."""
+    from brainrank.config import database_url
+
+    resolved = database_url(url)
+    try:
+        return Store(resolved)
+    except SQLAlchemyError as exc:
+        raise StoreError(f"cannot open the leaderboard at {resolved}: {exc}") from exc

@@ -1,0 +1,115 @@
+"""The command line, as a user types it."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from brainrank.cli import main
+
+
+def invoke(*args: str):
+    result = CliRunner().invoke(main, list(args), catch_exceptions=False)
+    return result
+
+
+def test_list_commands_in_table_and_json():
+    result = invoke("models", "--format", "json")
+    assert result.exit_code == 0
+    models = json.loads(result.output)
+    ids = {m["identifier"] for m in models}
+    assert {
+        "torchvision/alexnet",
+        "torchvision/alexnet:random",
+        "timm/resnet18:random",
+        "baseline/pixels",
+    } <= ids
+    alexnet = next(m for m in models if m["identifier"] == "torchvision/alexnet")
+    assert (
+        alexnet["family"] == "convnet"
+        and alexnet["trained"] is True
+        and alexnet["plugin"] == "torchvision"
+    )
+    result = invoke("models", "baseline/*")
+    assert "baseline/gabor" in result.output and "torchvision" not in result.output
+    assert "simulated" in invoke("datasets").output
+    metrics = json.loads(invoke("metrics", "--format", "json").output)
+    assert {m["identifier"] for m in metrics} >= {"srp-ridge", "rsa"}
+
+
+def test_run_then_leaderboard_with_a_plugin_file(tmp_path, tiny_plugin_path):
+    db = tmp_path / "lb.db"
+    result = invoke("run", "--plugin", str(tiny_plugin_path), "--models", "tiny/net,baseline/pixels",
+                    "--datasets", "tiny/data", "--db", str(db), "--quiet")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert f"to {db}" in result.stderr
+    assert "tiny/net" in result.stdout and "tiny/data/srp-ridge" in result.stdout
+    rows = json.loads(invoke("leaderboard", "--db", str(db), "--format", "json").output)
+    assert {"model", "dataset", "metric", "subject", "region", "layer", "score", "best"} <= set(
+        rows[0]
+    )
+    assert {r["model"] for r in rows} == {"tiny/net", "baseline/pixels"}
+    best = [r for r in rows if r["best"]]
+    # summary rows: the best layer ("max"), the held-out layer choice, stacked models
+    assert best and {"max", "heldout"} <= {r["selection"] for r in best} <= {
+        "max",
+        "heldout",
+        "stacked",
+    }
+    assert len(rows) == len(best) + sum(r["selection"] == "layer" for r in rows)
+    # the same grid again: the same rows, not twice as many
+    invoke("run", "--plugin", str(tiny_plugin_path), "--models", "tiny/net,baseline/pixels",
+           "--datasets", "tiny/data", "--db", str(db), "--quiet")  # fmt: skip
+    again = json.loads(invoke("leaderboard", "--db", str(db), "--format", "json").output)
+    assert len(again) == len(rows)
+    csv = invoke(
+        "leaderboard", "--db", str(db), "--format", "csv", "--model", "tiny/*", "--selection", "max"
+    )
+    lines = csv.output.strip().splitlines()
+    n_metrics = len({r["metric"] for r in rows})
+    assert lines[0].startswith("model,dataset,metric") and len(lines) == 1 + 2 * n_metrics
+    table = invoke("leaderboard", "--db", str(db))
+    assert table.output.splitlines()[1].split()[:2] == ["rank", "model"]
+
+
+def test_user_errors_are_one_clear_line(tmp_path):
+    result = CliRunner().invoke(
+        main, ["run", "--models", "torchvision/alexnett", "--db", str(tmp_path / "x.db")]
+    )
+    assert result.exit_code == 1
+    assert (
+        "unknown model 'torchvision/alexnett'" in result.output
+        and "torchvision/alexnet" in result.output
+    )
+    assert "Traceback" not in result.output
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    result = CliRunner().invoke(
+        main, ["run", "--db", str(blocker / "lb.db"), "--models", "baseline/pixels"]
+    )
+    assert result.exit_code == 1 and "choose a writable path with --db" in result.output.lower()
+    result = CliRunner().invoke(
+        main, ["run", "--param", "srp-ridge=3", "--db", str(tmp_path / "y.db")]
+    )
+    assert result.exit_code == 1 and "ID.KEY=VALUE" in result.output
+
+
+def test_console_script_and_module_entry():
+    exe = shutil.which("brainrank") or str(sys.prefix + "/bin/brainrank")
+    out = subprocess.run([exe, "--version"], capture_output=True, text=True, check=True)
+    assert "brainrank" in out.stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "brainrank", "metrics"], capture_output=True, text=True, check=True
+    )
+    assert "srp-ridge" in out.stdout
+
+
+@pytest.mark.parametrize("fmt", ["table", "json"])
+def test_empty_leaderboard(tmp_path, fmt):
+    result = invoke("leaderboard", "--db", str(tmp_path / "empty.db"), "--format", fmt)
+    assert result.exit_code == 0
