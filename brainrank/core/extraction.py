@@ -253,16 +253,24 @@ def plan_passes(layers: list[LayerInfo], n: int, budget: int) -> list[list[_Slic
 
 
 class _Arena:
-    """One float32 allocation reused by every pass, backed by transparent huge pages where
-    the kernel offers them: fresh pages per pass would cost a page fault per 4 KiB."""
+    """One float32 allocation reused by every pass, its pages mapped up front.
+
+    Faulting fresh pages in one by one as the hooks first write them costs more than the
+    copies themselves (measured on a 2-core VM: 3-6 s for 4.4 GB, against 1.9 s mapped with
+    ``MAP_POPULATE`` and 0.3 s to write touched memory). Transparent huge pages were slower
+    still there (15 s, the kernel compacting memory to find them), so they are not asked for.
+    """
 
     def __init__(self, n_floats: int):
         import mmap
 
-        self._map = mmap.mmap(-1, max(4, 4 * n_floats))
-        if hasattr(mmap, "MADV_HUGEPAGE"):
-            with contextlib.suppress(OSError):
-                self._map.madvise(mmap.MADV_HUGEPAGE)
+        size = max(4, 4 * n_floats)
+        populate = getattr(mmap, "MAP_POPULATE", 0)
+        if populate and hasattr(mmap, "MAP_ANONYMOUS"):
+            flags = mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | populate
+            self._map = mmap.mmap(-1, size, flags=flags)
+        else:
+            self._map = mmap.mmap(-1, size)
         self.data = np.frombuffer(self._map, dtype=np.float32)
 
     def views(self, n: int, widths: list[int]) -> list[np.ndarray]:
