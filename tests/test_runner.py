@@ -401,3 +401,34 @@ def test_sigterm_stops_a_run_like_ctrl_c_and_records_it(tmp_path, variable_plugi
     run = store.runs_frame().iloc[-1]
     assert run["status"] == "interrupted" and run["finished_at"] is not None
     assert 1 <= store.count("completions") < 6
+
+
+def test_an_existing_dask_scheduler_runs_the_grid(tmp_path, tiny_plugin_path):
+    """``scheduler=ADDRESS``: the jobs go to a scheduler and workers that brainrank did not
+    start (here a separate local cluster, as dask-jobqueue would start one on SLURM); the
+    workers load the plugin files themselves and the scores equal a serial run's."""
+    from distributed import LocalCluster
+
+    registry = Registry(plugin_files=[tiny_plugin_path])
+    grid = dict(models=["tiny/net", "baseline/pixels"], datasets=["tiny/data"],
+                metrics=["srp-ridge", "rsa"], progress=False)  # fmt: skip
+    local = open_store(str(tmp_path / "local.db"))
+    run_grid(registry=registry, store=local, **grid)
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                      dashboard_address=None, memory_limit=0) as cluster:  # fmt: skip
+        address = cluster.scheduler_address
+        remote = open_store(str(tmp_path / "remote.db"))
+        summary = run_grid(registry=registry, store=remote, scheduler=address, **grid)
+        assert summary.executor == f"dask scheduler {address}"
+        assert summary.n_scored == 4 and not summary.failures
+        # the jobs really went through that scheduler
+        assert "brainrank-job" in cluster.scheduler.task_prefixes
+        # the cluster outlives the run, and a second run there resumes: nothing to do
+        assert cluster.scheduler_address == address
+        again = run_grid(registry=registry, store=remote, scheduler=address, **grid)
+        assert again.n_scored == 0 and again.n_stored == 4
+    a = scores(local).sort_values(KEY).reset_index(drop=True)
+    b = scores(remote).sort_values(KEY).reset_index(drop=True)
+    assert len(a) == len(b) > 0 and (a[KEY] == b[KEY]).all().all()
+    np.testing.assert_allclose(a["score"], b["score"], rtol=1e-6, atol=1e-7)
+    assert remote.runs_frame().iloc[0]["executor"] == f"dask scheduler {address}"
