@@ -317,6 +317,16 @@ def test_a_run_killed_with_sigkill_resumes_without_loss_duplicates_or_recomputat
     np.testing.assert_array_equal(merged["run_id_before"], merged["run_id_after"])
 
 
+def _same_scores(store_a, store_b):
+    """Both stores hold the same score rows with the same values; returns both, sorted."""
+    a = scores(store_a).sort_values(KEY).reset_index(drop=True)
+    b = scores(store_b).sort_values(KEY).reset_index(drop=True)
+    assert len(a) == len(b) > 0
+    assert (a[KEY] == b[KEY]).all().all()
+    np.testing.assert_allclose(a["score"], b["score"], rtol=1e-6, atol=1e-7)
+    return a, b
+
+
 def test_a_local_dask_cluster_gives_the_same_scores(tmp_path, tiny_plugin_path):
     broken = tmp_path / "broken_model.py"
     broken.write_text(
@@ -350,11 +360,7 @@ def test_a_local_dask_cluster_gives_the_same_scores(tmp_path, tiny_plugin_path):
     assert [(f.stage, f.model) for f in summary.failures] == [("model", "broken/net")]
     failure = dask.failures_frame().iloc[0]
     assert "no weights on this worker" in failure["message"] and "Traceback" in failure["traceback"]
-    a = scores(local).sort_values(KEY).reset_index(drop=True)
-    b = scores(dask).sort_values(KEY).reset_index(drop=True)
-    assert len(a) == len(b) > 0
-    assert (a[KEY] == b[KEY]).all().all()
-    np.testing.assert_allclose(a["score"], b["score"], rtol=1e-6, atol=1e-7)
+    a, b = _same_scores(local, dask)
     assert (a["weights_hash"] == b["weights_hash"]).all()
     assert dask.runs_frame().iloc[0]["executor"] == "dask local cluster, 2 workers"
     # resumed on Dask too: nothing left to do
@@ -427,8 +433,5 @@ def test_an_existing_dask_scheduler_runs_the_grid(tmp_path, tiny_plugin_path):
         assert cluster.scheduler_address == address
         again = run_grid(registry=registry, store=remote, scheduler=address, **grid)
         assert again.n_scored == 0 and again.n_stored == 4
-    a = scores(local).sort_values(KEY).reset_index(drop=True)
-    b = scores(remote).sort_values(KEY).reset_index(drop=True)
-    assert len(a) == len(b) > 0 and (a[KEY] == b[KEY]).all().all()
-    np.testing.assert_allclose(a["score"], b["score"], rtol=1e-6, atol=1e-7)
+    _same_scores(local, remote)
     assert remote.runs_frame().iloc[0]["executor"] == f"dask scheduler {address}"
