@@ -50,6 +50,13 @@ def test_torchvision_from_the_torch_hub_cache_and_from_a_file(torch_home, tmp_pa
     (tmp_path / "junk.pth").write_bytes(b"not a checkpoint")
     with pytest.raises(WeightsUnavailableError, match="cannot read the weights file"):
         brainrank.load_model("torchvision/squeezenet1_1", weights=str(tmp_path / "junk.pth"))
+    other = tmp_path / "squeezenet1_0.pth"  # a real state dict, of another architecture
+    torch.save(brainrank.load_model("torchvision/squeezenet1_0:random").module.state_dict(), other)
+    with pytest.raises(
+        WeightsUnavailableError,
+        match=r"squeezenet1_0\.pth does not fit 'torchvision/squeezenet1_1'",
+    ):
+        brainrank.load_model("torchvision/squeezenet1_1", weights=str(other))
 
 
 def test_timm_from_the_hugging_face_cache(hf_home, hf_put):

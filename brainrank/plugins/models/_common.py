@@ -152,6 +152,17 @@ def unwrap_state_dict(checkpoint: Any) -> dict[str, Any]:
     return state
 
 
+def load_state(module: Any, checkpoint: Any, identifier: str, path: str | Path) -> None:
+    """Load ``checkpoint`` (a state dict, or a checkpoint holding one) into ``module``; a file
+    whose tensors do not fit the architecture is reported as such, naming the file."""
+    try:
+        module.load_state_dict(unwrap_state_dict(checkpoint))
+    except (RuntimeError, WeightsUnavailableError) as exc:
+        raise WeightsUnavailableError(
+            f"the weights file {path} does not fit {identifier!r}: {exc}"
+        ) from exc
+
+
 def load_torch_hub_weights(
     identifier: str,
     url: str,

@@ -20,15 +20,14 @@ from __future__ import annotations
 from functools import partial
 from pathlib import Path
 
-from brainrank.core.errors import WeightsUnavailableError
 from brainrank.core.registry import hookimpl
 from brainrank.core.types import Model, ModelMetadata, ModelSpec
 from brainrank.plugins.models._common import (
     RANDOM_SEED,
     ImagePreprocess,
+    load_state,
     load_torch_hub_weights,
     seeded,
-    unwrap_state_dict,
     with_loaded_facts,
 )
 
@@ -150,12 +149,7 @@ def build(depth: int, trained: bool, weights: str | Path | None = None) -> Model
         checkpoint, path = load_torch_hub_weights(
             identifier, _BASE_URL + filename, weights, sha256_prefix=sha_prefix
         )
-        try:
-            module.load_state_dict(unwrap_state_dict(checkpoint))
-        except (RuntimeError, WeightsUnavailableError) as exc:
-            raise WeightsUnavailableError(
-                f"the weights file {path} does not fit {identifier!r}: {exc}"
-            ) from exc
+        load_state(module, checkpoint, identifier, path)
     elif weights is not None:
         raise ValueError(f"{identifier} takes no weights file.")
     module.eval()

@@ -35,6 +35,7 @@ from brainrank.plugins.models._common import (
     hf_cached_file,
     hf_weights_file,
     hub_environment,
+    load_state,
     seeded,
     unwrap_state_dict,
     with_loaded_facts,
@@ -203,12 +204,7 @@ def build(name: str, arch: str, tag: str | None, weights: str | Path | None = No
         module = _vision_tower(open_clip, arch, bool(cfg.get("quick_gelu", False)))
     if tag is not None:
         path = explicit_weights(identifier, weights) if weights else _weights_file(identifier, cfg)
-        try:
-            module.load_state_dict(_tower_state(identifier, path))
-        except RuntimeError as exc:
-            raise WeightsUnavailableError(
-                f"the weights file {path} does not fit {identifier!r}: {exc}"
-            ) from exc
+        load_state(module, _tower_state(identifier, path), identifier, path)
     elif weights is not None:
         raise ValueError(f"{identifier} takes no weights file.")
     module.eval()

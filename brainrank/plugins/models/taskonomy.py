@@ -26,9 +26,9 @@ from brainrank.core.types import Model, ModelMetadata, ModelSpec
 from brainrank.plugins.models._common import (
     RANDOM_SEED,
     ImagePreprocess,
+    load_state,
     load_torch_hub_weights,
     seeded,
-    unwrap_state_dict,
     with_loaded_facts,
 )
 
@@ -114,12 +114,7 @@ def build(task: str, weights: str | Path | None = None) -> Model:
         if url is None:
             raise WeightsUnavailableError(f"visualpriors has no encoder for task {task!r}.")
         checkpoint, path = load_torch_hub_weights(identifier, url, weights)
-        try:
-            module.load_state_dict(unwrap_state_dict(checkpoint))
-        except (RuntimeError, WeightsUnavailableError) as exc:
-            raise WeightsUnavailableError(
-                f"the weights file {path} does not fit {identifier!r}: {exc}"
-            ) from exc
+        load_state(module, checkpoint, identifier, path)
     elif weights is not None:
         raise ValueError("taskonomy/random takes no weights file.")
     module.eval()

@@ -17,6 +17,7 @@ from brainrank.core.types import Model, ModelMetadata, ModelSpec
 from brainrank.plugins.models._common import (
     RANDOM_SEED,
     ImagePreprocess,
+    load_state,
     load_torch_hub_weights,
     seeded,
     with_loaded_facts,
@@ -112,8 +113,9 @@ def build(name: str, trained: bool, weights: str | Path | None = None) -> Model:
     with seeded(RANDOM_SEED):
         module = tvm.get_model(name, weights=None, **kwargs)
     if trained:
-        state, _ = load_torch_hub_weights(f"torchvision/{name}", reference.url, weights)
-        module.load_state_dict(state)
+        identifier = f"torchvision/{name}"
+        state, path = load_torch_hub_weights(identifier, reference.url, weights)
+        load_state(module, state, identifier, path)
     elif weights is not None:
         raise ValueError(f"torchvision/{name}:random takes no weights file.")
     if hasattr(module, "aux_logits"):  # inception/googlenet: no auxiliary heads at eval
