@@ -492,12 +492,9 @@ class Store:
 
         return self._retrying(work)
 
-    def _remove_superseded(
-        self, conn: Connection, model: str, dataset: str, metric: Metric, keep: set[tuple]
-    ) -> None:
-        """Delete rows of an earlier result of this combination that the new one does not
-        have (a best layer that moved, a layer the model no longer has): a combination's
-        rows are always one result, never a mix of two."""
+    @staticmethod
+    def _stored_ids(conn: Connection, model: str, dataset: str, metric: Metric) -> dict[tuple, int]:
+        """The score rows stored for one combination: their key (``SCORE_KEY``) -> row id."""
         t = ScoreRow
         found = conn.execute(
             select(t.id, *(getattr(t, k) for k in SCORE_KEY)).where(
@@ -507,7 +504,17 @@ class Store:
                 t.metric_hash == metric.config_hash,
             )
         ).all()
-        stale = sorted(row[0] for row in found if tuple(row[1:]) not in keep)
+        return {tuple(row[1:]): row[0] for row in found}
+
+    def _remove_superseded(
+        self, conn: Connection, model: str, dataset: str, metric: Metric, keep: set[tuple]
+    ) -> None:
+        """Delete rows of an earlier result of this combination that the new one does not
+        have (a best layer that moved, a layer the model no longer has): a combination's
+        rows are always one result, never a mix of two."""
+        t = ScoreRow
+        ids = self._stored_ids(conn, model, dataset, metric)
+        stale = sorted(score_id for key, score_id in ids.items() if key not in keep)
         for start in range(0, len(stale), _CHUNK):
             chunk = stale[start : start + _CHUNK]
             conn.execute(
@@ -523,16 +530,7 @@ class Store:
         metric: Metric,
         arrays: dict[tuple, tuple[tuple[str, ...], bytes]],
     ) -> None:
-        t = ScoreRow
-        found = conn.execute(
-            select(t.id, *(getattr(t, k) for k in SCORE_KEY)).where(
-                t.model == model,
-                t.dataset == dataset,
-                t.metric == metric.identifier,
-                t.metric_hash == metric.config_hash,
-            )
-        ).all()
-        ids = {tuple(row[1:]): row[0] for row in found}
+        ids = self._stored_ids(conn, model, dataset, metric)
         sets: dict[str, dict[str, Any]] = {}
         values = []
         for key, (neuroid_ids, data) in arrays.items():
