@@ -138,14 +138,14 @@ def dataset_hash(dataset: Dataset) -> str:
     if responses is not None:
         values = np.ascontiguousarray(np.asarray(responses.values))
         h.update(f"{values.dtype.str}{values.shape}".encode())
-        h.update(values.tobytes())
+        h.update(values)  # the array's buffer, hashed in place (no copy of the data)
         for name in ("stimulus_id", "repetition", "neuroid_id", "subject", "region"):
             if name in responses.coords:
                 h.update(name.encode())
                 h.update("\x1f".join(map(str, responses[name].values.tolist())).encode())
     rdms = dataset.rdms()
     if rdms is not None:
-        h.update(np.ascontiguousarray(rdms.dissimilarities).tobytes())
+        h.update(np.ascontiguousarray(rdms.dissimilarities))
         h.update(json.dumps([rdms.stimulus_ids, rdms.descriptors], default=str).encode())
     return h.hexdigest()
 
