@@ -1,4 +1,5 @@
-# brainrank: `make run` scores the default suite; `make test` runs lint and the test suite.
+# brainrank: `make run` scores the default suite; `make test` runs lint (ruff, the import
+# contracts of pyproject.toml) and the test suite.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -29,6 +30,7 @@ run: $(VENV)/.installed
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache
 
 test: lint browser-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

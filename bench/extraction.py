@@ -41,7 +41,8 @@ def run(
     import brainrank
     from brainrank.core.extraction import ExtractionConfig, extract_features
     from brainrank.core.projection import jl_dimension
-    from brainrank.core.types import FeatureRequest, StimulusSet
+    from brainrank.core.scores import FeatureRequest
+    from brainrank.core.stimuli import StimulusSet
 
     images = smooth_images(n)
     ids = [f"img{i:04d}" for i in range(n)]

@@ -129,7 +129,7 @@ def whole_model(
     """One model, every layer, NSD protocol: fits per second through the real runner."""
     from brainrank.core.extraction import ExtractionConfig
     from brainrank.core.registry import Registry
-    from brainrank.core.runner import run_grid
+    from brainrank.grid import run_grid
     from brainrank.leaderboard import open_store
 
     plugin = _BenchPlugin(n, voxels)

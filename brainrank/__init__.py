@@ -12,7 +12,7 @@ The public API::
     from brainrank import leaderboard
     leaderboard.ranking()                            # the stored leaderboard
 
-Plugins implement the hooks of :mod:`brainrank.core.registry` with :data:`hookimpl`.
+Plugins import what they need from :mod:`brainrank.plugin` (the public plugin API).
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ from __future__ import annotations
 from typing import Any
 
 from brainrank import _env  # noqa: F401  (first: sets the OpenMP policy before torch loads)
+from brainrank._version import __version__
+from brainrank.core.dataset import Dataset
 from brainrank.core.errors import (
     BrainrankError,
     DataUnavailableError,
@@ -31,26 +33,20 @@ from brainrank.core.errors import (
     UnknownIdentifierError,
     WeightsUnavailableError,
 )
+from brainrank.core.metric import Metric
 from brainrank.core.registry import Registry, get_registry, hookimpl
-from brainrank.core.types import (
-    Dataset,
+from brainrank.core.responses import RDMSet, make_responses
+from brainrank.core.scores import FeatureRequest, FeatureSet, Score
+from brainrank.core.specs import (
     DatasetMetadata,
     DatasetSpec,
-    FeatureRequest,
-    FeatureSet,
-    Metric,
     MetricMetadata,
     MetricSpec,
     Model,
     ModelMetadata,
     ModelSpec,
-    RDMSet,
-    Score,
-    StimulusSet,
-    make_responses,
 )
-
-__version__ = "0.1.0"
+from brainrank.core.stimuli import StimulusSet
 
 __all__ = [
     "BrainrankError",
@@ -111,9 +107,7 @@ def load_model(identifier: str, **options: Any) -> Model:
 
 def load_dataset(identifier: str, data_dir: Any = None) -> Dataset:
     """Read a dataset (``data_dir`` overrides the configured data folder)."""
-    from brainrank.config import settings
-
-    return get_registry().get("dataset", identifier).load(data_dir=data_dir or settings().data_dir)
+    return get_registry().get("dataset", identifier).load(data_dir=data_dir)
 
 
 def load_metric(identifier: str, **parameters: Any) -> Metric:
@@ -130,45 +124,43 @@ def score(
     cache: bool = True,
 ):
     """Score one model on one dataset with one metric, locally, and return a DataFrame of
-    the per-layer and best-layer scores. ``model`` may be a :class:`Model` built in your own
-    code (any torch module with its preprocessing). With ``db`` the scores are also stored in
-    that leaderboard."""
+    the per-layer and summary scores (``selection``: ``layer``, ``max``, ``heldout``...).
+
+    ``model`` may be a :class:`Model` built in your own code (any torch module with its
+    preprocessing). The work goes through the same job function as ``brainrank run``: with
+    ``db`` (a database URL or SQLite path) the scores are stored in that leaderboard with a
+    run record, the weights, stimuli, data and feature hashes and a completion record;
+    without it they are kept in memory only. Errors are raised.
+    """
     import dataclasses
 
     import pandas as pd
 
-    from brainrank.config import settings
     from brainrank.core.cache import FeatureCache
     from brainrank.core.extraction import ExtractionConfig
-    from brainrank.core.runner import compute_features, score_features
+    from brainrank.grid import MemoryStore, score_one
+    from brainrank.settings import settings
 
-    model = load_model(model) if isinstance(model, str) else model
+    plugin = ""
+    if isinstance(model, str):
+        plugin = get_registry().get("model", model).plugin
+        model = load_model(model)
     dataset = load_dataset(dataset) if isinstance(dataset, str) else dataset
     metric = load_metric(metric) if isinstance(metric, str) else metric
-    metric.check_applicable(dataset)
     conf = settings()
     extraction = extraction or ExtractionConfig(
         batch_size=conf.batch_size, memory_budget=int(conf.memory_budget_gb * 2**30)
     )
     feature_cache = FeatureCache(conf.cache_dir / "features") if cache else None
-    features = compute_features(
-        model, dataset.stimuli, metric.feature_request(dataset), extraction, feature_cache
-    )
-    rows = score_features(metric, features, dataset)
     if db is not None:
         from brainrank.leaderboard import open_store
 
         store = open_store(db)
-        store.register_model(model.identifier, model.metadata)
-        store.register_metric(metric)
-        store.write_scores(
-            run_id=None,
-            model=model.identifier,
-            dataset=dataset.identifier,
-            metric=metric,
-            scores=rows,
-            feature_key=features.key,
-        )
+    else:
+        store = MemoryStore()
+    _, rows = score_one(
+        model, dataset, metric, store, extraction=extraction, cache=feature_cache, plugin=plugin
+    )
     frame = pd.DataFrame([dataclasses.asdict(r) for r in rows])
     frame.insert(0, "metric", metric.identifier)
     frame.insert(0, "dataset", dataset.identifier)

@@ -20,7 +20,7 @@ def brainrank_home(tmp_path_factory, monkeypatch):
     home = tmp_path_factory.mktemp("brainrank-home")
     monkeypatch.setenv("BRAINRANK_HOME", str(home))
     monkeypatch.setenv("BRAINRANK_OFFLINE", "1")
-    for name in ("BRAINRANK_DATA", "BRAINRANK_DB"):
+    for name in ("BRAINRANK_DATA", "BRAINRANK_DB", "BRAINRANK_CACHE"):
         monkeypatch.delenv(name, raising=False)
     registry_module.reset_registry()
     yield home

@@ -111,5 +111,16 @@ def test_console_script_and_module_entry():
 
 @pytest.mark.parametrize("fmt", ["table", "json"])
 def test_empty_leaderboard(tmp_path, fmt):
+    from brainrank.leaderboard import open_store
+
+    open_store(str(tmp_path / "empty.db"))  # a leaderboard with nothing in it
     result = invoke("leaderboard", "--db", str(tmp_path / "empty.db"), "--format", fmt)
     assert result.exit_code == 0
+    if fmt == "json":
+        assert json.loads(result.stdout) == []
+    else:
+        assert "nothing to" in result.stdout and "Traceback" not in result.output
+    # a mistyped path is an error, not another empty leaderboard
+    missing = invoke("leaderboard", "--db", str(tmp_path / "emty.db"), "--format", fmt)
+    assert missing.exit_code == 1 and "no leaderboard at" in missing.output
+    assert not (tmp_path / "emty.db").exists()

@@ -16,7 +16,7 @@ import pytest
 
 from brainrank.core.cache import FeatureCache
 from brainrank.core.registry import Registry
-from brainrank.core.runner import run_grid
+from brainrank.grid import run_grid
 from brainrank.leaderboard import open_store, scores
 
 KEY = ["model", "dataset", "metric", "subject", "region", "layer", "selection"]

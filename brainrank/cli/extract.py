@@ -29,9 +29,11 @@ from brainrank.core.errors import InputError, NotApplicableError
 @click.option(
     "--data-dir", type=click.Path(file_okay=False), help="Folder with the datasets' files."
 )
-@click.option("--batch-size", type=int, help="Images per forward pass.")
+@click.option("--batch-size", type=click.IntRange(min=1), help="Images per forward pass.")
 @click.option(
-    "--memory-budget", type=float, help="GiB of activations held at once during extraction."
+    "--memory-budget",
+    type=click.FloatRange(min=0, min_open=True),
+    help="GiB of activations held at once during extraction (more than 0).",
 )
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @plugin_option
@@ -44,13 +46,13 @@ def extract_command(ctx, model, datasets, metrics, weights, data_dir, batch_size
     A second call with the same model, weights, preprocessing and stimuli finds everything
     in the cache and computes nothing.
     """
-    from brainrank.config import settings
     from brainrank.core.cache import FeatureCache
     from brainrank.core.extraction import ExtractionConfig
-    from brainrank.core.runner import compute_features
-    from brainrank.core.types import FeatureRequest
+    from brainrank.core.features import compute_features
+    from brainrank.core.scores import FeatureRequest
+    from brainrank.settings import settings
 
-    conf = settings()
+    conf = settings(data_dir=data_dir, memory_budget_gb=memory_budget, batch_size=batch_size)
     registry = registry_for(ctx, plugin_files)
     spec = registry.get("model", model)
     dataset_ids = registry.select("dataset", datasets)
@@ -58,8 +60,7 @@ def extract_command(ctx, model, datasets, metrics, weights, data_dir, batch_size
     if not metric_ids:
         raise InputError("no metric is registered: nothing tells which features to extract.")
     config = ExtractionConfig(
-        batch_size=batch_size or conf.batch_size,
-        memory_budget=int((memory_budget or conf.memory_budget_gb) * 2**30),
+        batch_size=conf.batch_size, memory_budget=int(conf.memory_budget_gb * 2**30)
     )
     cache = FeatureCache(conf.cache_dir / "features")
     started = time.perf_counter()
@@ -67,7 +68,7 @@ def extract_command(ctx, model, datasets, metrics, weights, data_dir, batch_size
     click.echo(f"{model}: built in {time.perf_counter() - started:.1f} s", err=True)
     loaded_metrics = [registry.get("metric", m).load() for m in metric_ids]
     for dataset_id in dataset_ids:
-        dataset = registry.get("dataset", dataset_id).load(data_dir=data_dir or conf.data_dir)
+        dataset = registry.get("dataset", dataset_id).load(data_dir=data_dir)
         request = FeatureRequest()
         for metric in loaded_metrics:
             try:

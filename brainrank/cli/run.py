@@ -12,8 +12,13 @@ from typing import Any
 import click
 
 from brainrank.cli import main
-from brainrank.cli._common import echo_frame, plugin_option, registry_for
+from brainrank.cli._common import plugin_option, registry_for
 from brainrank.core.errors import InputError
+
+#: exit status of a run that stored some but not all of the requested combinations (some
+#: failed); 0 means every requested combination is stored, 130 an interrupted run, 1 an error
+#: found before any work started, 2 a command-line usage error
+EXIT_INCOMPLETE = 3
 
 
 @contextlib.contextmanager
@@ -58,8 +63,15 @@ def _parse_assignments(values: tuple[str, ...], what: str) -> dict[str, dict[str
             )
         try:
             value = json.loads(raw)
-        except ValueError:
-            value = raw
+        except ValueError as exc:
+            if raw.strip()[:1] in ("[", "{", '"') or (
+                raw.strip()[:1].isdigit() and any(c in raw for c in "[],{}")
+            ):
+                raise InputError(
+                    f"{what} {item!r}: the value {raw!r} is not valid JSON ({exc}); write e.g. "
+                    f"{target}=[1.0,10.0] or {target}=1e5 (quote it for the shell)."
+                ) from exc
+            value = raw  # a bare word: a string value
         out.setdefault(plugin, {})[key] = value
     return out
 
@@ -82,9 +94,11 @@ def _parse_assignments(values: tuple[str, ...], what: str) -> dict[str, dict[str
 @click.option(
     "--param", "params", multiple=True, help="METRIC.KEY=VALUE metric parameter (JSON value)."
 )
-@click.option("--batch-size", type=int, help="Images per forward pass.")
+@click.option("--batch-size", type=click.IntRange(min=1), help="Images per forward pass.")
 @click.option(
-    "--memory-budget", type=float, help="GiB of activations held at once during extraction."
+    "--memory-budget",
+    type=click.FloatRange(min=0, min_open=True),
+    help="GiB of activations held at once during extraction (more than 0).",
 )
 @click.option("--no-cache", is_flag=True, help="Do not read or write the feature cache.")
 @click.option(
@@ -122,15 +136,17 @@ def run_command(ctx, models, datasets, metrics, db, data_dir, weights, params, b
     and its features extracted once for every dataset and metric on those stimuli.
     """
     from brainrank import suite
-    from brainrank.config import settings
     from brainrank.core.cache import FeatureCache
     from brainrank.core.extraction import ExtractionConfig
-    from brainrank.core.runner import run_grid
-    from brainrank.leaderboard import open_store, rank_frame, scores
+    from brainrank.grid import run_grid
+    from brainrank.leaderboard import open_store, rankings
+    from brainrank.settings import settings
 
-    conf = settings()
+    conf = settings(data_dir=data_dir, db=db, memory_budget_gb=memory_budget,
+                    batch_size=batch_size)  # fmt: skip
     registry = registry_for(ctx, plugin_files)
-    data_dir = data_dir or conf.data_dir
+    # a --data-dir given here is passed on; otherwise each dataset finds its folder through
+    # the settings ([dataset_dirs] of config.toml included)
     model_ids = registry.select("model", models) if models else suite.default_models(registry)
     dataset_ids = (
         registry.select("dataset", datasets)
@@ -147,12 +163,11 @@ def run_command(ctx, models, datasets, metrics, db, data_dir, weights, params, b
         model_options.setdefault(model_id, {})["weights"] = str(Path(path).expanduser().resolve())
     metric_params = _parse_assignments(params, "--param")
     extraction = ExtractionConfig(
-        batch_size=batch_size or conf.batch_size,
-        memory_budget=int((memory_budget or conf.memory_budget_gb) * 2**30),
+        batch_size=conf.batch_size, memory_budget=int(conf.memory_budget_gb * 2**30)
     )
-    store = open_store(db)
     if scheduler and workers > 1:
         raise InputError("give either --workers (a local cluster) or --scheduler, not both.")
+    store = open_store(conf.db)
     if (
         (workers > 1 or scheduler)
         and store.dialect == "sqlite"
@@ -178,7 +193,7 @@ def run_command(ctx, models, datasets, metrics, db, data_dir, weights, params, b
             metrics=metric_ids,
             extraction=extraction,
             cache=None if no_cache else FeatureCache(conf.cache_dir / "features"),
-            data_dir=data_dir,
+            data_dir=conf.data_dir if data_dir is not None else None,
             model_options=model_options,
             metric_params=metric_params,
             progress=not quiet,
@@ -205,13 +220,22 @@ def run_command(ctx, models, datasets, metrics, db, data_dir, weights, params, b
         click.echo(f"failed [{failure.stage}] {where}: {failure.error}", err=True)
     if summary.failures:
         click.echo(f"(tracebacks: brainrank failures --run {summary.run_id} --traceback)", err=True)
-    frame = rank_frame(
-        scores(
+    from brainrank.cli.leaderboard import echo_rankings  # the ranking of `brainrank leaderboard`
+
+    echo_rankings(
+        rankings(
             store,
-            selection="max",
             model=model_ids or None,
             dataset=dataset_ids or None,
             metric=metric_ids or None,
         )
     )
-    echo_frame(frame, "table")
+    if not summary.complete:
+        n_failed = len(summary.failures)
+        click.echo(
+            f"run {summary.run_id} is incomplete: {n_failed} failure(s); the combinations that "
+            "failed are not stored and are tried again by the same command (exit status "
+            f"{EXIT_INCOMPLETE}).",
+            err=True,
+        )
+        raise SystemExit(EXIT_INCOMPLETE)

@@ -53,5 +53,9 @@ class NotApplicableError(BrainrankError):
     """A metric does not apply to a dataset (for example regression on an RDM-only dataset)."""
 
 
+class ResultError(BrainrankError):
+    """A metric returned something that is not a usable score (wrong type, empty, all NaN)."""
+
+
 class StoreError(BrainrankError):
     """The leaderboard database cannot be opened or written."""

@@ -31,7 +31,7 @@ from typing import Any
 import pluggy
 
 from brainrank.core.errors import DuplicateIdentifierError, PluginError, UnknownIdentifierError
-from brainrank.core.types import DatasetSpec, MetricSpec, ModelSpec
+from brainrank.core.specs import DatasetSpec, MetricSpec, ModelSpec
 
 PROJECT = "brainrank"
 ENTRY_POINT_GROUP = "brainrank"
@@ -97,6 +97,8 @@ class Registry:
         self.pm.add_hookspecs(HookSpecs)
         self.load_errors: list[PluginLoadError] = []
         self._specs: dict[str, dict[str, Any]] = {}
+        #: identifiers registered by more than one plugin: kind -> {identifier: message}
+        self.duplicates: dict[str, dict[str, str]] = {}
         if entry_points:
             self._load_entry_points()
         for path in plugin_files:
@@ -125,7 +127,7 @@ class Registry:
             try:
                 plugin = ep.load()
                 self.register(plugin, name=ep.name)
-            except Exception as exc:
+            except (Exception, SystemExit) as exc:  # a plugin calling sys.exit() is a bug too
                 self._record_load_error(ep.name, f"entry point {ep.value} ({source})", exc)
 
     def register_file(self, path: str | Path) -> None:
@@ -142,7 +144,7 @@ class Registry:
             sys.modules[name] = module
             spec.loader.exec_module(module)
             self.register(module, name=str(path))
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:  # a plugin calling sys.exit() is a bug too
             sys.modules.pop(name, None)
             self._record_load_error(str(path), f"file {path}", exc)
 
@@ -170,14 +172,19 @@ class Registry:
             self._specs[kind] = self._collect(kind)
         return self._specs[kind]
 
+    def _duplicates(self, kind: str) -> dict[str, str]:
+        self.specs(kind)
+        return self.duplicates.get(kind, {})
+
     def _collect(self, kind: str) -> dict[str, Any]:
         hook_name, spec_type = KINDS[kind]
         caller = getattr(self.pm.hook, hook_name)
         found: dict[str, Any] = {}
+        clashes: dict[str, list[str]] = {}  # identifier -> every plugin that registers it
         for impl in caller.get_hookimpls():
             try:
                 result = impl.function()
-            except Exception as exc:
+            except (Exception, SystemExit) as exc:
                 self._record_load_error(impl.plugin_name, f"hook {hook_name}", exc)
                 continue
             for spec in result or ():
@@ -189,13 +196,24 @@ class Registry:
                     )
                     continue
                 spec = replace(spec, plugin=impl.plugin_name)
-                if spec.identifier in found:
-                    other = found[spec.identifier]
-                    raise DuplicateIdentifierError(
-                        f"{kind} {spec.identifier!r} is registered by two plugins: "
-                        f"{other.plugin!r} and {spec.plugin!r}. Uninstall or rename one of them."
-                    )
-                found[spec.identifier] = spec
+                if spec.identifier in clashes:
+                    clashes[spec.identifier].append(spec.plugin)
+                elif spec.identifier in found:
+                    clashes[spec.identifier] = [found.pop(spec.identifier).plugin, spec.plugin]
+                else:
+                    found[spec.identifier] = spec
+        # a duplicate fails only the commands that use it; the rest of the plugins work
+        duplicates = self.duplicates.setdefault(kind, {})
+        duplicates.clear()
+        for identifier, plugins in clashes.items():
+            message = (
+                f"{kind} {identifier!r} is registered by {len(plugins)} plugins: "
+                f"{' and '.join(repr(p) for p in plugins)}. Uninstall or rename one of them."
+            )
+            duplicates[identifier] = message
+            self._record_load_error(
+                " and ".join(plugins), f"hook {hook_name}", DuplicateIdentifierError(message)
+            )
         return found
 
     def identifiers(self, kind: str) -> list[str]:
@@ -206,6 +224,8 @@ class Registry:
         specs = self.specs(kind)
         if identifier in specs:
             return specs[identifier]
+        if identifier in self._duplicates(kind):
+            raise DuplicateIdentifierError(self._duplicates(kind)[identifier])
         if kind == "model":
             spec = self.pm.hook.brainrank_resolve_model(identifier=identifier)
             if spec is not None:
@@ -220,11 +240,15 @@ class Registry:
             close = [k for k in known if tail and tail.split(":")[0] in k][:n]
         return close
 
-    def select(self, kind: str, patterns: Iterable[str] | str | None) -> list[str]:
+    def select(
+        self, kind: str, patterns: Iterable[str] | str | None, skip_duplicates: bool = False
+    ) -> list[str]:
         """Identifiers matching shell-style ``patterns`` (comma-separated allowed).
 
         A pattern without wildcards must name a known identifier (or one an open family
-        resolves), so a typo gives an error with suggestions instead of an empty run.
+        resolves), so a typo gives an error with suggestions instead of an empty run. An
+        identifier two plugins register raises DuplicateIdentifierError when a pattern
+        selects it, unless ``skip_duplicates`` (listings, which show it apart).
         """
         if patterns is None:
             return self.identifiers(kind)
@@ -237,8 +261,13 @@ class Registry:
                 continue
             if any(ch in pattern for ch in "*?["):
                 matches = [k for k in known if fnmatch.fnmatchcase(k, pattern)]
+                clashing = [d for d in self._duplicates(kind) if fnmatch.fnmatchcase(d, pattern)]
+                if clashing and not skip_duplicates:  # asks for one two plugins claim
+                    raise DuplicateIdentifierError(self._duplicates(kind)[clashing[0]])
                 if not matches:
                     raise UnknownIdentifierError(kind, pattern, self.suggest(kind, pattern))
+            elif skip_duplicates and pattern in self._duplicates(kind):
+                continue
             else:
                 self.get(kind, pattern)
                 matches = [pattern]

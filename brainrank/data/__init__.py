@@ -17,6 +17,7 @@ from brainrank.data.files import (
     check_file,
     data_source_of,
     dataset_root,
+    is_offline,
     require,
 )
 
@@ -28,5 +29,6 @@ __all__ = [
     "check_file",
     "data_source_of",
     "dataset_root",
+    "is_offline",
     "require",
 ]

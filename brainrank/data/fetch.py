@@ -29,7 +29,7 @@ import zipfile
 from collections.abc import Callable, Sequence
 from pathlib import Path, PurePosixPath
 
-from brainrank import __version__
+from brainrank._version import __version__
 from brainrank.core.errors import DataUnavailableError
 from brainrank.data.files import RemoteFile, check_file, file_digest, is_offline
 

@@ -13,7 +13,6 @@ that carries one, so ``brainrank data check/download`` can find it through the r
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -163,16 +162,15 @@ class DataSource:
 
 
 def dataset_root(folder: str, data_dir: Any = None) -> Path:
-    """The folder of one dataset: ``dataset_dirs[folder]`` from ``config.toml`` when set,
-    else ``<data_dir>/<folder>`` (``data_dir`` defaulting to the configured data folder)."""
-    from brainrank.config import settings
+    """The folder of one dataset: ``<data_dir>/<folder>`` for a ``data_dir`` given by the
+    caller (the command line's ``--data-dir``), else as the settings resolve it
+    (:meth:`brainrank.settings.Settings.dataset_dir`: ``BRAINRANK_DATA``, then
+    ``[dataset_dirs]`` and ``data_dir`` of ``config.toml``)."""
+    from brainrank.settings import settings
 
-    conf = settings()
-    override = conf.dataset_dirs.get(folder)
-    if override is not None:
-        return override
-    base = Path(data_dir).expanduser() if data_dir is not None else conf.data_dir
-    return base / folder
+    if data_dir is not None:
+        return Path(data_dir).expanduser() / folder
+    return settings().dataset_dir(folder)
 
 
 @dataclass
@@ -181,7 +179,7 @@ class DatasetFactory:
     dataset's files, so the command line can check and fetch them.
 
     ``build(root, **options)`` reads the dataset from its folder. Use an instance as the
-    ``factory`` of a :class:`~brainrank.core.types.DatasetSpec` and :meth:`available` as its
+    ``factory`` of a :class:`~brainrank.core.specs.DatasetSpec` and :meth:`available` as its
     ``available``.
     """
 
@@ -208,8 +206,11 @@ class DatasetFactory:
 
 def data_source_of(spec: Any) -> DataSource | None:
     """The :class:`DataSource` of a dataset spec, if its factory describes its files."""
-    return getattr(getattr(spec, "factory", None), "source", None)
+    return getattr(spec, "data_source", None)
 
 
 def is_offline() -> bool:
-    return os.environ.get("BRAINRANK_OFFLINE", "").strip().lower() not in ("", "0", "false", "no")
+    """Whether downloads are forbidden (the one setting, :func:`brainrank.settings.offline`)."""
+    from brainrank.settings import offline
+
+    return offline()

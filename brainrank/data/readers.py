@@ -17,7 +17,10 @@ import numpy as np
 
 from brainrank.core.errors import DataUnavailableError, InputError
 
-REDOWNLOAD = "the file is corrupt or truncated: delete it and download it again"
+REDOWNLOAD = (
+    "the file is corrupt or truncated: delete it and download it again (`brainrank data "
+    "download DATASET`; `brainrank data check DATASET --verify` compares every file's checksum)"
+)
 
 
 def _exists(path: Path, what: str) -> None:
@@ -74,6 +77,31 @@ def read_hdf5(dataset: Any, selection: Any, path: Path) -> np.ndarray:
         return np.asarray(dataset[selection])
     except Exception as exc:
         raise InputError(f"cannot read {dataset.name} from {path} ({exc}); {REDOWNLOAD}.") from exc
+
+
+def numeric_array(value: Any, name: str, path: Path, expected: str = "float64") -> np.ndarray:
+    """``value`` as an ``expected`` array, or an InputError naming the file, the array, the
+    dtype found and the one expected (for arrays stored as text, cells, structs, complex)."""
+    array = np.asarray(value) if not isinstance(value, np.ndarray) else value
+    if array.dtype.kind not in "biuf":  # bool, int, unsigned, float convert exactly enough
+        raise InputError(
+            f"{name} in {path} has dtype {array.dtype} ({_kind_name(array.dtype)}), expected "
+            f"real numbers ({expected}): the file is not as released; delete it and download "
+            "it again (`brainrank data check DATASET --verify` compares checksums)."
+        )
+    return array.astype(expected, copy=False)
+
+
+def _kind_name(dtype: np.dtype) -> str:
+    return {
+        "c": "complex numbers",
+        "U": "text",
+        "S": "bytes",
+        "O": "MATLAB cells or objects",
+        "V": "a MATLAB struct or record",
+        "M": "dates",
+        "m": "time spans",
+    }.get(dtype.kind, dtype.kind)
 
 
 class Nifti:

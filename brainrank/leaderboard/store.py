@@ -16,10 +16,9 @@ failure is retried.
 from __future__ import annotations
 
 import contextlib
+import functools
 import getpass
 import hashlib
-import importlib.metadata
-import importlib.util
 import logging
 import math
 import os
@@ -27,22 +26,42 @@ import platform
 import random
 import shutil
 import sqlite3
-import subprocess
 import time
 import traceback as tb
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, and_, create_engine, event, inspect, or_, select, text, update
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy import (
+    Connection,
+    and_,
+    create_engine,
+    event,
+    func,
+    inspect,
+    or_,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError, SQLAlchemyError
 
 from brainrank.core.errors import StoreError
-from brainrank.core.types import DatasetSpec, Metric, ModelMetadata, Score
+from brainrank.core.metric import Metric
+from brainrank.core.scores import Score
+from brainrank.core.specs import DatasetSpec, ModelMetadata
+from brainrank.leaderboard.engine import (
+    check_sqlite_path,
+    dialect_insert,
+    engine_url,
+    is_transient,
+    sqlite_begin,
+    sqlite_connect,
+)
 from brainrank.leaderboard.migrations import migrate
+from brainrank.leaderboard.provenance import git_revision, jsonable, package_versions
 from brainrank.leaderboard.schema import (
     COMPLETION_KEY,
     SCHEMA_VERSION,
@@ -63,10 +82,6 @@ from brainrank.leaderboard.schema import (
 
 log = logging.getLogger(__name__)
 
-PACKAGES = ("brainrank", "torch", "torchvision", "timm", "open_clip_torch", "visualpriors",
-            "numpy", "scipy", "scikit-learn", "sqlalchemy", "pandas", "xarray", "dask",
-            "distributed")  # fmt: skip
-
 #: a constant key for PostgreSQL's advisory lock around schema creation and migration
 _PG_SCHEMA_LOCK = 0x6272616E  # "bran"
 _CHUNK = 500
@@ -80,79 +95,36 @@ def _finite(value: Any) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def _insert(engine: Engine):
-    name = engine.dialect.name
-    if name == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert
-    elif name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        raise StoreError(
-            f"the leaderboard supports SQLite and PostgreSQL, not {name!r}; use a "
-            "sqlite:/// or postgresql:// URL."
-        )
-    return insert
-
-
-def _check_sqlite_path(url: str) -> None:
-    database = make_url(url).database
-    if not database or database == ":memory:":
-        return
-    path = Path(database)
-    folder = path.parent
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise StoreError(
-            f"cannot create the folder {folder} for the leaderboard database: {exc.strerror}. "
-            "Choose a writable path with --db PATH (or set db in the config file)."
-        ) from exc
-    target = path if path.exists() else folder
-    if not os.access(target, os.W_OK):
-        raise StoreError(
-            f"the leaderboard database {path} is not writable (no write permission on "
-            f"{target}). Choose a writable path with --db PATH."
-        )
-
-
 def neuroid_set_hash(ids: Sequence[str]) -> str:
     return hashlib.sha256("\n".join(ids).encode()).hexdigest()
-
-
-def _is_transient(exc: BaseException) -> bool:
-    """Deadlocks and serialisation failures (PostgreSQL), a busy database (SQLite)."""
-    orig = getattr(exc, "orig", None)
-    code = getattr(orig, "pgcode", None)
-    if code in ("40P01", "40001"):
-        return True
-    return isinstance(orig, sqlite3.OperationalError) and "locked" in str(orig)
-
-
-def engine_url(url: str) -> str:
-    """``url`` with a PostgreSQL driver that is installed: a plain ``postgresql://`` URL
-    means psycopg 3 to SQLAlchemy 2.1, but psycopg2 is the common one (and brainrank's
-    ``postgres`` extra)."""
-    parsed = make_url(url)
-    if parsed.drivername != "postgresql":
-        return url
-    for module, driver in (("psycopg2", "postgresql+psycopg2"), ("psycopg", "postgresql+psycopg")):
-        if importlib.util.find_spec(module) is not None:
-            return parsed.set(drivername=driver).render_as_string(hide_password=False)
-    return url
 
 
 class Store:
     """A connection to one leaderboard database."""
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, create: bool = True):
         self.url = url
         try:
             parsed = make_url(url)
         except ArgumentError as exc:
             raise StoreError(f"{url!r} is not a database URL ({exc}).") from exc
         backend = parsed.get_backend_name()
+        if backend not in ("sqlite", "postgresql"):
+            raise StoreError(
+                f"the leaderboard supports only SQLite and PostgreSQL databases, not "
+                f"{backend!r} ({self.display_url}); give --db a file path, a sqlite:///PATH "
+                "or a postgresql://USER@HOST/DATABASE URL."
+            )
+        if backend == "sqlite" and not create:
+            database = parsed.database
+            if database and database != ":memory:" and not os.path.isfile(database):
+                raise StoreError(
+                    f"there is no leaderboard at {database}: the file does not exist. Check "
+                    "the path given with --db (or the db setting), or create a leaderboard "
+                    f"there with `brainrank run --db {database} ...`."
+                )
         if backend == "sqlite":
-            _check_sqlite_path(url)
+            check_sqlite_path(url)
         try:
             kwargs: dict[str, Any] = {}
             if backend == "postgresql":
@@ -162,15 +134,15 @@ class Store:
             hint = (
                 " Install the PostgreSQL driver with `pip install psycopg2-binary` (or "
                 "`pip install brainrank[postgres]`)."
-                if isinstance(exc, ImportError)
+                if isinstance(exc, ImportError) and backend == "postgresql"
                 else ""
             )
             raise StoreError(f"cannot open the leaderboard at {url}: {exc}.{hint}") from exc
-        self._insert = _insert(self.engine)
+        self._insert = dialect_insert(self.engine)
         self.dialect = self.engine.dialect.name
         if self.dialect == "sqlite":
-            event.listen(self.engine, "connect", _sqlite_connect)
-            event.listen(self.engine, "begin", _sqlite_begin)
+            event.listen(self.engine, "connect", sqlite_connect)
+            event.listen(self.engine, "begin", sqlite_begin)
         try:
             self.migrated_from = self._prepare_schema()
         except (OperationalError, DBAPIError) as exc:
@@ -211,7 +183,7 @@ class Store:
                 with self._write() as conn:
                     return work(conn)
             except DBAPIError as exc:
-                if attempt + 1 == attempts or not _is_transient(exc):
+                if attempt + 1 == attempts or not is_transient(exc):
                     raise
                 delay = min(2.0, 0.05 * 2**attempt) * (0.5 + random.random())
                 log.info("transient database error (%s); retrying in %.2f s", exc.orig, delay)
@@ -298,6 +270,10 @@ class Store:
                 stmt = stmt.on_conflict_do_nothing(index_elements=list(key))
             conn.execute(stmt)
 
+    def opener(self) -> Callable[[], Store]:
+        """A picklable callable that opens this leaderboard again (in a Dask worker)."""
+        return functools.partial(Store, self.url)
+
     def start_run(
         self,
         config: dict[str, Any],
@@ -305,7 +281,12 @@ class Store:
         seeds: dict[str, Any] | None = None,
         executor: str | None = None,
     ) -> int:
-        from brainrank import __version__
+        """Record a new run; first mark runs of this host whose process is gone (killed,
+        for example by SIGKILL or a power cut) as ``killed`` instead of ``running``."""
+        from brainrank._version import __version__
+
+        host = f"{getpass.getuser()}@{platform.node()}"
+        self.mark_dead_runs(host)
 
         def work(conn: Connection) -> int:
             result = conn.execute(
@@ -314,11 +295,11 @@ class Store:
                     started_at=utcnow(),
                     status="running",
                     code_version=__version__,
-                    git_revision=_git_revision(),
-                    host=f"{getpass.getuser()}@{platform.node()}",
-                    packages=_package_versions(),
-                    config=_jsonable(config),
-                    seeds=_jsonable(seeds) if seeds is not None else None,
+                    git_revision=git_revision(),
+                    host=host,
+                    packages=package_versions(),
+                    config=jsonable({**config, "pid": os.getpid()}),
+                    seeds=jsonable(seeds) if seeds is not None else None,
                     executor=executor,
                     n_scores=0,
                     n_failures=0,
@@ -329,6 +310,41 @@ class Store:
 
         return self._retrying(work)
 
+    def mark_dead_runs(self, host: str) -> int:
+        """Runs recorded as ``running`` on ``host`` whose process no longer exists become
+        ``killed`` (with the number of score rows they committed); returns how many."""
+        with self.engine.connect() as conn:
+            running = conn.execute(
+                select(RunRow.id, RunRow.config).where(
+                    RunRow.status == "running", RunRow.host == host
+                )
+            ).all()
+        dead = [
+            run_id
+            for run_id, config in running
+            if isinstance(config, dict)
+            and isinstance(config.get("pid"), int)
+            and not _process_alive(config["pid"])
+        ]
+        for run_id in dead:
+            n = self._run_rows(run_id)
+            self._retrying(
+                lambda conn, run_id=run_id, n=n: conn.execute(
+                    update(RunRow)
+                    .where(RunRow.id == run_id, RunRow.status == "running")
+                    .values(status="killed", n_scores=n)
+                )
+            )
+        return len(dead)
+
+    def _run_rows(self, run_id: int) -> int:
+        with self.engine.connect() as conn:
+            return int(
+                conn.execute(
+                    select(func.count()).select_from(ScoreRow).where(ScoreRow.run_id == run_id)
+                ).scalar_one()
+            )
+
     def finish_run(
         self,
         run_id: int,
@@ -337,6 +353,10 @@ class Store:
         n_failures: int,
         n_skipped: int | None = None,
     ) -> None:
+        """Record the end of a run. ``n_scores`` is what the caller counted; the rows the
+        run committed are counted too and the larger is kept (a run interrupted inside a
+        job has committed rows its caller never heard of)."""
+        n_scores = max(int(n_scores), self._run_rows(run_id))
         values = {"finished_at": utcnow(), "status": status, "n_scores": n_scores,
                   "n_failures": n_failures}  # fmt: skip
         if n_skipped is not None:
@@ -364,7 +384,7 @@ class Store:
             "n_params": meta["n_params"],
             "input_size": meta["input_size"],
             "plugin": plugin,
-            "details": _jsonable({"description": meta["description"], **meta["extra"]}),
+            "details": jsonable({"description": meta["description"], **meta["extra"]}),
             "updated_at": utcnow(),
         }
         if weights_hash is not None:
@@ -387,7 +407,7 @@ class Store:
             "kind": meta["kind"],
             "n_stimuli": n_stimuli if n_stimuli is not None else meta["n_stimuli"],
             "plugin": spec.plugin,
-            "details": _jsonable(meta),
+            "details": jsonable(meta),
             "updated_at": utcnow(),
         }
         if stimuli_hash is not None:
@@ -401,7 +421,7 @@ class Store:
             "identifier": metric.identifier,
             "config_hash": metric.config_hash,
             "version": metric.version,
-            "parameters": _jsonable(metric.parameters),
+            "parameters": jsonable(metric.parameters),
             "plugin": plugin,
         }
         self._retrying(
@@ -451,7 +471,7 @@ class Store:
                     "n_neuroids": int(s.n_neuroids) if s.n_neuroids is not None else None,
                     "layer_index": int(s.layer_index) if s.layer_index is not None else None,
                     "relative_depth": _finite(s.relative_depth),
-                    "details": _jsonable(s.extra) or None,
+                    "details": jsonable(s.extra) or None,
                     "run_id": run_id,
                     "updated_at": now,
                     **hashes,
@@ -706,7 +726,23 @@ def _read_version(conn: Connection) -> int | None:
     value = conn.execute(select(MetaRow.value).where(MetaRow.key == "schema_version")).scalar()
     if value is None:
         return 1 if "scores" in tables else None
-    return int(value)
+    try:
+        version = int(str(value).strip())
+    except ValueError:
+        version = 0
+    if version < 1:
+        where = conn.engine.url.render_as_string(hide_password=True)
+        raise StoreError(
+            f"the schema version of the leaderboard at {where} (the 'schema_version' row of "
+            f"its 'meta' table) is {value!r}, not a version number >= 1: the database is damaged or was edited "
+            f"by hand. Restore it from a backup, or set that row to the schema version it has "
+            f"(this brainrank writes {SCHEMA_VERSION})."
+        )
+    return version
+
+
+#: more patterns than this for one column are matched in Python only, not in SQL
+_MAX_SQL_PATTERNS = 100
 
 
 def _like_clause(column: Any, patterns: Any) -> Any:
@@ -715,6 +751,10 @@ def _like_clause(column: Any, patterns: Any) -> Any:
         patterns = [p.strip() for p in patterns.split(",") if p.strip()]
     patterns = [str(p) for p in patterns]
     if not patterns or any("[" in p for p in patterns):
+        return None
+    if len(patterns) > _MAX_SQL_PATTERNS:
+        # one OR term per pattern: SQLite refuses a tree deeper than 1000 ("Expression tree
+        # is too large"); past this size the caller's exact match in Python does it all
         return None
     clauses = []
     for p in patterns:
@@ -757,75 +797,28 @@ def _neuroid_arrays(
     return out
 
 
-def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
-    dbapi_connection.isolation_level = None  # brainrank emits BEGIN itself (_sqlite_begin)
-    cursor = dbapi_connection.cursor()
+def _process_alive(pid: int) -> bool:
+    """Whether a process with this id exists on this host."""
     try:
-        cursor.execute("PRAGMA busy_timeout=60000")
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA foreign_keys=ON")
-    finally:
-        cursor.close()
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by another user
+        return True
+    except OSError:
+        return True
+    return True
 
 
-def _sqlite_begin(conn: Connection) -> None:
-    mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
-    conn.exec_driver_sql(f"BEGIN {mode}")
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return _jsonable(value.tolist())
-    if isinstance(value, np.generic):
-        return _jsonable(value.item())
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, (str, int, float, bool)) or value is None:
-        return value
-    return str(value)
-
-
-def _package_versions() -> dict[str, str]:
-    versions = {"python": platform.python_version()}
-    for name in PACKAGES:
-        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
-            versions[name] = importlib.metadata.version(name)
-    return versions
-
-
-def _git_revision() -> str | None:
-    folder = Path(__file__).resolve().parent
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=folder, capture_output=True, text=True, timeout=5
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    if out.returncode != 0 or not out.stdout.strip():
-        return None
-    revision = out.stdout.strip()
-    try:
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no", "--", "."],
-            cwd=folder.parent, capture_output=True, text=True, timeout=5,
-        )  # fmt: skip
-        if dirty.returncode == 0 and dirty.stdout.strip():
-            revision += "+dirty"
-    except (OSError, subprocess.SubprocessError):
-        pass
-    return revision
-
-
-def open_store(url: str | None = None) -> Store:
-    """The leaderboard at ``url`` (a database URL or an SQLite path; default from config)."""
-    from brainrank.config import database_url
+def open_store(url: str | None = None, create: bool = True) -> Store:
+    """The leaderboard at ``url`` (a database URL or an SQLite path; default from config).
+    ``create=False`` (the read-only commands) refuses an SQLite file that does not exist
+    rather than creating an empty leaderboard there."""
+    from brainrank.settings import database_url
 
     resolved = database_url(url)
     try:
-        return Store(resolved)
+        return Store(resolved, create=create)
     except SQLAlchemyError as exc:
-        raise StoreError(f"cannot open the leaderboard at {resolved}: {exc}") from exc
+        reason = " ".join(str(getattr(exc, "orig", None) or exc).split())
+        raise StoreError(f"cannot open the leaderboard at {resolved}: {reason}") from exc

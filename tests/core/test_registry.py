@@ -11,8 +11,8 @@ import pytest
 
 from brainrank.core.errors import DuplicateIdentifierError, UnknownIdentifierError
 from brainrank.core.registry import Registry
-from brainrank.core.runner import run_grid
-from brainrank.core.types import ModelSpec
+from brainrank.core.specs import ModelSpec
+from brainrank.grid import run_grid
 from brainrank.leaderboard import open_store, scores
 
 
@@ -123,8 +123,9 @@ def test_duplicate_identifier_names_both_plugins(tmp_path):
     path = tmp_path / "copycat.py"
     path.write_text(source)
     registry = Registry(plugin_files=[path])
+    assert "baseline/gabor" in registry.identifiers("model")  # the others still work
     with pytest.raises(DuplicateIdentifierError) as info:
-        registry.identifiers("model")
+        registry.get("model", "baseline/pixels")  # only its use fails
     message = str(info.value)
     assert "'baseline/pixels'" in message and "'baselines'" in message and str(path) in message
 

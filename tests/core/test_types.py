@@ -5,19 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from brainrank.core.dataset import Dataset
 from brainrank.core.errors import InputError
-from brainrank.core.types import (
-    Dataset,
-    DatasetMetadata,
-    RDMSet,
-    Score,
-    StimulusSet,
-    average_repetitions,
-    best_layer_scores,
-    check_identifier,
-    make_responses,
-    neuroid_groups,
-)
+from brainrank.core.identifiers import check_identifier
+from brainrank.core.responses import RDMSet, average_repetitions, make_responses, neuroid_groups
+from brainrank.core.scores import Score, best_layer_scores
+from brainrank.core.specs import DatasetMetadata
+from brainrank.core.stimuli import StimulusSet
 
 
 def responses(values=None):

@@ -18,7 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from brainrank.core.types import Metric, ModelMetadata, Score, best_layer_scores
+from brainrank.core.metric import Metric
+from brainrank.core.scores import Score, best_layer_scores
+from brainrank.core.specs import ModelMetadata
 
 LAYERS = 6
 REGIONS = ("V1", "V4", "IT")

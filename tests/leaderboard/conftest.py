@@ -24,7 +24,7 @@ def _admin_engine():
         import psycopg2  # noqa: F401
     except ImportError:
         pytest.skip("psycopg2 is not installed (pip install psycopg2-binary)")
-    from brainrank.leaderboard.store import engine_url
+    from brainrank.leaderboard.engine import engine_url
 
     engine = sqlalchemy.create_engine(engine_url(POSTGRES), connect_args={"connect_timeout": 3})
     try:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from brainrank.core.registry import Registry
-from brainrank.core.runner import run_grid
+from brainrank.grid import run_grid
 from brainrank.leaderboard import open_store, scores
 
 KEY = ["model", "dataset", "metric", "subject", "region", "layer", "selection"]

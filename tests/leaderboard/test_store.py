@@ -15,9 +15,12 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from brainrank.core.errors import StoreError
-from brainrank.core.types import Metric, ModelMetadata, Score
+from brainrank.core.metric import Metric
+from brainrank.core.scores import Score
+from brainrank.core.specs import ModelMetadata
 from brainrank.leaderboard import SCHEMA_VERSION, open_store, per_neuroid, ranking, scores
-from brainrank.leaderboard.store import Store, engine_url
+from brainrank.leaderboard.engine import engine_url
+from brainrank.leaderboard.store import Store
 
 FIXTURES = Path(__file__).parent / "fixtures"
 WRITER = Path(__file__).parent / "_grid_writer.py"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from brainrank.core.types import StimulusSet
+from brainrank.core.stimuli import StimulusSet
 
 
 def make_stimuli(n: int = 4, size: int = 16, seed: int = 0) -> StimulusSet:

@@ -12,7 +12,7 @@ import torch
 import brainrank
 from brainrank.core.errors import WeightsUnavailableError
 from brainrank.core.extraction import extract_features
-from brainrank.core.types import FeatureRequest
+from brainrank.core.scores import FeatureRequest
 from brainrank.plugins.models.cifar import CHECKPOINTS, CIFAR10_CLASSES, resnet_cifar
 
 

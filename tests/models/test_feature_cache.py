@@ -13,8 +13,8 @@ import brainrank
 from brainrank.cli import main
 from brainrank.core.cache import FeatureCache
 from brainrank.core.extraction import ExtractionConfig
-from brainrank.core.runner import compute_features
-from brainrank.core.types import FeatureRequest
+from brainrank.core.features import compute_features
+from brainrank.core.scores import FeatureRequest
 
 REQUEST = FeatureRequest(frozenset({8}), rdm=True)
 

@@ -10,7 +10,7 @@ import torch
 import brainrank
 from brainrank.core.errors import WeightsUnavailableError
 from brainrank.core.registry import Registry
-from brainrank.core.runner import run_grid
+from brainrank.grid import run_grid
 from brainrank.leaderboard import open_store, scores
 
 
@@ -114,23 +114,36 @@ def test_a_run_records_missing_weights_and_goes_on(tmp_path, tiny_plugin_path, t
     assert set(scores(store, selection="max")["model"]) == {"cifar/resnet20:random"}
 
 
-def test_hub_switched_offline_before_its_import_and_user_choice_kept():
+@pytest.mark.parametrize("how", ["environment", "config file"])
+def test_offline_setting_reaches_model_weights_without_changing_the_environment(tmp_path, how):
+    """One offline switch for datasets and weights alike (BRAINRANK_OFFLINE or `offline` in
+    config.toml), and building a model never changes the process environment."""
     import os
     import subprocess
     import sys
 
     code = (
-        "from brainrank.plugins.models._common import hub_environment\n"
-        "hub_environment()\n"
-        "from huggingface_hub import constants\n"
-        "print(constants.HF_HUB_OFFLINE)\n"
+        "import os, brainrank\n"
+        "from brainrank.plugin import WeightsUnavailableError\n"
+        "from brainrank.data import is_offline\n"
+        "before = dict(os.environ)\n"
+        "try:\n"
+        "    brainrank.load_model('timm/resnet18')\n"
+        "except WeightsUnavailableError as exc:\n"
+        "    print('refused', 'offline' in str(exc).lower() or 'BRAINRANK_OFFLINE' in str(exc))\n"
+        "print('dataset-offline', is_offline())\n"
+        "print('same-env', dict(os.environ) == before)\n"
     )
-
-    def run(**env):
-        base = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE",)}
-        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                             check=True, env={**base, **env})  # fmt: skip
-        return out.stdout.strip()
-
-    assert run(BRAINRANK_OFFLINE="1") == "True"
-    assert run(BRAINRANK_OFFLINE="1", HF_HUB_OFFLINE="0") == "False"  # the user's value wins
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "BRAINRANK_"))}
+    env.update(BRAINRANK_HOME=str(home), HF_HOME=str(tmp_path / "hf"))
+    if how == "environment":
+        env["BRAINRANK_OFFLINE"] = "1"
+    else:
+        (home / "config.toml").write_text("offline = true\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, env=env, timeout=300).stdout.split("\n")  # fmt: skip
+    assert "refused True" in out
+    assert "dataset-offline True" in out
+    assert "same-env True" in out

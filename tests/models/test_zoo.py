@@ -13,7 +13,8 @@ import brainrank
 from brainrank.core.errors import UnknownIdentifierError, WeightsUnavailableError
 from brainrank.core.extraction import ExtractionConfig, extract_features, layer_activations
 from brainrank.core.registry import Registry
-from brainrank.core.types import MODEL_FAMILIES, FeatureRequest
+from brainrank.core.scores import FeatureRequest
+from brainrank.core.specs import MODEL_FAMILIES
 
 SEED_TORCHVISION = [
     "alexnet", "vgg11", "vgg13", "vgg16", "vgg19", "resnet18", "resnet34", "resnet50",

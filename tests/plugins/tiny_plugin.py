@@ -8,7 +8,7 @@ from collections import OrderedDict
 
 import numpy as np
 
-from brainrank import (
+from brainrank.plugin import (
     Dataset,
     DatasetMetadata,
     DatasetSpec,

@@ -7,36 +7,24 @@ import contextlib
 import dataclasses
 import hashlib
 import os
-import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from brainrank.core.errors import WeightsUnavailableError
-from brainrank.core.types import ModelMetadata
-
-#: Seed of every ``:random`` variant: the same identifier always means the same network.
-RANDOM_SEED = 0
+from brainrank.plugin import ModelMetadata, WeightsUnavailableError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def offline() -> bool:
-    """True when downloads must not even be tried (``BRAINRANK_OFFLINE=1``)."""
-    return os.environ.get("BRAINRANK_OFFLINE", "").lower() in ("1", "true", "yes")
+    """True when downloads must not even be tried (the one setting, ``BRAINRANK_OFFLINE`` or
+    ``offline`` in ``config.toml``)."""
+    from brainrank.data import is_offline
 
-
-@contextlib.contextmanager
-def seeded(seed: int = RANDOM_SEED) -> Iterator[None]:
-    """Run a block with torch's global RNG seeded, restoring the caller's RNG state after."""
-    import torch
-
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        yield
+    return is_offline()
 
 
 def count_parameters(module: Any) -> int:
@@ -214,22 +202,6 @@ def load_torch_hub_weights(
 # --------------------------------------------------------------------------- Hugging Face
 
 HF_ENDPOINT = "https://huggingface.co"
-
-
-def hub_environment() -> None:
-    """Call before importing timm, open_clip or huggingface_hub.
-
-    The Hugging Face client reads ``HF_HUB_OFFLINE`` once, at import; set later it is
-    ignored and a missing file costs several network retries. When brainrank is told to stay
-    offline (``BRAINRANK_OFFLINE=1``) or the hub cannot be reached, the switch is set before
-    that first import. A value the user set is left alone, and nothing changes when the hub is
-    reachable (online use keeps working).
-    """
-    if "huggingface_hub" in sys.modules or "HF_HUB_OFFLINE" in os.environ:
-        return
-    if offline() or not reachable(HF_ENDPOINT, timeout=2.0):
-        os.environ["HF_HUB_OFFLINE"] = "1"
-        os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 
 def hf_hub_cache() -> Path:

@@ -1,7 +1,22 @@
 """Hand-made baseline models: raw pixels, a Gabor filter bank, GIST and random Fourier
 features.
 
-- ``baseline/pixels``: the image itself (224 x 224 RGB, values in [0, 1]), one layer.
+- ``baseline/pixels``: the image itself, one layer ``pixels`` of 150,528 features. Exactly:
+  the stimulus as 8-bit RGB (a greyscale stimulus has its grey value copied into all three
+  channels), the shorter side resized to 224 pixels (bilinear, antialiased), the centre
+  224 x 224 square cropped (a non-square image loses the ends of its longer side), the
+  values divided by 255 (so in [0, 1]), no mean subtraction or other normalisation,
+  flattened channel-major (3 x 224 x 224).
+- ``baseline/pixels:native``: the stimulus at its own resolution, nothing resized or
+  cropped: 8-bit RGB divided by 255, flattened channel-major (3 x H x W features). Raw
+  pixels at a fixed 224 px are not the images a dataset showed: a 31 x 31 greyscale
+  stimulus becomes 150,528 features, mostly interpolated copies, and a fixed-penalty ridge
+  then shrinks it very differently (issue 10: Allen VISp at alpha 1e5 gave -0.132 vs -0.004
+  native). Use the native variant for the question "how well do the pixels a subject saw
+  predict the responses"; the 224 px one as the input every network sees. Every stimulus
+  of the set must have the same size (a clear error says otherwise); a greyscale set gives
+  three identical channels, which scale the features' squared norm by 3 (equivalent to a
+  3x smaller fixed penalty; irrelevant to metrics that standardise and choose alpha).
 - ``baseline/gabor``: a bank of complex Gabor filters (8 orientations x 4 wavelengths of
   4, 8, 16 and 32 pixels, one-octave bandwidth) applied to the greyscale image at 128 x 128.
   Layers: ``energy`` (the quadrature-pair energy at every pixel, 32 x 128 x 128) and
@@ -26,8 +41,7 @@ from __future__ import annotations
 import math
 from collections import OrderedDict
 
-from brainrank.core.registry import hookimpl
-from brainrank.core.types import Model, ModelMetadata, ModelSpec
+from brainrank.plugin import Model, ModelMetadata, ModelSpec, hookimpl
 from brainrank.plugins.models._common import ImagePreprocess, with_loaded_facts
 
 GABOR_SIZE = 128
@@ -47,7 +61,14 @@ def _metadata(name: str, description: str) -> ModelMetadata:
     )
 
 
-PIXELS_DESCRIPTION = "raw pixels, 224 x 224 RGB in [0, 1]"
+PIXELS_DESCRIPTION = (
+    "raw pixels: shorter side resized to 224 (bilinear, antialiased), centre crop 224 x 224, "
+    "RGB (grey copied to 3 channels), values / 255 in [0, 1], no normalisation; 150,528 features"
+)
+NATIVE_PIXELS_DESCRIPTION = (
+    "raw pixels at the stimuli's native resolution: no resize or crop, RGB (grey copied to 3 "
+    "channels), values / 255 in [0, 1], no normalisation; 3 x H x W features"
+)
 GABOR_DESCRIPTION = "Gabor filter bank energy (8 orientations x 4 wavelengths), pooled 8 x 8"
 GIST_DESCRIPTION = "GIST descriptor (Oliva & Torralba 2001): prefiltered Gabor energy, 4 x 4 grid"
 RFF_DESCRIPTION = "4096 random Fourier features of 32 x 32 RGB pixels (Gaussian kernel, seed 0)"
@@ -134,6 +155,50 @@ def build_pixels() -> Model:
         preprocess=preprocess,
         preprocess_id=preprocess.describe(),
         metadata=with_loaded_facts(_metadata("pixels", PIXELS_DESCRIPTION), module, 224),
+    )
+
+
+class NativePixels:
+    """uint8 RGB ``(H, W, 3)`` -> float tensor ``(3, H, W)`` in [0, 1], nothing resized.
+
+    Remembers the first image's size and refuses an image of another size (the layer must
+    have one width for every stimulus)."""
+
+    def __init__(self):
+        self.shape: tuple[int, int] | None = None
+
+    def describe(self) -> str:
+        return "native-resolution;rgb;scale=1/255;no-normalisation"
+
+    def __call__(self, image):
+        import numpy as np
+        import torch
+
+        from brainrank.plugin import InputError
+
+        array = np.array(image, dtype=np.uint8)
+        if self.shape is None:
+            self.shape = array.shape[:2]
+        elif array.shape[:2] != self.shape:
+            raise InputError(
+                f"baseline/pixels:native needs every stimulus at one size; this stimulus set "
+                f"has images of {self.shape[0]} x {self.shape[1]} and {array.shape[0]} x "
+                f"{array.shape[1]} pixels. Use baseline/pixels (resized to 224 x 224) instead."
+            )
+        return torch.from_numpy(array).permute(2, 0, 1).float() / 255.0
+
+
+def build_native_pixels() -> Model:
+    from torch import nn
+
+    module = nn.Sequential(OrderedDict(pixels=nn.Identity())).eval()
+    preprocess = NativePixels()
+    return Model(
+        identifier="baseline/pixels:native",
+        module=module,
+        preprocess=preprocess,
+        preprocess_id=preprocess.describe(),
+        metadata=with_loaded_facts(_metadata("pixels", NATIVE_PIXELS_DESCRIPTION), module, None),
     )
 
 
@@ -226,6 +291,11 @@ def build_rff() -> Model:
 def brainrank_models() -> list[ModelSpec]:
     return [
         ModelSpec("baseline/pixels", build_pixels, _metadata("pixels", PIXELS_DESCRIPTION)),
+        ModelSpec(
+            "baseline/pixels:native",
+            build_native_pixels,
+            _metadata("pixels", NATIVE_PIXELS_DESCRIPTION),
+        ),
         ModelSpec("baseline/gabor", build_gabor, _metadata("gabor", GABOR_DESCRIPTION)),
         ModelSpec("baseline/gist", build_gist, _metadata("gist", GIST_DESCRIPTION)),
         ModelSpec("baseline/rff", build_rff, _metadata("rff", RFF_DESCRIPTION)),

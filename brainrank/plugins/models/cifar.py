@@ -20,14 +20,11 @@ from __future__ import annotations
 from functools import partial
 from pathlib import Path
 
-from brainrank.core.registry import hookimpl
-from brainrank.core.types import Model, ModelMetadata, ModelSpec
+from brainrank.plugin import RANDOM_SEED, Model, ModelMetadata, ModelSpec, hookimpl, seeded
 from brainrank.plugins.models._common import (
-    RANDOM_SEED,
     ImagePreprocess,
     load_state,
     load_torch_hub_weights,
-    seeded,
     with_loaded_facts,
 )
 

@@ -20,23 +20,28 @@ the hub when allowed.
 
 from __future__ import annotations
 
+import io
 import os
 from functools import partial
 from pathlib import Path
 from typing import Any
 
-from brainrank.core.errors import WeightsUnavailableError
-from brainrank.core.registry import hookimpl
-from brainrank.core.types import Model, ModelMetadata, ModelSpec, split_variant
-from brainrank.plugins.models._common import (
+from brainrank.plugin import (
     RANDOM_SEED,
+    Model,
+    ModelMetadata,
+    ModelSpec,
+    WeightsUnavailableError,
+    hookimpl,
+    seeded,
+    split_variant,
+)
+from brainrank.plugins.models._common import (
     ImagePreprocess,
     explicit_weights,
     hf_cached_file,
     hf_weights_file,
-    hub_environment,
     load_state,
-    seeded,
     unwrap_state_dict,
     with_loaded_facts,
 )
@@ -130,17 +135,158 @@ def _read_checkpoint(identifier: str, path: Path) -> dict[str, Any]:
         from safetensors.torch import load_file
 
         return load_file(str(path))
-    try:
+    if _is_torchscript(path):
+        # OpenAI's released CLIP .pt files are TorchScript archives. torch.jit.load would run
+        # the code stored in the archive, so only its tensors are read (no code, no classes).
+        return unwrap_state_dict(_torchscript_tensors(identifier, path))
+    try:  # tensors only: never unpickles objects, so no code runs from the file
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        try:  # OpenAI's released CLIP files are TorchScript archives
-            checkpoint = torch.jit.load(str(path), map_location="cpu").state_dict()
-        except Exception:
-            raise WeightsUnavailableError(
-                f"cannot read the weights file {path} of {identifier!r} ({exc}); it is "
-                "damaged or not an open_clip checkpoint."
-            ) from exc
+        raise WeightsUnavailableError(
+            f"cannot read the weights file {path} of {identifier!r} ({exc}); it is damaged "
+            "or not a state dict of tensors. brainrank reads only tensors (weights_only): "
+            "save the checkpoint with torch.save(model.state_dict(), PATH) or as "
+            ".safetensors, and pass that file."
+        ) from exc
     return unwrap_state_dict(checkpoint)
+
+
+#: the storage classes a TorchScript archive's data.pkl names, and their dtypes
+_STORAGES = {
+    "FloatStorage": "float32",
+    "DoubleStorage": "float64",
+    "HalfStorage": "float16",
+    "BFloat16Storage": "bfloat16",
+    "LongStorage": "int64",
+    "IntStorage": "int32",
+    "ShortStorage": "int16",
+    "CharStorage": "int8",
+    "ByteStorage": "uint8",
+    "BoolStorage": "bool",
+}
+
+
+class _ScriptObject:
+    """A module object of a TorchScript archive, as plain data: its attributes only (the
+    class named in the archive is never imported and its code never run)."""
+
+    def __init__(self, *args: Any) -> None:
+        self.state: Any = None
+
+    def __setstate__(self, state: Any) -> None:
+        self.state = state
+
+
+def _torchscript_tensors(identifier: str, path: Path) -> dict[str, Any]:
+    """The parameters and buffers of a TorchScript archive, ``{dotted.name: tensor}``, read
+    from its ``data.pkl`` with an unpickler that knows only tensors, storages and plain
+    containers; any other object in the archive refuses the file."""
+    import collections
+    import pickle
+    import zipfile
+
+    import torch
+
+    def refuse(reason: str) -> WeightsUnavailableError:
+        return WeightsUnavailableError(
+            f"the weights file {path} of {identifier!r} is a TorchScript archive that brainrank "
+            f"cannot read without running its code ({reason}). Convert it once, where you "
+            'trust the file, to a state dict: python -c "import torch; torch.save(torch.jit.'
+            f"load('{path}', map_location='cpu').state_dict(), 'clip_state.pt')\" and pass "
+            "weights=clip_state.pt (--weights MODEL=PATH)."
+        )
+
+    try:
+        archive = zipfile.ZipFile(path)
+    except (OSError, zipfile.BadZipFile) as exc:
+        raise refuse(f"{type(exc).__name__}: {exc}") from exc
+    with archive:
+        names = archive.namelist()
+        data_pkl = [n for n in names if n.endswith("/data.pkl") and n.count("/") == 1]
+        if len(data_pkl) != 1:
+            raise refuse("no single data.pkl in the archive")
+        prefix = data_pkl[0][: -len("data.pkl")]
+        storages: dict[str, Any] = {}
+
+        def build_list(items: Any) -> list:
+            return list(items)
+
+        allowed = {
+            ("torch._utils", "_rebuild_tensor_v2"): torch._utils._rebuild_tensor_v2,
+            ("collections", "OrderedDict"): collections.OrderedDict,
+            ("torch.jit._pickle", "build_intlist"): build_list,
+            ("torch.jit._pickle", "build_doublelist"): build_list,
+            ("torch.jit._pickle", "build_boollist"): build_list,
+            ("torch.jit._pickle", "build_tensorlist"): build_list,
+            ("torch.jit._pickle", "build_stringlist"): build_list,
+        }
+
+        class Unpickler(pickle.Unpickler):
+            def find_class(self, module: str, name: str) -> Any:
+                if module.startswith("__torch__.") or module == "__torch__":
+                    return type(name, (_ScriptObject,), {})
+                if module == "torch" and name in _STORAGES:
+                    return name
+                if (module, name) in allowed:
+                    return allowed[(module, name)]
+                raise pickle.UnpicklingError(f"the archive holds a {module}.{name} object")
+
+            def persistent_load(self, pid: Any) -> Any:
+                if not (isinstance(pid, tuple) and len(pid) == 5 and pid[0] == "storage"):
+                    raise pickle.UnpicklingError(f"unknown persistent id {pid!r}")
+                _, kind, key, _location, numel = pid
+                if kind not in _STORAGES:
+                    raise pickle.UnpicklingError(f"unknown storage type {kind!r}")
+                if key not in storages:
+                    dtype = getattr(torch, _STORAGES[kind])
+                    raw = bytearray(archive.read(f"{prefix}data/{key}"))
+                    flat = (
+                        torch.frombuffer(raw, dtype=dtype) if raw else torch.empty(0, dtype=dtype)
+                    )
+                    if flat.numel() < int(numel):
+                        raise pickle.UnpicklingError(f"storage {key} is truncated")
+                    storages[key] = torch.storage.TypedStorage(
+                        wrap_storage=flat.untyped_storage(), dtype=dtype, _internal=True
+                    )
+                return storages[key]
+
+        try:
+            root = Unpickler(io.BytesIO(archive.read(data_pkl[0]))).load()
+        except Exception as exc:
+            raise refuse(f"{type(exc).__name__}: {exc}") from exc
+
+    out: dict[str, Any] = {}
+
+    def walk(obj: Any, prefix: str) -> None:
+        state = getattr(obj, "state", None) if isinstance(obj, _ScriptObject) else obj
+        if not isinstance(state, dict):
+            return
+        for name, value in state.items():
+            if isinstance(value, torch.Tensor):
+                out[prefix + str(name)] = value
+            elif isinstance(value, _ScriptObject):
+                walk(value, f"{prefix}{name}.")
+
+    walk(root, "")
+    if not out:
+        raise refuse("it holds no tensors")
+    return out
+
+
+def _is_torchscript(path: Path) -> bool:
+    """Whether ``path`` is a TorchScript archive (a zip holding ``code/`` or
+    ``constants.pkl``), found by reading the zip's directory only."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+    except (OSError, zipfile.BadZipFile):
+        return False
+    return any(
+        "/code/" in name or name.endswith("/constants.pkl") or name == "constants.pkl"
+        for name in names
+    )
 
 
 def _tower_state(identifier: str, path: Path) -> dict[str, Any]:
@@ -188,7 +334,6 @@ def _weights_file(identifier: str, cfg: dict[str, Any]) -> Path:
 
 
 def build(name: str, arch: str, tag: str | None, weights: str | Path | None = None) -> Model:
-    hub_environment()
     import open_clip
 
     identifier = _identifier(name, tag)
@@ -249,7 +394,6 @@ def brainrank_resolve_model(identifier: str) -> ModelSpec | None:
     if not base.startswith("openclip/") or not variant:
         return None
     name = base[len("openclip/") :]
-    hub_environment()
     import open_clip
 
     arch = next((m for m in open_clip.list_models() if m.lower() == name), None)

@@ -20,15 +20,19 @@ from __future__ import annotations
 from functools import partial
 from pathlib import Path
 
-from brainrank.core.errors import WeightsUnavailableError
-from brainrank.core.registry import hookimpl
-from brainrank.core.types import Model, ModelMetadata, ModelSpec
-from brainrank.plugins.models._common import (
+from brainrank.plugin import (
     RANDOM_SEED,
+    Model,
+    ModelMetadata,
+    ModelSpec,
+    WeightsUnavailableError,
+    hookimpl,
+    seeded,
+)
+from brainrank.plugins.models._common import (
     ImagePreprocess,
     load_state,
     load_torch_hub_weights,
-    seeded,
     with_loaded_facts,
 )
 

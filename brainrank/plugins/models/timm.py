@@ -21,16 +21,20 @@ import math
 from functools import partial
 from pathlib import Path
 
-from brainrank.core.errors import WeightsUnavailableError
-from brainrank.core.registry import hookimpl
-from brainrank.core.types import Model, ModelMetadata, ModelSpec, split_variant
-from brainrank.plugins.models._common import (
+from brainrank.plugin import (
     RANDOM_SEED,
+    Model,
+    ModelMetadata,
+    ModelSpec,
+    WeightsUnavailableError,
+    hookimpl,
+    seeded,
+    split_variant,
+)
+from brainrank.plugins.models._common import (
     ImagePreprocess,
     explicit_weights,
     hf_weights_file,
-    hub_environment,
-    seeded,
     with_loaded_facts,
 )
 
@@ -161,7 +165,6 @@ def _weights_file(name: str, cfg) -> Path:
 
 
 def build(name: str, trained: bool, weights: str | Path | None = None) -> Model:
-    hub_environment()
     import timm
 
     if not timm.is_model(name):
@@ -224,7 +227,6 @@ def brainrank_resolve_model(identifier: str) -> ModelSpec | None:
     if not base.startswith("timm/") or variant not in (None, "random"):
         return None
     name = base[len("timm/") :]
-    hub_environment()
     import timm
 
     if not timm.is_model(name):

@@ -1,0 +1,209 @@
+"""The :class:`Dataset` base class: stimuli, responses or RDMs, reliabilities, ceilings."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from brainrank.core.errors import InputError
+from brainrank.core.identifiers import check_identifier
+from brainrank.core.responses import RDMSet, check_responses, neuroid_groups
+from brainrank.core.stimuli import StimulusSet
+
+if TYPE_CHECKING:
+    from brainrank.core.specs import DatasetMetadata
+
+
+# --------------------------------------------------------------------------- datasets
+
+
+class Dataset:
+    """A neural dataset: stimuli plus responses (or RDMs), ceilings and ground truth.
+
+    Subclasses (or instances) provide ``responses()`` (trial-level or averaged, dims
+    ``(presentation, neuroid)``) and/or ``rdms()``. ``ground_truth`` is only set by
+    simulated datasets.
+    """
+
+    def __init__(
+        self,
+        identifier: str,
+        stimuli: StimulusSet,
+        metadata: DatasetMetadata,
+        responses: Any = None,
+        rdms: RDMSet | None = None,
+        ground_truth: Mapping[str, Any] | None = None,
+    ):
+        self.identifier = check_identifier(identifier, "dataset")
+        self.stimuli = stimuli
+        self.metadata = metadata
+        self._responses = responses
+        self._rdms = rdms
+        self.ground_truth = ground_truth
+        if responses is not None:
+            check_responses(responses, f"responses of dataset {identifier!r}")
+            stimuli.index(np.unique(np.asarray(responses["stimulus_id"].values).astype(str)))
+        if rdms is not None:
+            stimuli.index(rdms.stimulus_ids)
+        if responses is None and rdms is None:
+            raise InputError(f"dataset {identifier!r} has neither responses nor RDMs.")
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.identifier!r}, stimuli={len(self.stimuli)})"
+
+    def responses(self):
+        """The responses DataArray, or ``None`` for RDM-only datasets."""
+        return self._responses
+
+    def rdms(self) -> RDMSet | None:
+        """Brain RDMs published with the dataset, or ``None``."""
+        return self._rdms
+
+    def train_test_split(self) -> tuple[list[str], list[str]] | None:
+        """The dataset's own split of its stimuli into training and test stimuli.
+
+        Metrics that fit on one set of stimuli and score on another (for instance
+        ``versa:generalisation``) use it: the training ids are used to fit every model
+        (weights, penalties, layer choice), the test ids only to score the fitted model.
+        Both sets must have responses in :meth:`responses`.
+
+        Returns
+        -------
+        tuple of (list of str, list of str) or None
+            ``(train_ids, test_ids)``, disjoint lists of stimulus ids; ``None`` (the
+            default) when the dataset has no split of its own, in which case a metric
+            chooses its own (e.g. seeded random halves).
+        """
+        return None
+
+    # ------------------------------------------------------------------ ceilings
+
+    def neuroid_reliability(self) -> np.ndarray | None:
+        """Reliability of every neuroid's trial-averaged response, in neuroid order.
+
+        A ``reliability`` neuroid coordinate is used when the dataset provides one;
+        otherwise the split-half reliability over repetitions, Spearman-Brown corrected to
+        the full number of repetitions (10 seeded random splits). ``None`` without responses
+        or without at least 2 repetitions of every stimulus.
+        """
+        if getattr(self, "_reliability", None) is not None:
+            return self._reliability
+        responses = self.responses()
+        if responses is None:
+            return None
+        if "reliability" in responses.coords:
+            out = np.asarray(responses["reliability"].values, dtype=np.float64)
+        else:
+            from brainrank.core import stats
+
+            try:
+                trials, _ = stats.trials_array(responses)
+            except InputError:
+                return None
+            if trials.shape[0] < 2:
+                return None
+            out = stats.split_half_reliability(trials, n_splits=10, seed=0)
+            self._reliability_from_trials = True
+        self._reliability = out
+        return out
+
+    @property
+    def ceiling_kinds(self) -> list[str]:
+        """The kinds ``ceiling(kind)`` answers for this dataset: ``"encoding"`` and
+        ``"rsa"`` when it has responses; datasets with published ceilings add theirs
+        (e.g. ``"rsa-pairwise"``, ``"internal-consistency"``)."""
+        return ["encoding", "rsa"] if self.responses() is not None else []
+
+    def ceiling(self, kind: str) -> dict[tuple[str, str], float]:
+        """Noise ceiling per (subject, region) for a kind of metric; ``{}`` when unknown.
+
+        - ``"encoding"``: the ceiling of a per-neuroid Pearson r averaged over the group: the
+          mean over neuroids of sqrt(reliability), the correlation a perfect model reaches
+          with noisy trial averages. From the trials (no reliability given by the dataset)
+          it is :func:`brainrank.core.stats.mean_sqrt_reliability` of the group, which
+          estimates the distribution of reliabilities over the group rather than averaging
+          per-neuroid square roots (biased upwards near reliability 0); from a reliability
+          the dataset provides, the mean of sqrt(max(reliability, 0)).
+        - ``"rsa"``: for the RSA metric (correlation-distance RDMs compared by Pearson r):
+          the expected correlation between the group's measured RDM and its noise-free
+          expectation, sqrt of the RDM's reliability, estimated by
+          :func:`brainrank.core.stats.rdm_ceiling` (simulation-extrapolation of the RDM's
+          error variance from the trial residuals; seeded, computed once per dataset).
+
+        Calibration (Monte Carlo with known signals; ``tests/calibration``): the encoding
+        ceiling is within 0.02 of the truth for groups of reliabilities 0.05-0.9
+        (tested); pure-noise neuroids bias it upwards, an identifiability limit of sqrt
+        near 0: +0.02 with 12 of 60 neuroids pure noise, +0.05 for an all-noise group (the
+        per-neuroid average it replaces: +0.026 and +0.14; -0.021 at reliabilities
+        0.05-0.3). On ``simulated`` against the true mean sqrt(reliability): early +0.008 /
+        +0.007, late +0.049 / +0.004, null +0.022 / +0.022. The RSA ceiling is within
+        0.02 of the truth on the calibration problems (-0.005 to +0.022 per problem), and
+        +0.012 / -0.005 / +0.015 / -0.005 on ``simulated`` (sim-01 early, late, sim-02
+        early, late; 20 Monte Carlo draws with the known signals). It replaces the
+        split-half Spearman-Brown RDM reliability, which noise in correlation distances
+        biases (-0.040 / -0.070 / -0.036 / -0.066 against this truth; +0.04 / -0.05 against
+        the generating model's own score). The generating model's score (the RDM of the
+        noise-free patterns) is lower than this ceiling where noise distorts the RDM
+        (0.49 vs 0.57 in ``early``): a model can beat it, so it is not a ceiling.
+
+        Datasets with published ceilings (NSD's ncsnr, an inter-subject RDM ceiling)
+        override this method.
+        """
+        responses = self.responses()
+        if responses is None:
+            return {}
+        if kind == "encoding":
+            reliability = self.neuroid_reliability()
+            if reliability is None:
+                return {}
+            groups = neuroid_groups(responses)
+            if getattr(self, "_reliability_from_trials", False):
+                cached = getattr(self, "_encoding_ceiling", None)
+                if cached is None:
+                    cached = self._encoding_ceiling = _encoding_ceiling(responses, groups)
+                return dict(cached)
+            root = np.sqrt(np.clip(reliability, 0.0, None))
+            return {key: float(np.nanmean(root[index])) for key, index in groups}
+        if kind == "rsa":
+            cached = getattr(self, "_rsa_ceiling", None)
+            if cached is None:
+                cached = self._rsa_ceiling = _rdm_ceiling(responses)
+            return dict(cached)
+        return {}
+
+
+def _encoding_ceiling(responses: Any, groups: Any) -> dict[tuple[str, str], float]:
+    """Per (subject, region): :func:`brainrank.core.stats.mean_sqrt_reliability`."""
+    from brainrank.core import stats
+
+    trials, _ = stats.trials_array(responses)
+    out = {}
+    for key, index in groups:
+        try:
+            out[key] = stats.mean_sqrt_reliability(trials[:, :, index])
+        except InputError:
+            continue
+    return out
+
+
+def _rdm_ceiling(responses: Any) -> dict[tuple[str, str], float]:
+    """Per (subject, region): :func:`brainrank.core.stats.rdm_ceiling` of its trials."""
+    from brainrank.core import stats
+
+    try:
+        trials, _ = stats.trials_array(responses)
+    except InputError:
+        return {}
+    if trials.shape[0] < 2:
+        return {}
+    out = {}
+    for key, index in neuroid_groups(responses):
+        if index.size < 2:
+            continue
+        try:
+            out[key] = stats.rdm_ceiling(trials[:, :, index], seed=0)
+        except InputError:
+            continue
+    return out

@@ -1,0 +1,201 @@
+"""Features of a model and the scores computed from them.
+
+- :class:`FeatureRequest`: what a metric needs extracted (projections, exact RDMs);
+- :class:`FeatureSet` / :class:`LayerFeatures`: every layer's projected features and RDM;
+- :class:`Score`: one leaderboard number with everything that identifies it;
+- layer selection: :func:`best_layer_scores` (max) and :func:`heldout_layer_scores`
+  (chosen on one half of the stimuli, scored on the other), with :func:`split_halves`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from brainrank.core.errors import InputError
+
+# --------------------------------------------------------------------------- features
+
+
+@dataclass(frozen=True)
+class FeatureRequest:
+    """What a metric needs from feature extraction: projections of given dimensions and/or
+    exact RDMs. Requests of several metrics are merged so features are extracted once."""
+
+    projection_dims: frozenset[int] = frozenset()
+    rdm: bool = False
+
+    def __or__(self, other: FeatureRequest) -> FeatureRequest:
+        return FeatureRequest(self.projection_dims | other.projection_dims, self.rdm or other.rdm)
+
+
+@dataclass
+class LayerFeatures:
+    """Features of one layer: projections ``{k: (n, min(k, p))}`` and the exact RDM."""
+
+    name: str
+    index: int
+    relative_depth: float
+    n_features: int
+    shape: tuple[int, ...]
+    projections: dict[int, np.ndarray] = field(default_factory=dict)
+    rdm: np.ndarray | None = None
+
+
+@dataclass
+class FeatureSet:
+    """Every layer's features for one model on one stimulus set, in depth order."""
+
+    model: str
+    stimulus_ids: tuple[str, ...]
+    layers: list[LayerFeatures]
+    key: str = ""
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def __iter__(self) -> Iterator[LayerFeatures]:
+        return iter(self.layers)
+
+    def __len__(self) -> int:
+        return len(self.layers)
+
+    @property
+    def layer_names(self) -> list[str]:
+        return [layer.name for layer in self.layers]
+
+    def __getitem__(self, name: str) -> LayerFeatures:
+        for layer in self.layers:
+            if layer.name == name:
+                return layer
+        raise KeyError(f"model {self.model!r} has no layer {name!r}")
+
+    def rows_for(self, stimulus_ids: Sequence[str]) -> np.ndarray:
+        """Row positions of ``stimulus_ids`` in this feature set (raises when missing)."""
+        position = {s: i for i, s in enumerate(self.stimulus_ids)}
+        missing = [str(s) for s in stimulus_ids if s not in position]
+        if missing:
+            raise InputError(
+                f"{len(missing)} stimulus ids have no features for model {self.model!r} "
+                f"(e.g. {missing[:3]}); the features were extracted on other stimuli."
+            )
+        return np.array([position[s] for s in stimulus_ids], dtype=np.int64)
+
+
+# --------------------------------------------------------------------------- metrics and scores
+
+
+@dataclass
+class Score:
+    """One leaderboard number.
+
+    Attributes
+    ----------
+    subject, region : str
+        The group of neuroids scored (metrics group neuroids by subject and region).
+    layer : str
+        The layer's module name (for summary rows: the layer chosen).
+    value : float
+        The score, in the metric's unit (a Pearson r for every built-in metric: unitless,
+        in [-1, 1]); NaN when undefined (a constant layer or region).
+    n_neuroids : int
+        Neuroids behind ``value`` (those with a defined per-neuroid score).
+    selection : str
+        ``"layer"`` for a per-layer score; for summary rows the layer-choice policy
+        (``"max"``: the best layer, as in the seed papers; ``"heldout"``: chosen on one
+        half of the stimuli, scored on the other; ``"stacked"``...).
+    layer_index, relative_depth : int, float
+        The layer's position in call order and as a fraction of depth (0 first, 1 last).
+    ceiling : float, optional
+        The noise ceiling in the same unit as ``value``; :attr:`normalized` divides by it.
+    ci_low, ci_high : float, optional
+        A confidence interval of ``value``, when the metric computes one.
+    extra : dict
+        Anything else worth keeping (JSON-serialisable): chosen alphas, weights, reasons.
+    per_neuroid : ndarray, optional
+        ``(n,)`` per-neuroid values behind ``value`` (e.g. each voxel's r), aligned with
+        ``neuroid_ids``; stored as float32.
+    halves : tuple of float, optional
+        The same score on each half of the stimuli (:func:`split_halves`), from which
+        :func:`heldout_layer_scores` builds the ``heldout`` rows.
+    """
+
+    subject: str
+    region: str
+    layer: str
+    value: float
+    n_neuroids: int = 0
+    selection: str = "layer"
+    layer_index: int | None = None
+    relative_depth: float | None = None
+    ceiling: float | None = None
+    ci_low: float | None = None
+    ci_high: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+    #: per-neuroid values behind ``value`` (e.g. each voxel's r), aligned with neuroid_ids
+    per_neuroid: np.ndarray | None = None
+    neuroid_ids: tuple[str, ...] | None = None
+    #: the same score computed on each half of the stimuli (see :func:`split_halves`), for
+    #: the held-out layer choice
+    halves: tuple[float, float] | None = None
+
+    @property
+    def normalized(self) -> float | None:
+        if self.ceiling is None or not np.isfinite(self.ceiling) or self.ceiling <= 0:
+            return None
+        return self.value / self.ceiling
+
+
+def split_halves(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Two disjoint halves of ``range(n)`` drawn with ``seed`` (sorted index arrays)."""
+    order = np.random.default_rng(seed).permutation(n)
+    return np.sort(order[: n // 2]), np.sort(order[n // 2 :])
+
+
+def heldout_layer_scores(scores: Sequence[Score], selection: str = "heldout") -> list[Score]:
+    """Layer choice that does not flatter: per (subject, region), the layer is chosen on one
+    half of the stimuli and scored on the other, both ways (cross-fitting); the value is the
+    mean of the two held-out scores. Needs ``halves`` on the per-layer rows.
+
+    The row names the layer chosen on the first half; ``extra["layers"]`` has both choices.
+    """
+    groups: dict[tuple[str, str], list[Score]] = {}
+    for score in scores:
+        if score.selection == "layer" and score.halves is not None:
+            groups.setdefault((score.subject, score.region), []).append(score)
+    out = []
+    for rows in groups.values():
+        a = np.array([r.halves[0] for r in rows], dtype=np.float64)
+        b = np.array([r.halves[1] for r in rows], dtype=np.float64)
+        if not (np.isfinite(a).any() and np.isfinite(b).any()):
+            continue
+        pick_a = int(np.nanargmax(a))  # chosen on half A, scored on half B
+        pick_b = int(np.nanargmax(b))
+        value = float(np.nanmean([b[pick_a], a[pick_b]]))
+        chosen = rows[pick_a]
+        extra = {**chosen.extra, "layers": [rows[pick_a].layer, rows[pick_b].layer]}
+        out.append(
+            dataclasses.replace(
+                chosen,
+                selection=selection,
+                value=value,
+                extra=extra,
+                per_neuroid=None,
+                neuroid_ids=None,
+            )
+        )
+    return out
+
+
+def best_layer_scores(scores: Sequence[Score], selection: str = "max") -> list[Score]:
+    """One summary row per (subject, region): the layer with the highest finite score."""
+    best: dict[tuple[str, str], Score] = {}
+    for score in scores:
+        if score.selection != "layer" or not np.isfinite(score.value):
+            continue
+        key = (score.subject, score.region)
+        if key not in best or score.value > best[key].value:
+            best[key] = score
+    return [dataclasses.replace(s, selection=selection, extra=dict(s.extra)) for s in best.values()]
