@@ -10,16 +10,16 @@ import numpy as np
 import pytest
 
 import brainrank.testing as bt
+from brainrank.core.metric import Metric
 from brainrank.core.registry import Registry
-from brainrank.core.types import (
+from brainrank.core.scores import Score
+from brainrank.core.specs import (
     DatasetMetadata,
     DatasetSpec,
-    Metric,
     MetricMetadata,
     MetricSpec,
     ModelMetadata,
     ModelSpec,
-    Score,
 )
 
 CHEAP_MODELS = ["baseline/pixels", "baseline/gabor", "torchvision/alexnet:random"]
@@ -74,7 +74,7 @@ def test_example_inputs():
     assert shapes == {(48, 64, 3), (80, 80, 3)}
     dataset = bt.example_dataset(n_stimuli=10, n_neuroids=3)
     assert dataset.responses().shape == (20, 12)
-    from brainrank.core.types import FeatureRequest
+    from brainrank.core.scores import FeatureRequest
 
     features = bt.example_features(dataset, FeatureRequest(frozenset({16, 1000}), rdm=True))
     layer = features.layers[1]  # 300 features: projected to 16, raw for 1000
@@ -179,7 +179,9 @@ def test_model_checks_catch_bad_models():
         def forward(self, x):
             return torch.where(x > x.mean(), x, x / 0.0)
 
-    with pytest.raises(bt.PluginCheckError, match=r"NaN or infinite values.*finite activations"):
+    with pytest.raises(
+        bt.PluginCheckError, match=r"NaN or infinite activations.*finite activations"
+    ):
         bt.check_model(_tiny_model(module=nn.Sequential(nn.Conv2d(3, 2, 3), Exploding()).eval()))
 
     class Noisy(nn.Module):
@@ -210,7 +212,7 @@ def test_dataset_checks_catch_disagreeing_data():
 
 
 def test_metric_checks_catch_wrong_shapes():
-    from brainrank.core.types import FeatureRequest
+    from brainrank.core.scores import FeatureRequest
 
     class TooFew(Metric):
         identifier = "lab/too-few"

@@ -44,7 +44,7 @@ SHOW_TARGET = {"model": "${identifier}", "dataset": "baseline/pixels", "metric":
 
 def _names(kind: str, name: str) -> dict[str, str]:
     from brainrank import __version__
-    from brainrank.core.types import check_identifier
+    from brainrank.core.identifiers import check_identifier
 
     identifier = name.strip()
     check_identifier(identifier, kind)
@@ -182,4 +182,6 @@ def plugin_check(target: str, data_dir: str | None, model_ids: str | None, no_la
             click.echo(f"ok  {kind[:-1]} {identifier}")
     for reason in report.skipped:
         click.echo(f"skipped  {reason}")
+    for reason in getattr(report, "warnings", []):
+        click.echo(f"warning  {reason}")
     click.echo("every check passed")

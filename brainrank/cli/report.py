@@ -47,7 +47,7 @@ def report_command(out, db, selection, metric_pair, taskonomy_models, max_models
     pair = tuple(m.strip() for m in metric_pair.split(",") if m.strip())
     if len(pair) != 2:
         raise InputError(f"--metrics takes two metrics separated by a comma, not {metric_pair!r}.")
-    store = open_store(db)
+    store = open_store(db, create=False)
     options = ReportOptions(
         selection=selection,
         metric_pair=pair,  # type: ignore[arg-type]
@@ -83,9 +83,16 @@ def serve_command(db, host, port) -> None:
     from brainrank.leaderboard import open_store
     from brainrank.leaderboard.server import make_server
 
-    store = open_store(db)
+    store = open_store(db, create=False)
     server = make_server(store, host, port)
     shown = "localhost" if host in ("127.0.0.1", "0.0.0.0") else host
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        click.echo(
+            f"warning: listening on {host}, reachable from other machines: anyone who can reach "
+            "this port can read the whole leaderboard (there is no authentication). Use the "
+            "default --host 127.0.0.1 unless that is what you want.",
+            err=True,
+        )
     click.echo(
         f"serving {store.display_url} on http://{shown}:{server.server_port}/ "
         "(JSON API under /api/; Ctrl-C stops)",

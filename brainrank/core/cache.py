@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -20,9 +21,15 @@ from typing import Any
 
 import numpy as np
 
-from brainrank.core.types import FeatureRequest, FeatureSet, LayerFeatures
+from brainrank.core.scores import FeatureRequest, FeatureSet, LayerFeatures
 
 FORMAT = 1
+
+log = logging.getLogger(__name__)
+
+
+class _CorruptEntry(Exception):
+    """An entry whose files cannot be read back or do not match its ``meta.json``."""
 
 
 def feature_key(parts: dict[str, Any]) -> str:
@@ -54,27 +61,73 @@ class FeatureCache:
 
     def _meta(self, key: str) -> dict[str, Any] | None:
         path = self._dir(key) / "meta.json"
+        if not path.exists():
+            return None
         try:
             meta = json.loads(path.read_text())
-        except (OSError, ValueError):
+            if not isinstance(meta, dict):
+                raise ValueError("meta.json does not hold a JSON object")
+        except (OSError, ValueError) as exc:  # UnicodeDecodeError is a ValueError
+            self._discard(key, f"unreadable meta.json ({exc})")
             return None
-        return meta if meta.get("format") == FORMAT else None
+        if meta.get("format") != FORMAT:
+            return None  # another format version: recomputed and replaced on store
+        try:
+            _check_meta(meta)
+        except _CorruptEntry as exc:
+            self._discard(key, str(exc))
+            return None
+        return meta
+
+    def _discard(self, key: str, reason: str) -> None:
+        """Move a damaged entry aside (``<key>.corrupt-*``), or delete it if that fails,
+        and log where it was, so that it is recomputed instead of failing every run."""
+        folder = self._dir(key)
+        if not folder.exists():
+            return
+        aside = folder.with_name(f"{folder.name}.corrupt-{os.getpid()}-{os.urandom(3).hex()}")
+        try:
+            os.replace(folder, aside)
+        except OSError:
+            shutil.rmtree(folder, ignore_errors=True)
+            log.warning(
+                "feature cache entry %s is damaged (%s); deleted it, it will be recomputed",
+                folder,
+                reason,
+            )
+            return
+        log.warning(
+            "feature cache entry %s is damaged (%s); moved it to %s (safe to delete) and "
+            "it will be recomputed",
+            folder,
+            reason,
+            aside,
+        )
 
     def load(self, key: str) -> FeatureSet | None:
+        """The stored feature set, or None when there is none or it is damaged (a
+        damaged entry is logged with its path, moved aside and so recomputed)."""
         meta = self._meta(key)
         if meta is None:
             return None
         folder = self._dir(key)
+        n = len(meta["stimulus_ids"])
         layers = []
         try:
             for entry in meta["layers"]:
-                with np.load(folder / entry["file"]) as arrays:
-                    projections = {
-                        int(name[5:]): arrays[name]
-                        for name in arrays.files
-                        if name.startswith("proj_")
-                    }
-                    rdm = arrays["rdm"] if "rdm" in arrays.files else None
+                path = folder / entry["file"]
+                try:
+                    # allow_pickle stays False: no object arrays, so no code from the file
+                    with np.load(path, allow_pickle=False) as arrays:
+                        projections = {
+                            int(name[5:]): np.asarray(arrays[name])
+                            for name in arrays.files
+                            if name.startswith("proj_")
+                        }
+                        rdm = np.asarray(arrays["rdm"]) if "rdm" in arrays.files else None
+                except Exception as exc:  # BadZipFile, zlib.error, EOFError, OSError, ...
+                    raise _CorruptEntry(f"{path.name}: {type(exc).__name__}: {exc}") from exc
+                _check_arrays(path.name, projections, rdm, n, meta)
                 layers.append(
                     LayerFeatures(
                         name=entry["name"],
@@ -86,8 +139,9 @@ class FeatureCache:
                         rdm=rdm,
                     )
                 )
-        except (OSError, KeyError, ValueError):
-            return None  # damaged entry: recompute
+        except _CorruptEntry as exc:
+            self._discard(key, str(exc))
+            return None
         return FeatureSet(
             model=meta["model"],
             stimulus_ids=tuple(meta["stimulus_ids"]),
@@ -135,3 +189,38 @@ class FeatureCache:
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
+
+
+def _check_meta(meta: dict[str, Any]) -> None:
+    try:
+        assert isinstance(meta["model"], str)
+        assert isinstance(meta["stimulus_ids"], list)
+        assert isinstance(meta["info"], dict)
+        [int(d) for d in meta["projection_dims"]]
+        assert isinstance(meta["layers"], list) and meta["layers"]
+        for entry in meta["layers"]:
+            for field in ("name", "index", "relative_depth", "n_features", "shape", "file"):
+                entry[field]
+            name = str(entry["file"])
+            assert "/" not in name and "\\" not in name and not name.startswith(".")
+    except (AssertionError, KeyError, TypeError, ValueError) as exc:
+        raise _CorruptEntry(f"meta.json is incomplete or malformed ({exc!r})") from exc
+
+
+def _check_arrays(
+    file: str, projections: dict[int, np.ndarray], rdm: np.ndarray | None, n: int, meta: dict
+) -> None:
+    """The arrays of one layer file agree with ``meta.json``."""
+    missing = {int(d) for d in meta["projection_dims"]} - set(projections)
+    if missing:
+        raise _CorruptEntry(f"{file} lacks projections {sorted(missing)} that meta.json lists")
+    for dim, values in projections.items():
+        if values.ndim != 2 or values.shape[0] != n or values.dtype.kind not in "fiu":
+            raise _CorruptEntry(
+                f"{file}: projection {dim} has shape {values.shape} and dtype {values.dtype}, "
+                f"expected {n} numeric rows"
+            )
+    if bool(meta["rdm"]) and rdm is None:
+        raise _CorruptEntry(f"{file} has no RDM although meta.json says it has")
+    if rdm is not None and (rdm.shape != (n, n) or rdm.dtype.kind not in "fiu"):
+        raise _CorruptEntry(f"{file}: RDM has shape {rdm.shape}, expected ({n}, {n})")

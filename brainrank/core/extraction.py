@@ -35,7 +35,9 @@ import numpy as np
 from brainrank.core.errors import InputError
 from brainrank.core.projection import SCHEME, SparseRandomProjection
 from brainrank.core.rsa import GramAccumulator
-from brainrank.core.types import FeatureRequest, FeatureSet, LayerFeatures, Model, StimulusSet
+from brainrank.core.scores import FeatureRequest, FeatureSet, LayerFeatures
+from brainrank.core.specs import Model
+from brainrank.core.stimuli import StimulusSet
 
 log = logging.getLogger(__name__)
 
@@ -286,6 +288,27 @@ class _Arena:
             self._map.close()
 
 
+def _check_finite(model: str, slices: list[_Slice], buffers: dict[str, np.ndarray]) -> None:
+    """Refuse NaN or infinite activations, naming the model and every layer that has them.
+    A column with a NaN or inf has a non-finite sum; the few columns whose sum is not finite
+    are checked element by element (a float32 sum of large finite values may overflow)."""
+    bad: dict[str, int] = {}
+    for part in slices:
+        block = buffers[part.layer]
+        with np.errstate(over="ignore", invalid="ignore"):
+            suspect = np.flatnonzero(~np.isfinite(block.sum(axis=0)))
+        n_bad = int((~np.isfinite(block[:, suspect]).all(axis=0)).sum()) if suspect.size else 0
+        if n_bad:
+            bad[part.layer] = bad.get(part.layer, 0) + n_bad
+    if bad:
+        which = ", ".join(f"{name!r} ({n} features)" for name, n in bad.items())
+        raise InputError(
+            f"model {model!r} gives NaN or infinite activations in layer(s) {which}. Its "
+            "weights may be damaged or diverged (check the weights file), or the layer "
+            "overflows on these inputs; nothing was scored with these features."
+        )
+
+
 class _PassCapture:
     """Hook handler of one pass: copies the pass's column slices into its buffers (one copy,
     straight from the layer output into the arena)."""
@@ -402,6 +425,7 @@ def extract_features(
                 _forward(model, batch, hooks)
                 if progress is not None and number == 0:
                     progress(rows.stop - rows.start)
+            _check_finite(model.identifier, slices, capture.buffers)
             for part in slices:
                 state = states[part.layer]
                 block = capture.buffers.pop(part.layer)

@@ -12,10 +12,12 @@ JSON API (every answer is an object; errors are ``{"error": message}`` with stat
 - ``/api/``: this list;
 - ``/api/options``: the values the filters can take (datasets, metrics, regions,
   subjects, families, selections);
-- ``/api/ranking``: the ranking with 95% bootstrap CIs; query parameters are the
-  leaderboard filters (``dataset``, ``metric``, ``region``, ``subject``, ``family``,
-  ``model``, ``trained=true|false``), ``selection`` (default ``max``), ``value``
-  (``score`` or ``normalized``) and ``ci=0`` to skip the intervals;
+- ``/api/ranking``: the ranking of :mod:`brainrank.leaderboard.ranking` (as the CLI and
+  the report) with 95% bootstrap CIs and the notes saying what was ranked; query parameters
+  are the leaderboard filters (``dataset``, ``metric``, ``region``, ``subject``,
+  ``family``, ``model``, ``trained=true|false``), ``selection`` (default ``heldout`` where
+  stored, else ``max``), ``value`` (``auto``, ``score`` or ``normalized``) and ``ci=0`` to
+  skip the intervals;
 - ``/api/scores``: score rows for the same filters (``selection`` any, ``limit``);
 - ``/api/models``: the scored models with their metadata;
 - ``/api/model?id=MODEL``: one model's metadata, summary rows and per-layer curves;
@@ -42,10 +44,12 @@ import pandas as pd
 from brainrank.core.errors import BrainrankError, InputError
 from brainrank.leaderboard.query import (
     PATTERN_COLUMNS,
+    configurations,
     model_detail,
-    rank_frame,
+    rankings,
     scores,
 )
+from brainrank.leaderboard.ranking import VALUES, combined, describe
 from brainrank.leaderboard.store import Store
 
 log = logging.getLogger(__name__)
@@ -59,11 +63,12 @@ ENDPOINTS = {
     "/api/runs": "runs with their provenance",
     "/api/failures": "recorded failures (run=N for one run)",
 }
-RANK_FILTERS = ("model", "dataset", "metric", "region", "subject", "family")
+RANK_FILTERS = ("model", "dataset", "metric", "config", "region", "subject", "family")
 SCORE_COLUMNS = [
     "model",
     "dataset",
     "metric",
+    "config",
     "subject",
     "region",
     "layer",
@@ -182,37 +187,67 @@ class LeaderboardAPI:
             "selection": "selections",
         }
         out: dict[str, Any] = {name: values[column] for column, name in plural.items()}
+        # metric configurations by the name the ranking's columns use (never averaged)
+        out["configs"] = sorted(set(configurations(self.store)["config"]))
         out["n_models"] = len(values["model"])
         out["n_scores"] = self.store.count("scores")
         out["leaderboard"] = self.store.display_url
         return out
 
     def ranking(self, params: dict[str, str]) -> dict[str, Any]:
+        """The ranking of :mod:`brainrank.leaderboard.ranking` (as the CLI and the report):
+        ``rows`` with ``data`` (real / simulated, ranked apart), ``columns`` (dataset /
+        configuration), ``notes`` and, per group, the cells left out."""
         filters = self._filters(params, RANK_FILTERS)
-        selection = params.get("selection") or "max"
+        selection = params.get("selection") or None
         if selection == "layer":
             raise InputError("rank on a layer-choice policy (max, heldout...), not 'layer'.")
-        value = params.get("value") or "score"
-        if value not in ("score", "normalized"):
-            raise InputError(f"value must be score or normalized, not {value!r}.")
+        value = params.get("value") or "auto"
+        if value not in VALUES:
+            raise InputError(f"value must be one of {', '.join(VALUES)}, not {value!r}.")
         with_ci = params.get("ci", "1") not in ("0", "false", "no")
-        frame = scores(self.store, selection=selection, **filters)
-        table = rank_frame(frame, value=value, ci=0.95 if with_ci else None)
+        found = rankings(self.store, selection, value=value, ci=0.95 if with_ci else None,
+                         **filters)  # fmt: skip
+        table = combined(found)
         models = self.store.models_frame().set_index("identifier")
-        fixed = {"rank", "model", "mean", "n_scores", "ci_low", "ci_high"}
+        fixed = {"data", "rank", "model", "mean", "n_cells", "n_missing", "ci_low", "ci_high"}
         columns = [c for c in table.columns if c not in fixed]
         if not table.empty:
-            table.insert(2, "family", [models["family"].get(m) for m in table["model"]])
-            table.insert(3, "trained", [models["trained"].get(m) for m in table["model"]])
-        return {"columns": columns, "selection": selection, "value": value, "rows": _records(table)}
+            table.insert(3, "family", [models["family"].get(m) for m in table["model"]])
+            table.insert(4, "trained", [models["trained"].get(m) for m in table["model"]])
+        groups = [
+            {
+                "data": r.group,
+                "title": r.title,
+                "columns": r.columns,
+                "with_ci": r.with_ci,
+                "n_units": r.n_units,
+                "notes": r.notes,
+                "excluded": [
+                    {"cell": e.cell, "missing_for": list(e.missing_for)}
+                    for e in r.excluded.itertuples()
+                ],
+            }
+            for r in found
+        ]
+        return {
+            "columns": columns,
+            "selection": selection or "heldout, else max",
+            "value": value,
+            "notes": describe(found),
+            "groups": groups,
+            "rows": _records(table),
+        }
 
     def scores(self, params: dict[str, str]) -> dict[str, Any]:
         filters = self._filters(params, (*PATTERN_COLUMNS,))
         limit = params.get("limit")
         try:
             limit_n = int(limit) if limit else 5000
-        except ValueError as exc:
-            raise InputError(f"limit must be an integer, not {limit!r}.") from exc
+        except ValueError:
+            limit_n = -1
+        if limit_n < 0:  # pandas' head(-1) would silently drop the last row
+            raise InputError(f"limit must be a whole number >= 0, not {limit!r}.")
         frame = scores(self.store, **filters)
         rows = frame[[c for c in SCORE_COLUMNS if c in frame.columns]]
         return {"total": len(rows), "rows": _records(rows.head(limit_n))}
@@ -296,10 +331,13 @@ def make_handler(api: LeaderboardAPI) -> type[BaseHTTPRequestHandler]:
                 except BrainrankError as exc:
                     self._json(HTTPStatus.BAD_REQUEST, {"error": str(exc)})
                 except Exception as exc:
+                    # the details (an SQL statement, paths) go to the server log only
                     log.exception("API error on %s", self.path)
-                    self._json(
-                        HTTPStatus.INTERNAL_SERVER_ERROR, {"error": f"{type(exc).__name__}: {exc}"}
+                    message = (
+                        f"internal error ({type(exc).__name__}) while answering {url.path}; "
+                        "the details are in the server's log."
                     )
+                    self._json(HTTPStatus.INTERNAL_SERVER_ERROR, {"error": message})
                 return
             name = "index.html" if url.path in ("/", "/index.html") else None
             if url.path.startswith("/static/"):

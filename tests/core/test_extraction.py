@@ -18,7 +18,9 @@ from brainrank.core.extraction import (
 )
 from brainrank.core.projection import SparseRandomProjection
 from brainrank.core.rsa import rdm
-from brainrank.core.types import FeatureRequest, Model, ModelMetadata, StimulusSet
+from brainrank.core.scores import FeatureRequest
+from brainrank.core.specs import Model, ModelMetadata
+from brainrank.core.stimuli import StimulusSet
 
 
 class Block(nn.Module):

@@ -7,7 +7,7 @@ import pytest
 from dataset_fixtures import make_majajhong
 
 from brainrank.core.errors import DataUnavailableError, InputError
-from brainrank.core.types import average_repetitions
+from brainrank.core.responses import average_repetitions
 from brainrank.plugins.datasets import majajhong2015 as mh
 
 

@@ -55,10 +55,16 @@ from typing import Any
 
 import numpy as np
 
-from brainrank.core.errors import DataUnavailableError, InputError
-from brainrank.core.registry import hookimpl
-from brainrank.core.types import DatasetMetadata, DatasetSpec, StimulusSet, make_responses
 from brainrank.data.files import DatasetFactory, DataSource, RemoteFile, require
+from brainrank.plugin import (
+    DatasetMetadata,
+    DatasetSpec,
+    DataUnavailableError,
+    InputError,
+    StimulusSet,
+    hookimpl,
+    make_responses,
+)
 from brainrank.plugins.datasets._common import RealDataset, format_counts
 
 log = logging.getLogger("brainrank.datasets.allen")

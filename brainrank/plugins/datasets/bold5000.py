@@ -43,10 +43,16 @@ from typing import Any
 
 import numpy as np
 
-from brainrank.core.errors import DataUnavailableError, InputError
-from brainrank.core.registry import hookimpl
-from brainrank.core.types import DatasetMetadata, DatasetSpec, StimulusSet, make_responses
 from brainrank.data.files import DatasetFactory, DataSource, RemoteFile, require
+from brainrank.plugin import (
+    DatasetMetadata,
+    DatasetSpec,
+    DataUnavailableError,
+    InputError,
+    StimulusSet,
+    hookimpl,
+    make_responses,
+)
 from brainrank.plugins.datasets._common import (
     RealDataset,
     cross_subject_prediction,
@@ -167,15 +173,18 @@ SOURCE = DataSource(
 def _read_roi_file(root: Path, subject: str, tr: str) -> tuple[dict[str, np.ndarray], Path] | None:
     mat = root / roi_file(subject, tr, "mat")
     h5 = root / roi_file(subject, tr, "h5")
+    from brainrank.data.readers import numeric_array
+
     if mat.is_file():
         from brainrank.data.readers import load_mat
 
-        return {k: np.asarray(v) for k, v in load_mat(mat, "BOLD5000 ROI file").items()}, mat
+        content = load_mat(mat, "BOLD5000 ROI file")
+        return {k: numeric_array(v, k, mat) for k, v in content.items()}, mat
     if h5.is_file():
         from brainrank.data.readers import open_hdf5, read_hdf5
 
         with open_hdf5(h5, "BOLD5000 ROI file") as handle:
-            return {k: read_hdf5(handle[k], (), h5) for k in handle}, h5
+            return {k: numeric_array(read_hdf5(handle[k], (), h5), k, h5) for k in handle}, h5
     return None
 
 
@@ -262,11 +271,17 @@ def build(
     per_subject = {}
     for subject in subjects:
         lines = read_lines(root / stim_list(subject), "BOLD5000 trial list")
+        if not lines:
+            raise InputError(
+                f"the BOLD5000 trial list {root / stim_list(subject)} lists no trials (it is "
+                "empty); restore it with `brainrank data download bold5000` (check with "
+                "`brainrank data check bold5000`)."
+            )
         keys = [image_key(line) for line in lines]
         data, paths = _roi_data(root, subject, tr)
         order = list(dict.fromkeys(keys))
         index = {k: i for i, k in enumerate(order)}
-        rows = np.array([index[k] for k in keys])
+        rows = np.array([index[k] for k in keys], dtype=np.intp)
         counts = np.bincount(rows, minlength=len(order))
         blocks = {}
         dropped = {}

@@ -44,10 +44,16 @@ from typing import Any
 
 import numpy as np
 
-from brainrank.core.errors import DataUnavailableError, InputError
-from brainrank.core.registry import hookimpl
-from brainrank.core.types import DatasetMetadata, DatasetSpec, StimulusSet, make_responses
 from brainrank.data.files import DatasetFactory, DataSource, RemoteFile
+from brainrank.plugin import (
+    DatasetMetadata,
+    DatasetSpec,
+    DataUnavailableError,
+    InputError,
+    StimulusSet,
+    hookimpl,
+    make_responses,
+)
 from brainrank.plugins.datasets._common import RealDataset
 
 log = logging.getLogger("brainrank.datasets.majajhong2015")
@@ -125,18 +131,25 @@ def _locate(root: Path, name: str) -> Path | None:
 def _read_assembly(path: Path) -> Any:
     import xarray as xr
 
+    from brainrank.data.readers import REDOWNLOAD
+
     try:
         with xr.open_dataarray(path) as array:
             return array.load()
     except ValueError as exc:
+        if "data variable" not in str(exc):  # not a netCDF file xarray can open at all
+            raise InputError(
+                f"cannot read the netCDF assembly {path} ({type(exc).__name__}: "
+                f"{' '.join(str(exc).split())}); {REDOWNLOAD.replace('DATASET', 'majajhong2015')}."
+            ) from exc
         raise InputError(
             f"{path} is not a single-variable brainio assembly ({exc}); expected one data "
             "variable ('data' or '__xarray_dataarray_variable__')."
         ) from exc
     except Exception as exc:
         raise InputError(
-            f"cannot read the netCDF assembly {path} ({type(exc).__name__}: {exc}); the file is "
-            "corrupt or truncated: delete it and download it again."
+            f"cannot read the netCDF assembly {path} ({type(exc).__name__}: {exc}); "
+            f"{REDOWNLOAD.replace('DATASET', 'majajhong2015')}."
         ) from exc
 
 

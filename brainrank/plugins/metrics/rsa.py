@@ -9,25 +9,29 @@ and region). The comparison is the Pearson r of the upper triangles by default
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 
-from brainrank.core.errors import InputError
-from brainrank.core.registry import hookimpl
 from brainrank.core.rsa import COMPARISONS, compare, rdm
-from brainrank.core.types import (
+from brainrank.plugin import (
     Dataset,
     FeatureRequest,
     FeatureSet,
+    InputError,
     Metric,
     MetricMetadata,
     MetricSpec,
     Score,
     average_repetitions,
     heldout_layer_scores,
+    hookimpl,
     neuroid_groups,
     split_halves,
 )
 from brainrank.plugins.metrics._encoding import SPLIT_SEED
+
+log = logging.getLogger(__name__)
 
 DESCRIPTION = "correlation-distance RDMs compared by the Pearson r of their upper triangles"
 
@@ -69,6 +73,7 @@ class RSA(Metric):
 
     def score(self, features: FeatureSet, dataset: Dataset) -> list[Score]:
         ids, keys, brain, sizes = self.brain_rdms(dataset)
+        unscorable = _unscorable_groups(brain, keys, dataset.identifier)
         ceilings = dataset.ceiling("rsa") if self.parameters["comparison"] == "pearson" else {}
         rows = features.rows_for(ids)
         half_a, half_b = split_halves(len(ids), SPLIT_SEED)
@@ -81,6 +86,21 @@ class RSA(Metric):
             on_a = self.compare_rdms(model_rdm, brain, half_a)
             on_b = self.compare_rdms(model_rdm, brain, half_b)
             for g, (subject, region) in enumerate(keys):
+                if g in unscorable:  # recorded as NaN with its reason, never a number
+                    scores.append(
+                        Score(
+                            subject=subject,
+                            region=region,
+                            layer=layer.name,
+                            value=float("nan"),
+                            n_neuroids=sizes[g],
+                            layer_index=layer.index,
+                            relative_depth=layer.relative_depth,
+                            halves=(float("nan"), float("nan")),
+                            extra={"reason": unscorable[g]},
+                        )
+                    )
+                    continue
                 scores.append(
                     Score(
                         subject=subject,
@@ -112,7 +132,33 @@ class RSA(Metric):
             return np.full(brain.shape[0], np.nan)
         chosen = subset[keep]
         target = brain[:, chosen][:, :, chosen]
-        return np.atleast_2d(compare(kept[None], target, self.parameters["comparison"]))[0]
+        out = np.full(brain.shape[0], np.nan)
+        # a brain RDM with undefined dissimilarities (a constant region) is left NaN; the
+        # other groups are scored (see _unscorable_groups for the recorded reason)
+        good = np.isfinite(target).reshape(len(target), -1).all(axis=1)
+        if good.any():
+            values = compare(kept[None], target[good], self.parameters["comparison"])
+            out[good] = np.atleast_2d(values)[0]
+        return out
+
+
+def _unscorable_groups(
+    brain: np.ndarray, keys: list[tuple[str, str]], dataset: str
+) -> dict[int, str]:
+    """``{group: reason}`` for brain RDMs with NaN or infinite dissimilarities (responses
+    constant across the region's neuroids for some stimuli, or missing values)."""
+    out = {}
+    for g, (subject, region) in enumerate(keys):
+        bad_rows = ~np.isfinite(brain[g]).all(axis=1)
+        if bad_rows.any():
+            out[g] = (
+                f"the brain RDM of subject {str(subject)!r}, region {str(region)!r} of {dataset} has "
+                f"undefined dissimilarities for {int(bad_rows.sum())} of {len(bad_rows)} "
+                "stimuli (their responses are constant across the region's neuroids, or "
+                "missing); this region is not scored."
+            )
+            log.warning("rsa: %s", out[g])
+    return out
 
 
 @hookimpl
