@@ -29,6 +29,7 @@ import math
 import subprocess
 import sys
 import textwrap
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,25 +37,21 @@ from typing import Any
 
 import numpy as np
 
+from brainrank.core.dataset import Dataset
 from brainrank.core.errors import BrainrankError
-from brainrank.core.types import (
+from brainrank.core.metric import Metric
+from brainrank.core.responses import check_responses, make_responses
+from brainrank.core.scores import FeatureRequest, FeatureSet, LayerFeatures, Score
+from brainrank.core.specs import (
     MODEL_FAMILIES,
-    Dataset,
     DatasetMetadata,
     DatasetSpec,
-    FeatureRequest,
-    FeatureSet,
-    LayerFeatures,
-    Metric,
     MetricSpec,
     Model,
     ModelSpec,
-    Score,
-    StimulusSet,
     check_identifier,
-    check_responses,
-    make_responses,
 )
+from brainrank.core.stimuli import StimulusSet
 
 #: modules a plugin must not import just to list its specs
 HEAVY_MODULES = (
@@ -276,8 +273,11 @@ def check_metadata(spec: Any) -> None:
     elif isinstance(spec, MetricSpec):
         if not meta.description:
             _fail(f"{where}: MetricMetadata.description is empty; say what the metric computes.")
-        if meta.needs not in ("responses", "rdms", "either"):
-            _fail(f"{where}: MetricMetadata.needs must be 'responses', 'rdms' or 'either'.")
+        if meta.needs is not None and meta.needs not in ("responses", "rdms", "either"):
+            _fail(
+                f"{where}: MetricMetadata.needs must be 'responses', 'rdms', 'either' or "
+                "None (as the metric class declares)."
+            )
     else:
         _fail(f"{spec!r} is not a ModelSpec, DatasetSpec or MetricSpec.")
     try:
@@ -541,7 +541,48 @@ def check_dataset(
         )
     if stimuli.content_hash() != stimuli.content_hash():
         _fail(f"dataset {name!r}: the stimuli's content hash is not stable.")
+    reason = ceiling_warning(dataset)
+    if reason is not None:
+        warnings.warn(reason, CeilingWarning, stacklevel=2)
     return dataset
+
+
+class CeilingWarning(UserWarning):
+    """A dataset has neither a reliability nor a ceiling: its scores cannot be normalised."""
+
+
+def ceiling_warning(dataset: Dataset) -> str | None:
+    """Why ``dataset``'s scores will have no noise ceiling, or None when it has one.
+
+    A dataset has a ceiling when it declares a per-neuroid reliability (or one can be
+    computed from repeated presentations), or when :meth:`Dataset.ceiling` gives a finite,
+    positive value for some kind (a published ceiling, an inter-subject RDM ceiling). A
+    dataset whose responses are already repeat-averaged has neither unless its plugin gives
+    one; its scores are then stored without a ceiling and rankings use its raw scores.
+    """
+    try:
+        if dataset.neuroid_reliability() is not None:
+            return None
+    except Exception:  # a reliability that cannot be computed is no reliability
+        pass
+    kinds = list(dict.fromkeys(["encoding", "rsa", *dataset.ceiling_kinds]))
+    for kind in dict.fromkeys(kinds):
+        try:
+            values = dataset.ceiling(kind)
+        except Exception:
+            continue
+        if any(np.isfinite(v) and v > 0 for v in (values or {}).values()):
+            return None
+    return (
+        f"dataset {dataset.identifier!r} has no reliability and no noise ceiling (its "
+        "responses have no repeated presentations to compute one from, and it declares "
+        "none): its scores are stored without a ceiling and rankings use them raw. If the "
+        "responses are already repeat-averaged, give each neuroid's reliability as a "
+        "'reliability' neuroid coordinate (make_responses(..., neuroid_coords="
+        "{'reliability': values})), or a published ceiling by overriding "
+        "Dataset.ceiling(kind) to return {(subject, region): value} (built-in plugins: "
+        "RealDataset(..., reliability=..., ceilings=...)); see the README's plugin section."
+    )
 
 
 # --------------------------------------------------------------------------- metrics
@@ -643,6 +684,8 @@ class PluginReport:
     datasets: list[str] = field(default_factory=list)
     metrics: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    #: what passed but deserves attention (e.g. a dataset without any noise ceiling)
+    warnings: list[str] = field(default_factory=list)
 
 
 def check_plugin(
@@ -670,7 +713,16 @@ def check_plugin(
         if not spec.available(data_dir=data_dir):
             report.skipped.append(f"dataset {spec.identifier}: files not in {data_dir}")
             continue
-        check_dataset(spec, data_dir)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", CeilingWarning)
+            check_dataset(spec, data_dir)
+        for warning in caught:
+            if issubclass(warning.category, CeilingWarning):
+                report.warnings.append(str(warning.message))
+            else:
+                warnings.warn_explicit(
+                    warning.message, warning.category, warning.filename, warning.lineno
+                )
         report.datasets.append(spec.identifier)
     for spec in specs.metrics:
         check_metric(spec)

@@ -11,7 +11,9 @@ import pytest
 from click.testing import CliRunner
 
 from brainrank.cli import main
-from brainrank.core.types import Metric, ModelMetadata, Score, best_layer_scores
+from brainrank.core.metric import Metric
+from brainrank.core.scores import Score, best_layer_scores
+from brainrank.core.specs import ModelMetadata
 from brainrank.leaderboard import open_store
 
 
@@ -82,9 +84,15 @@ def test_leaderboard_ranks_with_cis_and_filters(db):
     table = invoke("leaderboard", "--db", db).output
     lines = table.splitlines()
     assert lines[1].split()[:2] == ["rank", "model"] and "ci_low" in lines[1]
-    assert [line.split()[1] for line in lines[2:]] == ["lab/conv", "lab/vit", "lab/conv:random"]
-    ranking = json.loads(invoke("leaderboard", "--db", db, "--format", "json", "--ranking").output)
-    assert ranking[0]["model"] == "lab/conv" and ranking[0]["ci_low"] <= ranking[0]["mean"]
+    rows = lines[2 : lines.index("")]
+    assert [line.split()[1] for line in rows] == ["lab/conv", "lab/vit", "lab/conv:random"]
+    # the lines under the table say what was ranked; 2 regions: no interval, and why
+    notes = table[table.index("\n\n") :]
+    assert "Per-cell value" in notes and "No confidence interval: 2 (dataset, region)" in notes
+    result = CliRunner().invoke(main, ["leaderboard", "--db", db, "--format", "json", "--ranking"])
+    ranking = json.loads(result.stdout)
+    assert ranking[0]["model"] == "lab/conv" and ranking[0]["ci_low"] is None
+    assert ranking[0]["data"] == "real" and ranking[0]["n_cells"] == 2
     random_only = invoke("leaderboard", "--db", db, "--random").output
     assert "lab/conv:random" in random_only and "lab/vit" not in random_only
     transformers = json.loads(
@@ -115,14 +123,15 @@ def test_query_formats_aggregates_and_columns(db):
     csv = invoke("query", "--db", db, "--selection", "max", "--format", "csv").output
     frame = pd.read_csv(io.StringIO(csv))
     assert len(frame) == 3 * 2 * 2 and set(frame["selection"]) == {"max"}
-    agg = json.loads(
-        invoke(
-            "query", "--db", db, "--selection", "max", "--aggregate", "region", "--format", "json"
-        ).output
+    result = invoke(
+        "query", "--db", db, "--selection", "max", "--aggregate", "region", "--format", "json"
     )
+    agg = json.loads(result.stdout)
     conv = next(r for r in agg if r["model"] == "lab/conv")
     assert conv["n"] == 2 and conv["mean"] == pytest.approx(np.mean([0.5, 0.6]))
-    assert conv["ci_low"] <= conv["mean"] <= conv["ci_high"]
+    # 2 regions: no "95% CI" (it would be their min and max), and the reason on stderr
+    assert conv["ci_low"] is None and conv["ci_high"] is None
+    assert "fewer than 5 regions" in result.stderr
     top = invoke(
         "query",
         "--db",
@@ -210,3 +219,80 @@ def test_run_option_errors(tmp_path):
     assert "in-memory SQLite" in result.output
     result = invoke("run", "--workers", "0", code=2)
     assert "--workers" in result.output
+
+
+@pytest.fixture
+def mixed_db(tmp_path):
+    """Real data (two datasets of different metric coverage, one model missing a region)
+    beside simulated data, and two settings of one metric."""
+    from brainrank.core.specs import DatasetMetadata, DatasetSpec
+
+    class Ridge(Metric):
+        identifier = "srp-ridge"
+
+    path = tmp_path / "mixed.db"
+    store = open_store(str(path))
+    for name, species in (("allen", "mouse"), ("k92", "human"), ("simulated", "simulated")):
+        meta = DatasetMetadata(species=species, modality="test")
+        store.register_dataset(DatasetSpec(name, lambda **_: None, meta, plugin="test"))
+    low, high = Ridge(alphas=[1.0]), Ridge(alphas=[1e8])
+    for metric in (low, high, RSA()):
+        store.register_metric(metric, "test")
+    regions = ["VISp", "VISl", "VISal", "VISpm", "VISrl"]
+
+    def write(model, dataset, metric, values):
+        rows = [Score("s1", r, "l1", v, n_neuroids=2, selection="max") for r, v in values.items()]
+        store.write_scores(run_id=None, model=model, dataset=dataset, metric=metric, scores=rows)
+
+    for model, level in (("lab/a", 0.5), ("lab/b", 0.3)):
+        write(model, "allen", low, {r: level for r in regions})
+        write(model, "allen", high, {r: -level for r in regions})
+        write(
+            model,
+            "k92",
+            RSA(),
+            {r: level / 2 for r in (["IT"] if model == "lab/b" else ["IT", "EVC"])},
+        )
+        write(model, "simulated", low, {r: 1 - level for r in regions})
+    return str(path)
+
+
+def test_leaderboard_never_averages_settings_or_simulated_with_real(mixed_db):
+    text = invoke("leaderboard", "--db", mixed_db).output
+    assert "== real data ==" in text and "== simulated data ==" in text
+    assert "allen/srp-ridge(alphas=1)" in text and "allen/srp-ridge(alphas=1e8)" in text
+    assert "several configurations of one metric" in text
+    assert "--config 'srp-ridge(alphas=1)'" in text
+    assert "k92/rsa/EVC: lab/b" in text  # the cell one model lacks, listed
+    one = invoke("leaderboard", "--db", mixed_db, "--config", "srp-ridge(alphas=1e8),rsa").output
+    lines = one.splitlines()  # the simulated rows have the other setting: one ranking
+    assert "== real data ==" not in one and "several configurations" not in one
+    assert [line.split()[:2] for line in lines[2:4]] == [["1", "lab/b"], ["2", "lab/a"]]
+    args = ["leaderboard", "--db", mixed_db, "--format", "json", "--ranking", "--config"]
+    rows = json.loads(CliRunner().invoke(main, [*args, "srp-ridge(alphas=1)"]).stdout)
+    assert {(r["data"], r["model"], r["rank"]) for r in rows} == {
+        ("real", "lab/a", 1), ("real", "lab/b", 2), ("simulated", "lab/b", 1),
+        ("simulated", "lab/a", 2),
+    }  # fmt: skip
+
+
+def test_configurations_map_a_hash_to_parameters(mixed_db):
+    stored = invoke("metrics", "--stored", "--db", mixed_db).output
+    line = next(line for line in stored.splitlines() if "srp-ridge(alphas=1e8)" in line)
+    assert "alphas=1e8" in line.split("srp-ridge(alphas=1e8)", 1)[1]
+    payload = json.loads(invoke("metrics", "--stored", "--db", mixed_db, "--format", "json").output)
+    by_name = {r["config"]: r for r in payload}
+    assert by_name["srp-ridge(alphas=1)"]["parameters"] == "alphas=1"
+    shown = invoke("show", "lab/a", "--db", mixed_db, "--dataset", "allen").output
+    assert "srp-ridge(alphas=1e8): srp-ridge #" in shown
+    assert "per layer" not in shown or "srp-ridge(alphas=1e8)" in shown
+    summary = shown[shown.index("summary scores") :]
+    assert "srp-ridge(alphas=1)" in summary and "srp-ridge(alphas=1e8)" in summary
+
+
+def test_metrics_lists_parameters_and_defaults():
+    text = invoke("metrics", "srp-ridge*").output
+    header, *rows = text.splitlines()
+    assert "parameters" in header
+    default = next(r for r in rows if r.split()[0] == "srp-ridge")
+    assert "alphas=" in default and "n_components=" in default

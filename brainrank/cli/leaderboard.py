@@ -14,7 +14,7 @@ from brainrank.cli._common import FORMATS, echo_frame, records
 from brainrank.core.errors import InputError
 
 RECORD_COLUMNS = [
-    "model", "dataset", "metric", "subject", "region", "layer", "selection", "best", "score",
+    "model", "dataset", "metric", "config", "subject", "region", "layer", "selection", "best", "score",
     "ceiling", "normalized", "ci_low", "ci_high", "n_neuroids", "layer_index",
     "relative_depth", "family", "trained",
 ]  # fmt: skip
@@ -30,6 +30,12 @@ def filter_options(f: Callable) -> Callable:
         click.option("--model", help="Only these models (shell patterns, comma-separated)."),
         click.option("--dataset", help="Only these datasets (patterns)."),
         click.option("--metric", help="Only these metrics (patterns)."),
+        click.option(
+            "--config",
+            help="Only these metric configurations, by the name the "
+            "leaderboard shows (e.g. 'srp-ridge(alphas=1e8)'; patterns; `brainrank "
+            "metrics --stored` lists them).",
+        ),
         click.option("--region", help="Only these regions (patterns)."),
         click.option("--subject", help="Only these subjects (patterns)."),
         click.option("--layer", help="Only these layers (patterns)."),
@@ -47,11 +53,13 @@ def filter_options(f: Callable) -> Callable:
 
 
 def _filters(kwargs: dict[str, Any]) -> dict[str, Any]:
-    names = ("model", "dataset", "metric", "region", "subject", "layer", "family", "trained")
+    names = ("model", "dataset", "metric", "config", "region", "subject", "layer", "family",
+             "trained")  # fmt: skip
     return {k: kwargs.pop(k) for k in names if k in kwargs}
 
 
 VALUE = click.Choice(["score", "normalized"])
+RANK_VALUE = click.Choice(["auto", "score", "normalized"])
 
 
 @main.command("leaderboard")
@@ -60,36 +68,61 @@ VALUE = click.Choice(["score", "normalized"])
               help="table: the ranking; csv/json: every score row (summary rows marked "
               "'best'), or the ranking with --ranking.")  # fmt: skip
 @filter_options
-@click.option("--selection", help="Layer choice ranked on: 'max' (default), 'heldout', ...; "
-              "for csv/json rows any selection, including 'layer'.")  # fmt: skip
-@click.option("--value", type=VALUE, default="score", show_default=True,
-              help="Rank raw scores or ceiling-normalised ones.")  # fmt: skip
+@click.option("--selection", help="Layer choice ranked on (default: 'heldout' where the "
+              "metric stores it, else 'max'); for csv/json rows any selection, including "
+              "'layer'.")  # fmt: skip
+@click.option("--value", type=RANK_VALUE, default="auto", show_default=True,
+              help="auto: ceiling-normalised where a ceiling exists, raw scores elsewhere; "
+              "score: raw scores; normalized: only cells with a ceiling.")  # fmt: skip
 @click.option("--ranking", "as_ranking", is_flag=True,
               help="csv/json: print the ranking instead of the score rows.")  # fmt: skip
 @click.option("--no-ci", is_flag=True, help="Skip the bootstrap confidence intervals.")
 def leaderboard_command(db, fmt, selection, value, as_ranking, no_ci, **kwargs) -> None:
-    """Models ranked by their best-layer scores, with 95% bootstrap CIs across regions.
+    """Models ranked like with like, with 95% bootstrap CIs across regions.
 
-    One column per dataset/metric (the mean over regions of the subject-averaged summary
-    scores), their mean (`mean`), the CI of that mean (`ci_low`, `ci_high`) and how many
-    columns the model has (`n_scores`).
+    Models are ranked only on the (dataset, metric configuration, region, subject) cells
+    that every model has; cells some model lacks are left out for all and listed under the
+    table (`n_missing`: how many a model lacks). One column per dataset/configuration (two
+    settings of one metric are two columns, never averaged), `mean` is their mean.
+    Simulated data are ranked apart from real data. CIs are printed only over at least 5
+    regions. The lines under the table say what was ranked.
     """
-    from brainrank.leaderboard import open_store, rank_frame, scores
+    from brainrank.leaderboard import open_store, rankings, scores
+    from brainrank.leaderboard.ranking import combined, describe
 
     filters = _filters(kwargs)
-    store = open_store(db)
+    store = open_store(db, create=False)
     if fmt != "table" and not as_ranking:
         frame = scores(store, selection=selection, **filters)
         echo_frame(frame[[c for c in RECORD_COLUMNS if c in frame.columns]], fmt)
         return
-    frame = rank_frame(
-        scores(store, selection=selection or "max", **filters),
-        value=value,
-        ci=None if no_ci else 0.95,
-    )
-    if fmt == "table":
-        click.echo(f"leaderboard: {store.display_url}")
-    echo_frame(frame, fmt)
+    found = rankings(store, selection, value=value, ci=None if no_ci else 0.95, **filters)
+    if fmt != "table":
+        echo_frame(combined(found), fmt)
+        for line in describe(found):
+            click.echo(line, err=True)
+        return
+    click.echo(f"leaderboard: {store.display_url}")
+    echo_rankings(found)
+
+
+def echo_rankings(found: list) -> None:
+    """Print rankings (:func:`brainrank.leaderboard.rankings`) as tables, one per data
+    group, followed by the notes saying what was ranked and the cells left out."""
+    from brainrank.leaderboard.ranking import describe
+
+    if not found:
+        click.echo("(nothing to rank: no summary scores match these filters)")
+        return
+    for ranking in found:
+        if len(found) > 1 or ranking.group == "simulated":
+            click.echo(f"\n== {ranking.title} ==")
+        table = ranking.table.astype({"rank": object})
+        table["rank"] = [int(v) if pd.notna(v) else "-" for v in ranking.table["rank"]]
+        echo_frame(table, "table")
+    click.echo("")
+    for line in describe(found):
+        click.echo(line)
 
 
 @main.command("query")
@@ -126,13 +159,17 @@ def query_command(db, fmt, selection, aggregate, value, per_neuroid, columns, so
     from brainrank.leaderboard import per_neuroid as neuroid_frame
 
     filters = _filters(kwargs)
-    store = open_store(db)
+    store = open_store(db, create=False)
     if per_neuroid:
         frame = neuroid_frame(store, selection=selection, **filters)
     else:
         frame = scores(store, selection=selection, **filters)
         if aggregate != "none":
-            frame = aggregate_frame(frame, over=aggregate, value=value)
+            from brainrank.leaderboard.query import species_of
+
+            frame = aggregate_frame(frame, over=aggregate, value=value, species=species_of(store))
+            for note in frame.attrs.get("notes", []):
+                click.echo(note, err=True)
         else:
             frame = frame[[c for c in RECORD_COLUMNS if c in frame.columns]]
     if columns:
@@ -164,9 +201,9 @@ def query_command(db, fmt, selection, aggregate, value, per_neuroid, columns, so
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
 def show_command(model, db, dataset, metric, fmt) -> None:
     """One model: its metadata, its summary scores per region and its score at every layer."""
-    from brainrank.leaderboard import filter_scores, model_detail, open_store
+    from brainrank.leaderboard import configurations, filter_scores, model_detail, open_store
 
-    store = open_store(db)
+    store = open_store(db, create=False)
     detail = model_detail(store, model)
     summary = filter_scores(detail["summary"], dataset=dataset, metric=metric)
     layers = filter_scores(detail["layers"], dataset=dataset, metric=metric)
@@ -175,6 +212,13 @@ def show_command(model, db, dataset, metric, fmt) -> None:
             "metadata": records(pd.DataFrame([detail["metadata"]]))[0],
             "summary": records(summary),
             "layers": records(layers),
+            "configurations": records(
+                configurations(store)[
+                    lambda f: f["metric_hash"].isin(
+                        set(summary["metric_hash"]) | set(layers["metric_hash"])
+                    )
+                ]
+            ),
         }
         click.echo(json.dumps(payload, indent=2))
         return
@@ -188,13 +232,21 @@ def show_command(model, db, dataset, metric, fmt) -> None:
     if summary.empty and layers.empty:
         click.echo("(no scores stored for this model and filter)")
         return
+    used = pd.concat([summary[["metric", "metric_hash", "config"]],
+                      layers[["metric", "metric_hash", "config"]]]).drop_duplicates()  # fmt: skip
+    configs = configurations(store)
+    configs = configs[configs["metric_hash"].isin(set(used["metric_hash"]))]
+    if not configs.empty:
+        click.echo("\nmetric configurations (each scored and shown apart, never averaged):")
+        for row in configs.itertuples():
+            click.echo(f"  {row.config}: {row.metric} #{row.metric_hash} {row.parameters}")
     click.echo("\nsummary scores (layer chosen per subject and region):")
     echo_frame(
-        summary[["dataset", "metric", "selection", "subject", "region", "layer",
+        summary[["dataset", "config", "selection", "subject", "region", "layer",
                  "relative_depth", "score", "normalized", "n_neuroids"]],
         "table",
     )  # fmt: skip
-    for (ds, mt), part in layers.groupby(["dataset", "metric"], sort=True):
+    for (ds, mt), part in layers.groupby(["dataset", "config"], sort=True):
         click.echo(f"\nper layer, {ds} / {mt} (mean over subjects):")
         table = part.pivot_table(
             index=["layer_index", "layer", "relative_depth"],
@@ -221,7 +273,7 @@ def failures_command(db, run_id, last, model, dataset, metric, stage, show_trace
     """What failed, when and where (recorded by `brainrank run`, with tracebacks)."""
     from brainrank.leaderboard import failures, open_store, runs
 
-    store = open_store(db)
+    store = open_store(db, create=False)
     if last:
         all_runs = runs(store)
         if all_runs.empty:
@@ -255,7 +307,7 @@ def runs_command(db, fmt) -> None:
     """Every run with its provenance: code version, git revision, executor, host, timings."""
     from brainrank.leaderboard import open_store, runs
 
-    frame = runs(open_store(db))
+    frame = runs(open_store(db, create=False))
     if fmt == "table" and not frame.empty:
         frame = frame[["id", "started_at", "finished_at", "status", "n_scores", "n_skipped",
                        "n_failures", "executor", "code_version", "git_revision", "host"]]  # fmt: skip

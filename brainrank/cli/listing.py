@@ -10,11 +10,18 @@ from brainrank.cli._common import echo_frame, plugin_option, registry_for
 
 
 def _rows(kind: str, registry, pattern: str | None) -> list[dict]:
+    import fnmatch
+
     rows = []
-    for identifier in registry.select(kind, pattern or "*"):
+    for identifier in registry.select(kind, pattern or "*", skip_duplicates=True):
         spec = registry.get(kind, identifier)
         meta = spec.metadata.to_dict()
         rows.append({"identifier": identifier, "plugin": spec.plugin, **meta})
+    for identifier, message in registry.duplicates.get(kind, {}).items():
+        wanted = [p.strip() for p in (pattern or "*").split(",") if p.strip()]
+        if any(fnmatch.fnmatchcase(identifier, p) for p in wanted):  # unusable until fixed
+            click.echo(f"warning: {message}", err=True)
+            rows.append({"identifier": identifier, "status": "DUPLICATE: unusable"})
     return rows
 
 
@@ -28,7 +35,7 @@ def _list_command(kind: str, columns: list[str]):
         rows = _rows(kind, registry, pattern)
         frame = pd.DataFrame(rows)
         if fmt == "table" and not frame.empty:
-            frame = frame[[c for c in columns if c in frame.columns]]
+            frame = frame[[c for c in [*columns, "status"] if c in frame.columns]]
         echo_frame(frame, fmt)
 
     command.__doc__ = (
@@ -44,4 +51,45 @@ main.command("models")(
 main.command("datasets")(
     _list_command("dataset", ["identifier", "species", "modality", "kind", "n_stimuli"])
 )
-main.command("metrics")(_list_command("metric", ["identifier", "needs", "description"]))
+
+
+def _parameters(registry, identifier: str) -> str:
+    """The metric's parameters with their defaults, read from the metric itself."""
+    from brainrank.leaderboard.ranking import parameter_summary
+
+    try:
+        metric = registry.get("metric", identifier).load()
+    except Exception as exc:  # a metric that cannot be built still lists
+        return f"(cannot build: {type(exc).__name__}: {exc})"
+    return parameter_summary(getattr(metric, "parameters", None)) or "(none)"
+
+
+@main.command("metrics")
+@click.argument("pattern", required=False)
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@click.option("--stored", is_flag=True,
+              help="List the metric configurations stored in the leaderboard instead: each "
+              "configuration's name (as in the leaderboard's columns), hash and parameters.")  # fmt: skip
+@click.option("--db", help="With --stored: database URL or SQLite file (default: the "
+              "configured leaderboard).")  # fmt: skip
+@plugin_option
+@click.pass_context
+def metrics_command(ctx, pattern, fmt, stored, db, plugin_files) -> None:
+    """List the registered metrics (optionally matching a shell-style PATTERN) with their
+    parameters and defaults. With --stored: the configurations stored in the leaderboard,
+    which maps a configuration hash (``srp-ridge#2998ff``) to its parameters."""
+    if stored:
+        from brainrank.leaderboard import configurations, open_store
+
+        frame = configurations(open_store(db, create=False), metric=pattern)
+        echo_frame(frame, fmt)
+        return
+    registry = registry_for(ctx, plugin_files)
+    rows = _rows("metric", registry, pattern)
+    for row in rows:
+        row["parameters"] = _parameters(registry, row["identifier"])
+    frame = pd.DataFrame(rows)
+    if fmt == "table" and not frame.empty:
+        columns = ["identifier", "needs", "parameters", "description"]
+        frame = frame[[c for c in columns if c in frame.columns]]
+    echo_frame(frame, fmt)

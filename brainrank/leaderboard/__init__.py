@@ -1,7 +1,7 @@
 """The SQL leaderboard: store, queries, aggregations, report and web page.
 
 >>> from brainrank import leaderboard
->>> leaderboard.ranking()                         # models ranked on their best layers
+>>> leaderboard.ranking()                         # models ranked like with like (see ranking.py)
 >>> leaderboard.scores(model="timm/*", region="late")
 >>> leaderboard.aggregate(leaderboard.scores(selection="max"), over="region")
 """
@@ -9,6 +9,7 @@
 from brainrank.leaderboard.query import (
     FILTERS,
     aggregate,
+    configurations,
     failures,
     filter_scores,
     layer_curves,
@@ -17,6 +18,7 @@ from brainrank.leaderboard.query import (
     per_neuroid,
     rank_frame,
     ranking,
+    rankings,
     runs,
     scores,
 )
@@ -28,6 +30,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "Store",
     "aggregate",
+    "configurations",
     "failures",
     "filter_scores",
     "layer_curves",
@@ -37,6 +40,7 @@ __all__ = [
     "per_neuroid",
     "rank_frame",
     "ranking",
+    "rankings",
     "runs",
     "scores",
 ]

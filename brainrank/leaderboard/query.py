@@ -17,7 +17,6 @@ regions, subjects or datasets with percentile-bootstrap confidence intervals (th
 from __future__ import annotations
 
 import fnmatch
-import warnings
 from collections.abc import Iterable
 from typing import Any
 
@@ -25,6 +24,19 @@ import numpy as np
 import pandas as pd
 
 from brainrank.core.errors import InputError
+from brainrank.leaderboard.ranking import (
+    HEADLINE_SELECTIONS,
+    MIN_UNITS,
+    NOT_SUMMARY,
+    Ranking,
+    bootstrap_mean_ci,
+    combined,
+    config_label_map,
+    config_labels,
+    data_groups,
+    parameter_summary,
+    rank_models,
+)
 from brainrank.leaderboard.store import Store, open_store
 
 PATTERN_COLUMNS = (
@@ -32,6 +44,7 @@ PATTERN_COLUMNS = (
     "dataset",
     "metric",
     "metric_hash",
+    "config",
     "region",
     "subject",
     "layer",
@@ -57,8 +70,12 @@ def _patterns(patterns: str | Iterable[str]) -> list[str]:
 
 def _match(series: pd.Series, patterns: str | Iterable[str]) -> pd.Series:
     wanted = _patterns(patterns)
+    exact = {p for p in wanted if not any(c in p for c in "*?[")}  # a set: many patterns stay fast
+    globs = [p for p in wanted if p not in exact]
     values = series.astype(str)
-    return values.map(lambda v: any(fnmatch.fnmatchcase(v, p) for p in wanted)).astype(bool)
+    return values.map(lambda v: v in exact or any(fnmatch.fnmatchcase(v, p) for p in globs)).astype(
+        bool
+    )
 
 
 def filter_scores(frame: pd.DataFrame, **filters: Any) -> pd.DataFrame:
@@ -90,39 +107,92 @@ def scores(db: str | Store | None = None, **filters: Any) -> pd.DataFrame:
     unknown = set(filters) - set(FILTERS)
     if unknown:
         raise InputError(f"unknown filter {sorted(unknown)}; filters: {', '.join(FILTERS)}.")
+    store = _store(db)
     prefilter = {k: v for k, v in filters.items() if k in _SQL_FILTERS and v is not None}
-    frame = _store(db).scores_frame(**prefilter)
-    frame["best"] = frame["selection"] != "layer"
+    frame = store.scores_frame(**prefilter)
+    frame["best"] = ~frame["selection"].isin(NOT_SUMMARY)
+    parameters, known = metric_configs(store)
+    frame.insert(
+        frame.columns.get_loc("metric_hash") + 1,
+        "config",
+        config_labels(frame, parameters, known),
+    )
     return filter_scores(frame, **filters)
+
+
+def metric_configs(
+    db: str | Store | None = None,
+) -> tuple[dict[tuple[str, str], Any], list[tuple[str, str]]]:
+    """The parameters of every registered metric configuration, ``{(metric, hash):
+    parameters}``, and the (metric, hash) pairs that have stored scores (so that a
+    configuration's name does not depend on the filter)."""
+    store = _store(db)
+    metrics = store.metrics_frame()
+    parameters = {
+        (str(m), str(h)): p if isinstance(p, dict) else None
+        for m, h, p in zip(
+            metrics.get("identifier", []), metrics.get("config_hash", []),
+            metrics.get("parameters", []), strict=True,
+        )
+    }  # fmt: skip
+    with store.engine.connect() as conn:
+        rows = conn.exec_driver_sql("SELECT DISTINCT metric, metric_hash FROM scores").all()
+    return parameters, sorted((str(m), str(h)) for m, h in rows)
+
+
+def configurations(db: str | Store | None = None, **filters: Any) -> pd.DataFrame:
+    """Every stored metric configuration: its name (as in the leaderboard's columns), the
+    metric, the full configuration hash, its version and parameters and how many score rows
+    it has. ``filters``: ``metric`` or ``config`` patterns."""
+    store = _store(db)
+    parameters, known = metric_configs(store)
+    metrics = store.metrics_frame()
+    versions = {
+        (str(m), str(h)): v
+        for m, h, v in zip(metrics.get("identifier", []), metrics.get("config_hash", []),
+                           metrics.get("version", []), strict=True)
+    }  # fmt: skip
+    with store.engine.connect() as conn:
+        counts = dict(
+            ((str(m), str(h)), int(n))
+            for m, h, n in conn.exec_driver_sql(
+                "SELECT metric, metric_hash, COUNT(*) FROM scores GROUP BY metric, metric_hash"
+            ).all()
+        )
+    pairs = sorted(set(known) | set(parameters))
+    labels = config_label_map([*known, *pairs], parameters)
+    rows = [
+        {
+            "config": labels[p],
+            "metric": p[0],
+            "metric_hash": p[1],
+            "version": versions.get(p),
+            "parameters": parameter_summary(parameters.get(p)) if parameters.get(p) is not None
+            else "(not registered)",
+            "n_scores": counts.get(p, 0),
+        }
+        for p in pairs
+    ]  # fmt: skip
+    frame = pd.DataFrame(
+        rows, columns=["config", "metric", "metric_hash", "version", "parameters", "n_scores"]
+    )
+    frame = frame.sort_values(["metric", "config"], kind="stable")
+    for column, value in filters.items():
+        if value is None:
+            continue
+        if column not in ("metric", "config", "metric_hash"):
+            raise InputError(f"unknown filter {column!r}; filters: metric, config, metric_hash.")
+        frame = frame[_match(frame[column], value)]
+    return frame.reset_index(drop=True)
 
 
 # --------------------------------------------------------------------------- aggregation
 
 
-def _nanmean_stat(x: np.ndarray, axis: int = 0) -> np.ndarray:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return np.nanmean(x, axis=axis)
-
-
 def _ci(values: np.ndarray, ci: float, n_boot: int, seed: int) -> tuple[float, float]:
-    """Percentile-bootstrap ``(low, high)`` of the mean over the first axis (units); for a
-    2-D ``values`` (units x columns) the statistic is the mean of the column means. NaN
-    with fewer than 2 units. The draws are those of :func:`brainrank.core.stats.bootstrap_ci`
-    with the same seed, computed at once rather than one resample at a time."""
-    if not 0 < ci < 1:
-        raise InputError(f"ci must be in (0, 1), got {ci}.")
-    finite_rows = np.isfinite(values).reshape(values.shape[0], -1).any(axis=1)
-    values = values[finite_rows]
-    n = values.shape[0]
-    if n < 2:
-        return float("nan"), float("nan")
-    index = np.random.default_rng(seed).integers(0, n, size=(n_boot, n))
-    stats = _nanmean_stat(values[index], axis=1)
-    if stats.ndim > 1:
-        stats = _nanmean_stat(stats, axis=1)
-    alpha = (1 - ci) / 2
-    return float(np.nanquantile(stats, alpha)), float(np.nanquantile(stats, 1 - alpha))
+    """Percentile-bootstrap CI of the mean over units (see
+    :func:`brainrank.leaderboard.ranking.bootstrap_mean_ci`)."""
+    return bootstrap_mean_ci(values, ci, n_boot, seed)
 
 
 def aggregate(
@@ -133,6 +203,8 @@ def aggregate(
     ci: float = 0.95,
     n_boot: int = 1000,
     seed: int = 0,
+    min_units: int = MIN_UNITS,
+    species: dict[str, Any] | None = None,
 ) -> pd.DataFrame:
     """Means over regions, subjects or datasets, with bootstrap confidence intervals.
 
@@ -141,115 +213,131 @@ def aggregate(
     - ``over="subject"``: the same with the roles of subjects and regions swapped.
     - ``over="dataset"``: per (model, metric configuration, selection), the mean over datasets
       of each dataset's mean (over subjects and regions); the CI resamples datasets.
+      Simulated datasets (``species``: dataset -> species; a dataset named ``simulated``
+      without one) are averaged apart from real ones (column ``data``).
 
     ``value`` is the column averaged (``score`` or ``normalized``). Returns one row per group
     with ``mean``, ``ci_low``, ``ci_high`` and ``n`` (the number of units averaged); the CI
-    is NaN with fewer than two units. Missing (NaN) scores are left out, not counted as 0.
+    is NaN with fewer than ``min_units`` (5) units, where a bootstrap interval only brackets
+    the units' min and max (``result.attrs["notes"]`` says so). Missing (NaN) scores are
+    left out, not counted as 0.
     """
     if over not in AGGREGATE_OVER:
         raise InputError(f"over must be one of {AGGREGATE_OVER}, got {over!r}.")
     if value not in frame.columns:
         raise InputError(f"these rows have no column {value!r} to average.")
-    columns = ["model", "dataset", "metric", "metric_hash", "selection", "mean", "ci_low",
-               "ci_high", "n"]  # fmt: skip
+    config = ["config"] if "config" in frame.columns else []
+    columns = ["model", "dataset", "metric", "metric_hash", *config, "selection", "mean",
+               "ci_low", "ci_high", "n"]  # fmt: skip
     if over == "dataset":
         columns.remove("dataset")
+        columns.insert(0, "data")
     if frame.empty:
         return pd.DataFrame(columns=columns)
     data = frame.dropna(subset=[value])
     if over == "dataset":
-        group = ["model", "metric", "metric_hash", "selection"]
+        data = data.assign(data=data_groups(data["dataset"], species).to_numpy())
+        group = ["data", "model", "metric", "metric_hash", *config, "selection"]
         units = data.groupby([*group, "dataset"], sort=True)[value].mean().reset_index()
         unit = "dataset"
     else:
-        group = ["model", "dataset", "metric", "metric_hash", "selection"]
+        group = ["model", "dataset", "metric", "metric_hash", *config, "selection"]
         unit = over  # the other of subject/region is averaged within each unit
         units = data.groupby([*group, unit], sort=True)[value].mean().reset_index()
     rows = []
+    few = 0
     for key, part in units.groupby(group, sort=True):
         values = part[value].to_numpy(dtype=np.float64)
-        low, high = _ci(values, ci, n_boot, seed)
+        if values.size >= min_units:
+            low, high = _ci(values, ci, n_boot, seed)
+        else:
+            low, high, few = np.nan, np.nan, few + 1
         rows.append({**dict(zip(group, key, strict=True)), "mean": float(values.mean()),
                      "ci_low": low, "ci_high": high, "n": int(values.size)})  # fmt: skip
     out = pd.DataFrame(rows, columns=columns)
+    out.attrs["notes"] = (
+        [f"No confidence interval for {few} of {len(rows)} rows: fewer than {min_units} {unit}s "
+         f"(n column); over so few, a bootstrap interval only brackets their min and max."]
+        if few else []
+    )  # fmt: skip
     return out
-
-
-def _column_names(frame: pd.DataFrame) -> pd.Series:
-    """``dataset/metric`` per row (``#hash`` appended where one metric has several
-    configurations)."""
-    configs = frame.groupby("metric")["metric_hash"].nunique()
-    return pd.Series(
-        [
-            f"{d}/{m}" if configs[m] == 1 else f"{d}/{m}#{h[:6]}"
-            for d, m, h in zip(frame["dataset"], frame["metric"], frame["metric_hash"], strict=True)
-        ],
-        index=frame.index,
-    )
 
 
 def rank_frame(
     frame: pd.DataFrame,
     *,
-    value: str = "score",
+    selection: str | None = None,
+    value: str = "auto",
     ci: float | None = 0.95,
     n_boot: int = 1000,
     seed: int = 0,
+    species: dict[str, Any] | None = None,
 ) -> pd.DataFrame:
-    """Models ranked by their mean summary score.
-
-    One column per dataset/metric: the mean over regions of the subject-averaged scores.
-    ``mean`` is the mean of those columns, ``n_scores`` how many columns a model has (models
-    missing a column are ranked on the ones they have). With ``ci``, ``ci_low`` and
-    ``ci_high`` bracket ``mean`` by a bootstrap over (dataset, region) units: each resample
-    recomputes every column from the units drawn, then their mean (the seed papers' "95%
-    bootstrap CIs across areas").
-    """
-    base = ["rank", "model", "mean", "n_scores"] + (["ci_low", "ci_high"] if ci else [])
-    data = frame.dropna(subset=[value]) if not frame.empty else frame
-    if data.empty:
-        return pd.DataFrame(columns=base)
-    data = data.copy()
-    data["column"] = _column_names(data)
-    units = data.groupby(["model", "column", "dataset", "region"], sort=True)[value].mean()
-    units = units.reset_index()
-    table = units.pivot_table(index="model", columns="column", values=value, aggfunc="mean")
-    columns = sorted(table.columns)
-    table = table[columns]
-    table["mean"] = table[columns].mean(axis=1)
-    table["n_scores"] = table[columns].notna().sum(axis=1)
-    if ci:
-        lows, highs = [], []
-        for model in table.index:
-            part = units[units["model"] == model]
-            matrix = part.pivot_table(
-                index=["dataset", "region"], columns="column", values=value, aggfunc="mean"
-            ).to_numpy(dtype=np.float64)
-            low, high = _ci(matrix, ci, n_boot, seed)
-            lows.append(low)
-            highs.append(high)
-        table["ci_low"] = lows
-        table["ci_high"] = highs
-    table = table.sort_values(["mean"], ascending=False, na_position="last", kind="stable")
-    table = table.reset_index()
-    table.insert(0, "rank", np.arange(1, len(table) + 1))
-    table.columns.name = None
-    return table
+    """Models ranked on score rows already read (see :mod:`brainrank.leaderboard.ranking`
+    for the definition): one row per model and data group (``data``: real or simulated,
+    ranked apart), ``mean`` over the (dataset, configuration) columns of the cells every
+    model has, ``n_cells`` and ``n_missing``; ``attrs["notes"]`` says what was ranked."""
+    return combined(
+        rank_models(
+            frame, selection=selection, value=value, ci=ci, n_boot=n_boot, seed=seed,
+            species=species,
+        )
+    )  # fmt: skip
 
 
-def ranking(
+def species_of(db: str | Store | None = None) -> dict[str, Any]:
+    """dataset -> species, from the datasets the leaderboard has registered."""
+    datasets = _store(db).datasets_frame()
+    if datasets.empty:
+        return {}
+    return dict(zip(datasets["identifier"], datasets["species"], strict=True))
+
+
+def rankings(
     db: str | Store | None = None,
-    selection: str = "max",
+    selection: str | None = None,
     *,
     ci: float | None = 0.95,
     n_boot: int = 1000,
     seed: int = 0,
-    value: str = "score",
+    value: str = "auto",
+    **filters: Any,
+) -> list[Ranking]:
+    """The rankings (real data, simulated data) of the stored summary scores: the objects
+    behind :func:`ranking`, with their cells, excluded cells and notes."""
+    store = _store(db)
+    if selection is None:
+        wanted = ",".join(HEADLINE_SELECTIONS)
+    else:  # every summary policy, so that columns without the one asked for are named
+        policies = [p for p in store.distinct_values()["selection"] if p not in NOT_SUMMARY]
+        wanted = ",".join(policies) or selection
+    frame = scores(store, selection=wanted, **filters)
+    return rank_models(
+        frame, selection=selection, value=value, ci=ci, n_boot=n_boot, seed=seed,
+        species=species_of(store),
+    )  # fmt: skip
+
+
+def ranking(
+    db: str | Store | None = None,
+    selection: str | None = None,
+    *,
+    ci: float | None = 0.95,
+    n_boot: int = 1000,
+    seed: int = 0,
+    value: str = "auto",
     **filters: Any,
 ) -> pd.DataFrame:
-    """Models ranked by their mean summary (``selection``) score; see :func:`rank_frame`."""
-    frame = scores(db, selection=selection, **filters)
-    return rank_frame(frame, value=value, ci=ci, n_boot=n_boot, seed=seed)
+    """Models ranked like with like (the one definition of
+    :mod:`brainrank.leaderboard.ranking`, shared with the CLI, report and web page).
+
+    Default: per (dataset, metric configuration) the ``heldout`` layer choice where stored,
+    else ``max``; ceiling-normalised where a ceiling exists; only the cells every model has;
+    simulated data ranked apart from real data (column ``data``). The notes
+    (``result.attrs["notes"]``) say what was ranked and what was left out."""
+    return combined(
+        rankings(db, selection, ci=ci, n_boot=n_boot, seed=seed, value=value, **filters)
+    )
 
 
 # --------------------------------------------------------------------------- one model
@@ -260,7 +348,8 @@ def layer_curves(frame: pd.DataFrame) -> pd.DataFrame:
     subject, region), x = ``relative_depth`` (0 = first layer, 1 = last)."""
     rows = frame[frame["selection"] == "layer"]
     keys = ["model", "dataset", "metric", "metric_hash", "subject", "region", "layer_index"]
-    columns = [*keys, "layer", "relative_depth", "score", "normalized", "n_neuroids"]
+    config = ["config"] if "config" in frame.columns else []
+    columns = [*keys, *config, "layer", "relative_depth", "score", "normalized", "n_neuroids"]
     return rows.sort_values(keys, kind="stable")[columns].reset_index(drop=True)
 
 
@@ -282,9 +371,10 @@ def model_detail(db: str | Store | None, model: str) -> dict[str, Any]:
             "`brainrank leaderboard` lists the scored models."
         )
     metadata = known.iloc[0].to_dict() if not known.empty else {"identifier": model}
-    summary = frame[frame["selection"] != "layer"]
-    summary = summary.sort_values(["dataset", "metric", "selection", "subject", "region"])
-    columns = ["dataset", "metric", "metric_hash", "selection", "subject", "region", "layer",
+    summary = frame[~frame["selection"].isin(NOT_SUMMARY)]
+    summary = summary.sort_values(["dataset", "metric", "config", "selection", "subject", "region"])
+    columns = ["dataset", "metric", "metric_hash", "config", "selection", "subject", "region",
+               "layer",
                "relative_depth", "score", "ceiling", "normalized", "ci_low", "ci_high",
                "n_neuroids"]  # fmt: skip
     return {

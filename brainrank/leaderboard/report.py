@@ -3,7 +3,8 @@
 Every plot is a PNG embedded as base64 (no external file, no network), followed by the
 numbers it shows. Sections:
 
-1. the ranking with 95% bootstrap CIs across regions;
+1. the ranking with 95% bootstrap CIs across regions (the one definition of
+   :mod:`brainrank.leaderboard.ranking`, shared with the CLI and the web page);
 2. score vs relative layer depth, per region;
 3. the best layer's relative depth per region;
 4. RSA Max vs SRP-Ridge Max per model, with Spearman's r;
@@ -36,7 +37,8 @@ import pandas as pd
 
 from brainrank.core.errors import InputError
 from brainrank.leaderboard import analyses
-from brainrank.leaderboard.query import layer_curves, per_neuroid, rank_frame, scores
+from brainrank.leaderboard.query import layer_curves, per_neuroid, rankings, scores
+from brainrank.leaderboard.ranking import HEADLINE_SELECTIONS
 from brainrank.leaderboard.store import Store
 
 log = logging.getLogger(__name__)
@@ -67,6 +69,8 @@ class Section:
 @dataclass
 class ReportOptions:
     selection: str = "max"
+    #: the ranking's layer choice; None: 'heldout' where stored, else 'max' (as the CLI)
+    ranking_selection: str | None = None
     metric_pair: tuple[str, str] = ("rsa", "srp-ridge")
     taskonomy_models: str = "taskonomy/*"
     max_models: int = 40
@@ -100,59 +104,67 @@ def _figure(width: float, height: float):
 
 
 def section_ranking(store: Store, options: ReportOptions) -> Section:
-    first, second = options.metric_pair
-    frame = scores(store, selection=options.selection)
-    if frame.empty:
-        raise NoData(f"no '{options.selection}' scores are stored yet (run `brainrank run`).")
-    table = analyses.overall_ranking(
-        frame,
-        metrics=options.metric_pair,
-        selection=options.selection,
-        n_boot=options.n_boot,
-        seed=options.seed,
+    """The ranking of :mod:`brainrank.leaderboard.ranking`, the same as ``brainrank
+    leaderboard`` and the web page: one plot per data group (real, simulated)."""
+    from brainrank.leaderboard.ranking import describe
+
+    found = rankings(store, options.ranking_selection, n_boot=options.n_boot, seed=options.seed)
+    if not found:
+        raise NoData("no summary scores are stored yet (run `brainrank run`).")
+    description = (
+        "The leaderboard's ranking (as `brainrank leaderboard` and the web page): per model "
+        "the mean over (dataset, metric configuration) columns, each the mean over regions "
+        "of the subject-averaged cell values, on the cells every model has; bars: 95% "
+        "percentile-bootstrap CI across regions (shown from 5 regions). The notes say what "
+        "was ranked and what was left out."
     )
-    if not table.empty:
-        description = (
-            f"The overall rank of Conwell et al. (2021): per model and region, the mean of its "
-            f"{first} and {second} '{options.selection}' scores (whichever it has), averaged "
-            "over regions; bars: 95% percentile-bootstrap CI across regions."
-        )
-    else:  # none of the two metrics: rank on every dataset and metric there is
-        table = rank_frame(frame, n_boot=options.n_boot, seed=options.seed)
-        table = table.rename(columns={"mean": "score"})
-        description = (
-            f"Mean over datasets and metrics of each model's '{options.selection}' score (mean "
-            "over regions of the subject-averaged scores); bars: 95% percentile-bootstrap CI "
-            "across regions."
-        )
     section = Section("ranking", "Ranking with 95% confidence intervals", description)
-    families = frame.drop_duplicates("model").set_index("model")["family"]
-    shown = table.head(options.max_models).iloc[::-1]
-    fig, ax = _figure(7, 0.28 * len(shown) + 1.2)
-    y = np.arange(len(shown))
-    colours = [FAMILY_COLOURS.get(str(families.get(m)), "#7f7f7f") for m in shown["model"]]
-    err = np.vstack(
-        [
-            (shown["score"] - shown["ci_low"]).clip(lower=0).fillna(0),
-            (shown["ci_high"] - shown["score"]).clip(lower=0).fillna(0),
+    families = scores(store, selection=",".join(HEADLINE_SELECTIONS)).drop_duplicates("model")
+    families = families.set_index("model")["family"]
+    for ranking in found:
+        table = ranking.table
+        ranked = table[table["rank"].notna()]
+        if ranked.empty:
+            continue
+        shown = ranked.head(options.max_models).iloc[::-1]
+        fig, ax = _figure(7, 0.28 * len(shown) + 1.2)
+        y = np.arange(len(shown))
+        colours = [FAMILY_COLOURS.get(str(families.get(m)), "#7f7f7f") for m in shown["model"]]
+        mean = shown["mean"].astype(float)
+        if ranking.with_ci:
+            err = np.vstack(
+                [
+                    (mean - shown["ci_low"].astype(float)).clip(lower=0).fillna(0),
+                    (shown["ci_high"].astype(float) - mean).clip(lower=0).fillna(0),
+                ]
+            )
+            ax.errorbar(mean, y, xerr=err, fmt="none", ecolor="#444", capsize=2, lw=1)
+        ax.scatter(mean, y, c=colours, zorder=3, s=22)
+        ax.set_yticks(y, shown["model"], fontsize=7)
+        ax.set_xlabel("mean over the shared cells")
+        ax.set_title(ranking.title, fontsize=9)
+        ax.axvline(0, color="#bbb", lw=0.8)
+        handles = [
+            _legend_handle(colour, family)
+            for family, colour in FAMILY_COLOURS.items()
+            if family in set(families.astype(str))
         ]
-    )
-    ax.errorbar(shown["score"], y, xerr=err, fmt="none", ecolor="#444", capsize=2, lw=1)
-    ax.scatter(shown["score"], y, c=colours, zorder=3, s=22)
-    ax.set_yticks(y, shown["model"], fontsize=7)
-    ax.set_xlabel(f"{options.selection} score")
-    ax.axvline(0, color="#bbb", lw=0.8)
-    handles = [
-        _legend_handle(colour, family)
-        for family, colour in FAMILY_COLOURS.items()
-        if family in set(families.astype(str))
-    ]
-    if handles:
-        ax.legend(handles=handles, fontsize=7, loc="lower right")
-    section.images.append(_png(fig))
-    if len(table) > options.max_models:
-        section.notes.append(f"The plot shows the top {options.max_models} of {len(table)}.")
-    section.tables.append(("Ranking", table))
+        if handles:
+            ax.legend(handles=handles, fontsize=7, loc="lower right")
+        section.images.append(_png(fig))
+        if len(ranked) > options.max_models:
+            section.notes.append(
+                f"The {ranking.title} plot shows the top {options.max_models} of {len(ranked)}."
+            )
+    section.notes += describe(found)
+    for ranking in found:
+        label = f"Ranking, {ranking.title}" if len(found) > 1 else "Ranking"
+        section.tables.append((label, ranking.table))
+        if not ranking.excluded.empty:
+            excluded = ranking.excluded.assign(
+                missing_for=ranking.excluded["missing_for"].map(", ".join)
+            )[["cell", "n_models", "missing_for"]]
+            section.tables.append((f"Cells left out, {ranking.title}", excluded))
     return section
 
 
@@ -175,8 +187,9 @@ def section_depth(store: Store, options: ReportOptions) -> Section:
     if frame.empty:
         raise NoData("no per-layer scores with a relative depth are stored yet.")
     curves = layer_curves(frame)
-    for (dataset, metric), part in curves.groupby(["dataset", "metric"], sort=True):
-        in_order = frame[(frame["dataset"] == dataset) & (frame["metric"] == metric)]
+    # one figure per metric configuration: two settings of one metric are never averaged
+    for (dataset, metric), part in curves.groupby(["dataset", "config"], sort=True):
+        in_order = frame[(frame["dataset"] == dataset) & (frame["config"] == metric)]
         regions = list(in_order["region"].unique())  # in the order the dataset gives them
         columns = min(4, len(regions))
         rows = math.ceil(len(regions) / columns)
@@ -226,11 +239,11 @@ def section_best_depth(store: Store, options: ReportOptions) -> Section:
     if frame.empty:
         raise NoData("no best-layer rows with a relative depth are stored yet.")
     per_model = (
-        frame.groupby(["dataset", "metric", "region", "model"])["relative_depth"]
+        frame.groupby(["dataset", "config", "region", "model"])["relative_depth"]
         .mean()
         .reset_index()
     )
-    groups = list(per_model.groupby(["dataset", "metric", "region"], sort=True))
+    groups = list(per_model.groupby(["dataset", "config", "region"], sort=True))
     fig, ax = _figure(max(5, 0.45 * len(groups) + 1.5), 3.4)
     ax.boxplot([g["relative_depth"].to_numpy() for _, g in groups], showfliers=True)
     ax.set_xticks(
@@ -239,8 +252,10 @@ def section_best_depth(store: Store, options: ReportOptions) -> Section:
     ax.set_ylim(-0.05, 1.05)
     ax.set_ylabel("relative depth of the best layer")
     section.images.append(_png(fig))
-    for metric in sorted(frame["metric"].unique()):
-        table = analyses.best_layer_depth(frame, metric=metric, selection=options.selection)
+    for metric, part in frame.groupby("config", sort=True):  # configurations apart
+        table = analyses.best_layer_depth(
+            part, metric=str(part["metric"].iloc[0]), selection=options.selection
+        )
         if not table.empty:
             section.tables.append((f"Best-layer depth, {metric}", table))
     return section
@@ -259,8 +274,11 @@ def section_metric_agreement(store: Store, options: ReportOptions) -> Section:
     frame = scores(store, metric=f"{first},{second}")
     if len(_present(frame, options.metric_pair)) < 2:
         raise NoData(f"the leaderboard does not hold scores of both {first} and {second}.")
-    a = analyses.region_scores(frame, first, options.selection).mean(axis=1)
-    b = analyses.region_scores(frame, second, options.selection).mean(axis=1)
+    try:  # a metric stored with several configurations: never averaged, so no plot
+        a = analyses.region_scores(frame, first, options.selection).mean(axis=1)
+        b = analyses.region_scores(frame, second, options.selection).mean(axis=1)
+    except InputError as exc:
+        raise NoData(str(exc)) from exc
     common = a.index.intersection(b.index)
     if len(common) < 3:
         raise NoData(f"fewer than 3 models are scored with both {first} and {second}.")
@@ -305,7 +323,7 @@ def section_trained_random(store: Store, options: ReportOptions) -> Section:
     )
     frame = scores(store, selection=options.selection)
     results, reasons = [], []
-    for metric in sorted(frame["metric"].unique()):
+    for metric in sorted(frame["config"].unique()):  # each configuration apart
         try:
             results.append((metric, analyses.trained_vs_random(frame, metric, options.selection)))
         except InputError as exc:
@@ -333,6 +351,7 @@ def section_trained_random(store: Store, options: ReportOptions) -> Section:
                 "p": result.p_value,
                 "cohens_d": result.cohens_d,
                 "random_matches_or_beats": ", ".join(result.random_matches_or_beats),
+                "note": result.reason or "",
             }
         )
     section.images.append(_png(fig))
@@ -349,7 +368,7 @@ def section_families(store: Store, options: ReportOptions) -> Section:
     )
     frame = scores(store, selection=options.selection)
     results, reasons = [], []
-    for metric in sorted(frame["metric"].unique()):
+    for metric in sorted(frame["config"].unique()):  # each configuration apart
         try:
             results.append((metric, analyses.family_comparison(frame, metric, options.selection)))
         except InputError as exc:
@@ -375,7 +394,15 @@ def section_families(store: Store, options: ReportOptions) -> Section:
         ax.boxplot(samples)
         ax.set_xticks(np.arange(1, len(families) + 1), families, fontsize=7)
         ax.set_title(f"{metric}: H = {result.h:.2f}, p = {result.p_value:.3g}", fontsize=9)
-        tables.append(result.summary.assign(metric=metric, H=result.h, p=result.p_value))
+        tables.append(
+            result.summary.assign(
+                metric=metric,
+                H=result.h,
+                p=result.p_value,
+                epsilon_squared=result.epsilon_squared,
+                note=result.reason or "",
+            )
+        )
     section.images.append(_png(fig))
     section.tables.append(("Kruskal-Wallis", pd.concat(tables, ignore_index=True)))
     return section
@@ -386,9 +413,10 @@ def section_taskonomy(store: Store, options: ReportOptions) -> Section:
         "taskonomy",
         "Neural Taskonomy: task similarity and clustering",
         f"Models {options.taskonomy_models}: cosine similarity between their voxel-wise "
-        "performance maps (per-voxel best-layer scores; voxels a task does not predict, r <= "
-        "0, count as 0, since per-voxel significance is not stored), and the average-linkage "
-        "tree of 1 - similarity.",
+        "performance maps (each voxel's held-out r at the best layer; voxels whose "
+        "permutation test is not significant after Benjamini-Hochberg FDR, q = 0.05, count "
+        "as 0, as in Wang et al. 2019), and the average-linkage tree of 1 - similarity. Only "
+        "metrics that store per-voxel significance (encoding:taskonomy) are used.",
     )
     frame = scores(store, selection=options.selection, model=options.taskonomy_models)
     if frame["model"].nunique() < 3:
@@ -399,24 +427,21 @@ def section_taskonomy(store: Store, options: ReportOptions) -> Section:
     for (dataset, metric), part in frame.groupby(["dataset", "metric"], sort=True):
         if part["model"].nunique() < 3:
             continue
-        values = per_neuroid(
-            store,
-            selection=options.selection,
-            dataset=dataset,
-            metric=metric,
-            model=options.taskonomy_models,
-        )
-        if values.empty:
+        values = per_neuroid(store, dataset=dataset, metric=metric, model=options.taskonomy_models)
+        if values.empty or not (values["selection"] == "significance").any():
             continue
-        values = values.assign(neuroid_id=values["subject"] + "/" + values["neuroid_id"])
-        maps = analyses.maps_from_per_neuroid(values)
+        maps, significant = analyses.significant_maps(values)
         maps = {name.split("/")[-1]: m for name, m in maps.items()}
+        significant = {name.split("/")[-1]: m for name, m in significant.items()}
         if len(maps) < 3:
             continue
-        similarity = analyses.task_similarity(maps, {k: m > 0 for k, m in maps.items()})
+        similarity = analyses.task_similarity(maps, significant)
         found.append((dataset, metric, similarity, analyses.cluster_tasks(similarity)))
     if not found:
-        raise NoData("no dataset has per-neuroid best-layer values of 3 or more task networks.")
+        raise NoData(
+            "no dataset has per-neuroid significance of 3 or more task networks; score them "
+            "with the metric 'encoding:taskonomy' (held-out r, permutation test, FDR)."
+        )
     from scipy.cluster.hierarchy import dendrogram
 
     for dataset, metric, similarity, tree in found:
@@ -525,17 +550,28 @@ TITLES = {
 def build_sections(store: Store, options: ReportOptions | None = None) -> list[Section]:
     options = options or ReportOptions()
     _use_agg()
+    import matplotlib
+
     out = []
     for make in SECTIONS:
         anchor, title = TITLES[make]
         try:
-            out.append(make(store, options))
+            # every text drawn is data (model, region, layer names): a '$' is a dollar
+            # sign, never the start of mathtext
+            with matplotlib.rc_context({"text.parse_math": False}):
+                out.append(make(store, options))
         except NoData as exc:
             out.append(Section(anchor, title, "", missing=str(exc)))
         except Exception as exc:  # a broken section must not take the report down
             log.exception("report section %s failed", anchor)
-            out.append(Section(anchor, title, "", missing=f"this section failed: {exc}"))
+            out.append(Section(anchor, title, "", missing=f"this section failed: {_reason(exc)}"))
     return out
+
+
+def _reason(exc: BaseException) -> str:
+    """Why a section failed, never empty: the error's type and its message."""
+    message = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {message}" if message else f"{type(exc).__name__} (no message)"
 
 
 CSS = """

@@ -6,8 +6,10 @@ import numpy as np
 import pytest
 
 from brainrank.core.errors import InputError
+from brainrank.core.metric import Metric
+from brainrank.core.scores import Score
+from brainrank.core.specs import ModelMetadata
 from brainrank.core.stats import bootstrap_ci
-from brainrank.core.types import Metric, ModelMetadata, Score
 from brainrank.leaderboard import (
     aggregate,
     model_detail,
@@ -15,6 +17,7 @@ from brainrank.leaderboard import (
     open_store,
     rank_frame,
     ranking,
+    rankings,
     scores,
 )
 
@@ -119,7 +122,10 @@ def test_filters(store):
 
 def test_aggregate_over_regions_averages_subjects_first_and_bootstraps_regions(store):
     frame = scores(store, selection="max", metric="rsa", dataset="d1")
-    out = aggregate(frame, over="region", n_boot=500, seed=3)
+    # 3 regions: no interval by default (fewer than 5 units), and a note says why
+    default = aggregate(frame, over="region")
+    assert default["ci_low"].isna().all() and "fewer than 5 regions" in default.attrs["notes"][0]
+    out = aggregate(frame, over="region", n_boot=500, seed=3, min_units=2)
     row = out[out["model"] == "m/conv-trained"].iloc[0]
     regions = np.array([0.7, 0.5, 0.5])  # IT, V1 = mean(0.6, 0.4), V4 (sorted by name)
     assert row["n"] == 3 and row["mean"] == pytest.approx(regions.mean())
@@ -140,29 +146,47 @@ def test_aggregate_over_datasets(store):
     assert out["mean"].iloc[0] == pytest.approx(np.mean([d1, 0.05])) and out["n"].iloc[0] == 2
     single = aggregate(scores(store, selection="max", model="m/conv-random"), over="dataset")
     assert single["ci_low"].isna().all()  # one dataset: no interval
+    # simulated data are averaged apart from real data
+    mixed = frame.assign(dataset=frame["dataset"].replace({"d2": "sim2"}))
+    apart = aggregate(mixed, over="dataset", species={"sim2": "simulated"})
+    assert list(apart["data"]) == ["real", "simulated"] and list(apart["n"]) == [1, 1]
+    assert apart["mean"].iloc[0] == pytest.approx(d1)
     with pytest.raises(InputError, match="over must be one of"):
         aggregate(frame, over="voxel")
 
 
-def test_ranking_with_bootstrap_cis_across_regions(store):
+def test_ranking_on_shared_cells_without_a_ci_over_three_regions(store):
     table = ranking(store, dataset="d1", n_boot=400, seed=1)
     assert list(table["model"]) == ["m/conv-trained", "m/vit", "m/conv-random"]
-    assert list(table["rank"]) == [1, 2, 3] and (table["n_scores"] == 2).all()
+    assert list(table["rank"]) == [1, 2, 3] and set(table["data"]) == {"real"}
+    # 2 configurations x (V1, V4, IT), every model has every cell
+    assert (table["n_cells"] == 6).all() and (table["n_missing"] == 0).all()
     row = table.iloc[0]
-    rsa = np.mean([0.7, 0.5, 0.5])
+    rsa = np.mean([0.7, 0.5, 0.5])  # IT, V1 = mean(0.6, 0.4), V4
     assert row["d1/rsa"] == pytest.approx(rsa) and row["d1/srp-ridge"] == pytest.approx(rsa + 0.2)
     assert row["mean"] == pytest.approx(rsa + 0.1)
-    # an independent implementation of the resampling: draw regions, recompute the columns
-    units = np.array([[0.7, 0.9], [0.5, 0.7], [0.5, 0.7]])  # IT, V1, V4 x (rsa, srp-ridge)
-    rng = np.random.default_rng(1)
-    index = rng.integers(0, 3, size=(400, 3))
-    stats = units[index].mean(axis=1).mean(axis=1)
-    assert row["ci_low"] == pytest.approx(np.quantile(stats, 0.025))
-    assert row["ci_high"] == pytest.approx(np.quantile(stats, 0.975))
+    # 3 regions: a bootstrap interval would only bracket their min and max; none is printed
+    assert table["ci_low"].isna().all() and table["ci_high"].isna().all()
+    notes = " ".join(table.attrs["notes"]).lower()
+    assert "no confidence interval: 3 (dataset, region) units" in notes
+    assert "raw scores; no ceiling" in notes and "'max'" in notes
     # normalised values are ranked only where ceilings exist; none here
-    assert rank_frame(scores(store, selection="max"), value="normalized").empty
-    no_ci = ranking(store, ci=None)
-    assert "ci_low" not in no_ci.columns and "d2/rsa" in no_ci.columns
+    assert rank_frame(scores(store, selection="max"), value="normalized")["mean"].isna().all()
+
+
+def test_ranking_leaves_out_and_lists_cells_some_model_lacks(store):
+    table = ranking(store, ci=None)
+    assert "ci_low" not in table.columns and "d2/rsa" not in table.columns
+    by_model = table.set_index("model")
+    # d2 has m/vit only: left out for everyone, counted for the models that lack it
+    assert (
+        by_model.loc["m/conv-trained", "n_missing"] == 1 and by_model.loc["m/vit", "n_missing"] == 0
+    )
+    assert by_model.loc["m/conv-trained", "mean"] == pytest.approx(np.mean([0.7, 0.5, 0.5]) + 0.1)
+    assert any("Ranked on the 6 of 7 cells" in note for note in table.attrs["notes"])
+    [result] = rankings(store, ci=None)
+    assert list(result.excluded["cell"]) == ["d2/rsa/V1"]
+    assert result.excluded["missing_for"].iloc[0] == ["m/conv-random", "m/conv-trained"]
 
 
 def test_model_detail_and_layer_curves(store):

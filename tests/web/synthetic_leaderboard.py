@@ -4,9 +4,13 @@ weights. Values follow simple known rules so tests can check what is displayed."
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
-from brainrank.core.types import Metric, ModelMetadata, Score, best_layer_scores
+from brainrank.core.metric import Metric
+from brainrank.core.scores import Score, best_layer_scores
+from brainrank.core.specs import ModelMetadata
 from brainrank.leaderboard import open_store
 
 REGIONS = ("V1", "V4", "IT")
@@ -77,7 +81,19 @@ def _rows(model: str, level: float, metric_offset: float, rng) -> list[Score]:
                         neuroid_ids=tuple(f"{region}-{i}" for i in range(NEUROIDS)),
                     )
                 )
-    return rows + best_layer_scores(rows, "max")
+    summary = best_layer_scores(rows, "max")
+    if model.startswith("taskonomy/"):  # stored FDR-adjusted p-values, as encoding:taskonomy
+        for row in [r for r in rows if r.selection == "layer"]:
+            p_fdr = np.where(row.per_neuroid > np.median(row.per_neuroid), 0.01, 0.5)
+            summary.append(
+                dataclasses.replace(
+                    row,
+                    selection="significance",
+                    value=float((p_fdr <= 0.05).mean()),
+                    per_neuroid=p_fdr.astype(np.float32),
+                )
+            )
+    return rows + summary
 
 
 def build(path) -> dict[str, float]:

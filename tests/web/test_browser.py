@@ -133,6 +133,9 @@ def test_page_loads_sorts_filters_and_opens_a_model(server, browser):
     assert browser.title == "brainrank leaderboard"
     assert _models(browser)[0] == "net/alpha"
     assert "11 models" in browser.find_element(By.ID, "status").text
+    # the notes say what the ranking compares (the same notes as the CLI's)
+    notes = browser.find_element(By.ID, "notes").text
+    assert "Per-cell value" in notes and "No confidence interval: 3" in notes
 
     # sorting: model names ascending, then the mean ascending (worst first)
     browser.find_element(By.CSS_SELECTOR, "#ranking th[data-key='model']").click()

@@ -10,7 +10,8 @@ import urllib.request
 import pytest
 import synthetic_leaderboard
 
-from brainrank.core.types import Metric, Score
+from brainrank.core.metric import Metric
+from brainrank.core.scores import Score
 from brainrank.leaderboard import open_store
 from brainrank.leaderboard.server import make_server
 
@@ -58,7 +59,13 @@ def test_api_answers(served):
     assert status == 200 and ranking["columns"] == ["d1/rsa", "d1/srp-ridge"]
     rows = ranking["rows"]
     assert [r["rank"] for r in rows] == list(range(1, 12)) and rows[0]["model"] == "net/alpha"
-    assert all(r["ci_low"] <= r["mean"] <= r["ci_high"] for r in rows)
+    assert {r["data"] for r in rows} == {"real"} and {r["n_cells"] for r in rows} == {6}
+    # 3 regions: no interval (it would only bracket their min and max), and the notes say so
+    assert all(r["ci_low"] is None for r in rows)
+    assert any("no confidence interval: 3" in n.lower() for n in ranking["notes"])
+    assert [g["data"] for g in ranking["groups"]] == ["real"] and not ranking["groups"][0][
+        "with_ci"
+    ]
     _, random_only = get_json(f"{base}/api/ranking?trained=false&metric=rsa&ci=0")
     assert {r["model"] for r in random_only["rows"]} == {
         "net/alpha:random",
@@ -89,7 +96,7 @@ def test_api_errors_are_json_with_advice(served):
     status, body = get_json(f"{base}/api/nothing")
     assert status == 404 and "/api/" in body["error"]
     status, body = get_json(f"{base}/api/scores?limit=many")
-    assert status == 400 and "integer" in body["error"]
+    assert status == 400 and "limit" in body["error"] and "many" in body["error"]
 
 
 def test_page_and_static_files_are_served_and_nothing_else(served):
@@ -121,7 +128,12 @@ def test_answers_follow_new_writes(served):
     )
     _, after = get_json(f"{base}/api/ranking?ci=0")
     assert len(after["rows"]) == len(before["rows"]) + 1
-    assert after["rows"][0]["model"] == "net/new"
+    # net/new shares no cell with the others: nobody is ranked, and the page says why
+    assert "net/new" in {r["model"] for r in after["rows"]}
+    assert all(r["rank"] is None for r in after["rows"])
+    assert any("no cell is shared by every model" in n for n in after["notes"])
+    _, late = get_json(f"{base}/api/ranking?ci=0&metric=late")
+    assert [(r["model"], r["rank"]) for r in late["rows"]] == [("net/new", 1)]
 
 
 def test_serve_refuses_a_busy_port_with_advice(served, tmp_path):

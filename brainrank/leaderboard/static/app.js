@@ -1,7 +1,8 @@
 // brainrank leaderboard page: plain JavaScript, no external resources.
 "use strict";
 
-const state = { rows: [], columns: [], sortKey: "rank", sortAsc: true, search: "" };
+const state = { rows: [], columns: [], groups: [], notes: [], sortKey: "rank", sortAsc: true,
+                search: "" };
 const COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2",
                  "#7f7f7f", "#bcbd22", "#17becf"];
 
@@ -62,11 +63,16 @@ async function loadOptions() {
     `${options.leaderboard}: ${options.n_models} models, ${options.n_scores} score rows`;
   fillSelect("f-dataset", options.datasets, true);
   fillSelect("f-metric", options.metrics, true);
+  fillSelect("f-config", options.configs || [], true);
   fillSelect("f-region", options.regions, true);
   fillSelect("f-family", options.families, true);
   const policies = options.selections.filter((s) => s !== "layer");
-  fillSelect("f-selection", policies.length ? policies : ["max"], false);
-  if (policies.includes("max")) document.getElementById("f-selection").value = "max";
+  const selection = document.getElementById("f-selection");
+  selection.textContent = "";
+  // the default is the ranking's headline: 'heldout' where the metric stores it, else 'max'
+  selection.append(el("option", { value: "" }, "heldout, else max"));
+  for (const value of policies) selection.append(el("option", { value }, value));
+  selection.value = "";
 }
 
 async function loadRanking() {
@@ -75,9 +81,12 @@ async function loadRanking() {
     const payload = await getJSON("/api/ranking?" + filterParams().toString());
     state.rows = payload.rows;
     state.columns = payload.columns;
+    state.groups = payload.groups || [];
+    state.notes = payload.notes || [];
     renderRanking();
   } catch (error) {
     state.rows = [];
+    state.notes = [];
     renderRanking();
     setStatus("error: " + error.message);
   }
@@ -89,6 +98,7 @@ function visibleRows() {
   const key = state.sortKey;
   const sign = state.sortAsc ? 1 : -1;
   return rows.slice().sort((a, b) => {
+    if (key === "rank" && a.data !== b.data) return a.data === "real" ? -1 : 1;  // rankings apart
     const x = a[key];
     const y = b[key];
     if (x === y) return 0;
@@ -100,9 +110,19 @@ function visibleRows() {
 }
 
 function headerCells() {
-  return [["rank", "rank"], ["model", "model"], ["family", "family"], ["trained", "training"],
-          ...state.columns.map((c) => [c, c]), ["mean", "mean"], ["ci_low", "CI low"],
-          ["ci_high", "CI high"], ["n_scores", "n"]];
+  // real and simulated data are ranked apart: the data column says which ranking a row is in
+  const data = state.groups.length > 1 ? [["data", "data"]] : [];
+  const ci = state.groups.some((g) => g.with_ci) ? [["ci_low", "CI low"], ["ci_high", "CI high"]] : [];
+  return [...data, ["rank", "rank"], ["model", "model"], ["family", "family"],
+          ["trained", "training"], ...state.columns.map((c) => [c, c]), ["mean", "mean"], ...ci,
+          ["n_cells", "cells"], ["n_missing", "missing"]];
+}
+
+function renderNotes() {
+  const list = document.getElementById("notes");
+  if (!list) return;
+  list.textContent = "";
+  for (const note of state.notes) list.append(el("li", {}, note));
 }
 
 function renderRanking() {
@@ -110,7 +130,7 @@ function renderRanking() {
   const head = table.tHead.rows[0];
   head.textContent = "";
   for (const [key, label] of headerCells()) {
-    const text = ["model", "family", "trained"].includes(key);
+    const text = ["data", "model", "family", "trained"].includes(key);
     const th = el("th", { "data-key": key, class: text ? "text" : "", scope: "col" }, label);
     if (key === state.sortKey) th.setAttribute("aria-sort", state.sortAsc ? "ascending" : "descending");
     th.addEventListener("click", () => {
@@ -131,12 +151,13 @@ function renderRanking() {
         button.addEventListener("click", () => { location.hash = "model=" + encodeURIComponent(row.model); });
         tr.append(el("td", { class: "text" }, button));
       } else {
-        const text = ["family", "trained"].includes(key);
+        const text = ["data", "family", "trained"].includes(key);
         tr.append(el("td", { class: text ? "text" : "" }, fmt(row[key])));
       }
     }
     body.append(tr);
   }
+  renderNotes();
   setStatus(rows.length ? `${rows.length} models` : "no models match these filters");
 }
 
@@ -185,7 +206,7 @@ function layerSeries(layers) {
   const groups = new Map();
   for (const row of layers) {
     if (row.score === null || row.relative_depth === null) continue;
-    const key = `${row.dataset} / ${row.metric}`;
+    const key = `${row.dataset} / ${row.config || row.metric}`;  // configurations apart
     if (!groups.has(key)) groups.set(key, new Map());
     const regions = groups.get(key);
     if (!regions.has(row.region)) regions.set(row.region, new Map());
@@ -220,7 +241,7 @@ async function showModel(model) {
     if (!series.size) curves.append(el("p", { class: "missing" }, "No per-layer scores stored for this model."));
     for (const [title, lines] of series) curves.append(curveChart(title, lines));
     const summary = document.getElementById("detail-summary");
-    const columns = ["dataset", "metric", "selection", "subject", "region", "layer", "relative_depth", "score", "normalized"];
+    const columns = ["dataset", "config", "selection", "subject", "region", "layer", "relative_depth", "score", "normalized"];
     summary.tHead.textContent = "";
     summary.tHead.append(el("tr", {}, ...columns.map((c) => el("th", { scope: "col" }, c))));
     summary.tBodies[0].textContent = "";
