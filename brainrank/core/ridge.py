@@ -369,17 +369,137 @@ class RidgeCV:
 
 
 def _pearson_from_sums(be, e, Yc, sst, see, n) -> np.ndarray:
-    """Pearson r between the LOO predictions ``Y - e`` and ``Y``, per column, from sums.
+    """Pearson r between the LOO predictions ``Y - e`` and ``Y``, per column.
 
-    With ``y`` centred: cov(p, y) = sum(y^2) - sum(e y) and
-    var(p) = sum(y^2) - 2 sum(e y) + sum(e^2) - sum(e)^2 / n.
+    Computed from centred vectors (``p - mean(p)`` and ``y - mean(y)``), never from the
+    raw-moment identity ``var(p) = sum(y^2) - 2 sum(e y) + sum(e^2) - sum(e)^2 / n``: that
+    identity cancels catastrophically in float32 when the predictions are almost constant
+    (it gave r = -1.042). With centred vectors Cauchy-Schwarz bounds the result by 1 up to
+    rounding, and the result is clipped to [-1, 1]. ``sst`` and ``see`` are accepted for
+    backward compatibility and not used.
     """
-    sey = be.to_numpy(be.col_dot(e, Yc)).astype(np.float64)
-    se = be.to_numpy(be.col_sum(e)).astype(np.float64)
-    cov = sst - sey
-    var_p = sst - 2 * sey + see - se * se / n
+    del sst, see
+    P = Yc - e
+    P = P - be.col_sum(P)[None, :] / n
+    Ym = Yc - be.col_sum(Yc)[None, :] / n
+    num = be.to_numpy(be.col_dot(P, Ym)).astype(np.float64)
+    pp = be.to_numpy(be.col_dot(P, P)).astype(np.float64)
+    yy = be.to_numpy(be.col_dot(Ym, Ym)).astype(np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return cov / np.sqrt(np.clip(var_p, 0.0, None) * sst)
+        r = num / np.sqrt(pp * yy)
+    return np.clip(r, -1.0, 1.0)
+
+
+def column_pearson(a: Any, b: Any) -> np.ndarray:
+    """Pearson r of matching columns of ``a`` and ``b``, in float64, clipped to [-1, 1]
+    (NaN for a constant column)."""
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    if a.ndim == 1:
+        a, b = a[:, None], b[:, None]
+    ac, bc = a - a.mean(0), b - b.mean(0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = (ac * bc).sum(0) / np.sqrt((ac * ac).sum(0) * (bc * bc).sum(0))
+    return np.clip(r, -1.0, 1.0)
+
+
+STANDARDIZE = ("none", "all", "train")
+
+
+def zscore_columns(X: Any, reference: Any | None = None) -> np.ndarray:
+    """``X`` with every column z-scored by the mean and standard deviation (``ddof=0``) of
+    ``reference`` (default: ``X`` itself), in float64; a column without variance in the
+    reference keeps scale 1 (it is only centred), as scikit-learn's ``StandardScaler`` and
+    ``preprocessing.scale`` do."""
+    X = np.asarray(X, dtype=np.float64)
+    ref = X if reference is None else np.asarray(reference, dtype=np.float64)
+    mean = ref.mean(axis=0)
+    sd = ref.std(axis=0)
+    tiny = 10 * np.finfo(np.float64).eps * np.maximum(np.abs(mean), 1.0)
+    sd = np.where(sd < tiny, 1.0, sd)
+    return (X - mean) / sd
+
+
+@dataclass
+class RidgeKFoldResult:
+    """Nested cross-validated ridge: per fold, every target's alpha is chosen by exact LOO
+    on the training folds only, and the fold is predicted with it.
+
+    - ``fold_scores`` (n_folds, v): Pearson r between predictions and targets *within* each
+      test fold (the intercept, a constant within the fold, cannot move it)
+    - ``scores`` (v,): the mean of ``fold_scores`` over folds (NaN folds ignored)
+    - ``predictions`` (n, v): out-of-fold predictions, float64
+    - ``alphas`` (n_folds, v): the alpha chosen for each fold
+    - ``folds``: the test indices of each fold
+    """
+
+    fold_scores: np.ndarray
+    scores: np.ndarray
+    predictions: np.ndarray
+    alphas: np.ndarray
+    folds: list[np.ndarray]
+
+
+def ridge_kfold(
+    X: Any,
+    Y: Any,
+    folds: list[np.ndarray],
+    alphas: Any = DEFAULT_ALPHAS,
+    *,
+    standardize: str = "train",
+    **options: Any,
+) -> RidgeKFoldResult:
+    """Ridge scored on held-out folds, with the alpha of every target chosen by exact LOO on
+    the training folds only (nested cross-validation; ``options`` go to :class:`RidgeCV`).
+
+    ``folds`` are disjoint index arrays covering the stimuli to score. ``standardize``:
+    ``"train"`` z-scores the features with the training folds' mean and standard deviation
+    (the test fold is transformed with them, never looked at), ``"all"`` with every
+    stimulus', ``"none"`` leaves them as given.
+    """
+    X, Y = _check_inputs(X, Y)
+    if standardize not in STANDARDIZE:
+        raise InputError(f"standardize must be one of {STANDARDIZE}, got {standardize!r}.")
+    n, v = Y.shape
+    folds = [np.asarray(f, dtype=np.int64) for f in folds]
+    if len(folds) < 2:
+        raise InputError(f"nested cross-validation needs at least 2 folds, got {len(folds)}.")
+    everything = np.concatenate(folds)
+    if (
+        np.unique(everything).size != everything.size
+        or everything.min() < 0
+        or everything.max() >= n
+    ):
+        raise InputError("folds must be disjoint arrays of row indices of X.")
+    for f in folds:
+        if f.size < 3 or n - f.size < 3:
+            raise InputError(
+                f"every fold needs at least 3 test and 3 training stimuli; a fold has {f.size} "
+                f"test and {n - f.size} training stimuli. Use fewer folds or more stimuli."
+            )
+    ridge = RidgeCV(alphas, **options)
+    Xa = zscore_columns(X) if standardize == "all" else X
+    predictions = np.full((n, v), np.nan)
+    fold_scores = np.full((len(folds), v), np.nan)
+    chosen = np.full((len(folds), v), np.nan)
+    for j, test in enumerate(folds):
+        train = np.setdiff1d(np.arange(n), test)
+        if standardize == "train":
+            X_train = zscore_columns(X[train])
+            X_test = zscore_columns(X[test], X[train])
+        else:
+            X_train, X_test = Xa[train], Xa[test]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # constant targets within a fold
+            ridge.fit(X_train, Y[train], return_predictions=False)
+        predicted = ridge.predict(X_test)
+        predictions[test] = predicted
+        fold_scores[j] = column_pearson(predicted, Y[test])
+        chosen[j] = ridge.alpha_
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns
+        scores = np.nanmean(fold_scores, axis=0)
+    return RidgeKFoldResult(fold_scores, scores, predictions, chosen, folds)
 
 
 def ridge_loo(X: Any, Y: Any, alphas: Any = DEFAULT_ALPHAS, **options: Any) -> RidgeLOOResult:

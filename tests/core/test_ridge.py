@@ -179,3 +179,29 @@ def test_constant_targets_give_nan_scores_and_one_warning():
 def test_bad_inputs_raise_clear_errors(X, Y, alphas, message):
     with pytest.raises(InputError, match=message):
         ridge_loo(X, Y, alphas)
+
+
+def test_zscore_columns_equals_standard_scaler():
+    from sklearn.preprocessing import StandardScaler
+
+    from brainrank.core.ridge import zscore_columns
+
+    rng = np.random.default_rng(9)
+    X = rng.standard_normal((30, 6)) * [1, 10, 1e-3, 5, 1, 1] + [0, 3, 1000, -2, 0, 0]
+    X[:, 5] = 7.0  # a constant column: centred, scale kept at 1
+    train, test = X[:20], X[20:]
+    scaler = StandardScaler().fit(train)
+    np.testing.assert_allclose(zscore_columns(train), scaler.transform(train), atol=1e-10)
+    np.testing.assert_allclose(zscore_columns(test, train), scaler.transform(test), atol=1e-10)
+
+
+def test_ridge_kfold_refuses_bad_folds():
+    from brainrank.core.ridge import ridge_kfold
+
+    X, Y = make_data(20, 5, 2)
+    with pytest.raises(InputError, match="disjoint"):
+        ridge_kfold(X, Y, [np.arange(0, 10), np.arange(5, 20)])
+    with pytest.raises(InputError, match="at least 3 test"):
+        ridge_kfold(X, Y, [np.arange(0, 2), np.arange(2, 20)])
+    with pytest.raises(InputError, match="standardize"):
+        ridge_kfold(X, Y, [np.arange(0, 10), np.arange(10, 20)], standardize="yes")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import scipy.special
 import scipy.stats
 
 from brainrank.core import stats
@@ -67,7 +68,7 @@ def test_spearman_brown_and_split_half_reliability_recover_a_known_reliability()
 
 
 def test_trials_array_requires_equal_repetitions():
-    from brainrank.core.types import make_responses
+    from brainrank.core.responses import make_responses
 
     r = make_responses(np.arange(10.0).reshape(5, 2), stimulus_id=["a", "b", "a", "b", "a"],
                        neuroid_id=["x", "y"], subject="s", region="r")  # fmt: skip
@@ -121,3 +122,85 @@ def test_spearman_rank_agreement():
     rho, low, high = stats.spearman_rank_agreement(a, b, n_boot=500)
     assert rho == pytest.approx(scipy.stats.spearmanr(a, b).statistic, abs=1e-12)
     assert low < rho < high
+
+
+def test_fdr_leaves_untested_nans_out_of_the_family():
+    p = np.array([0.001, np.nan, 0.02, 0.04, np.nan, 0.5])
+    adjusted, reject = stats.fdr_bh(p)
+    finite = np.isfinite(p)
+    np.testing.assert_allclose(adjusted[finite], scipy.stats.false_discovery_control(p[finite]))
+    assert np.isnan(adjusted[~finite]).all() and not reject[~finite].any()
+
+
+def holm_reference(p):
+    """Holm (1979) step-down, written from the definition."""
+    m = len(p)
+    order = np.argsort(p)
+    out = np.empty(m)
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p[i]))
+        out[i] = running
+    return out
+
+
+def test_holm_equals_the_step_down_definition():
+    rng = np.random.default_rng(5)
+    p = np.concatenate([rng.uniform(size=30), rng.uniform(0, 0.002, size=5)])
+    adjusted, reject = stats.holm(p, alpha=0.05)
+    np.testing.assert_allclose(adjusted, holm_reference(p), rtol=1e-12)
+    assert reject.sum() == (holm_reference(p) <= 0.05).sum()
+    # the 5.17-billion-fit paper's two tests: p_Holm = 0.02 from two p-values near 0.01
+    assert stats.holm([0.0063, 0.0050])[0] == pytest.approx([0.0100, 0.0100])
+    assert (stats.holm(p)[0] >= stats.fdr_bh(p)[0] - 1e-12).all()  # FWER is stricter
+    with pytest.raises(InputError):
+        stats.holm([0.1, -0.1])
+
+
+def test_hedges_g_is_cohens_d_with_the_small_sample_correction():
+    rng = np.random.default_rng(6)
+    a, b = rng.normal(0.5, 0.1, 12), rng.normal(0.4, 0.1, 9)
+    d = stats.cohens_d(a, b)
+    df = 12 + 9 - 2
+    assert stats.hedges_g(a, b) == pytest.approx(d * (1 - 3 / (4 * df - 1)))
+    # exact correction J = Gamma(df/2) / (sqrt(df/2) Gamma((df-1)/2)) agrees to < 0.5%
+    exact = scipy.special.gamma(df / 2) / (np.sqrt(df / 2) * scipy.special.gamma((df - 1) / 2))
+    assert stats.hedges_g(a, b) == pytest.approx(d * exact, rel=5e-3)
+    c = a[:9] + rng.normal(0.05, 0.05, 9)
+    dz = stats.cohens_d_paired(c, a[:9])
+    assert stats.hedges_g(c, a[:9], paired=True) == pytest.approx(dz * (1 - 3 / (4 * 8 - 1)))
+
+
+def test_epsilon_squared_of_kruskal_wallis():
+    rng = np.random.default_rng(7)
+    groups = [rng.normal(m, 1, 8) for m in (0, 0.5, 1.5)]
+    h = scipy.stats.kruskal(*groups).statistic
+    n = 24
+    assert stats.epsilon_squared(h, n) == pytest.approx(h / ((n**2 - 1) / (n + 1)))
+    assert stats.epsilon_squared(h, n) == pytest.approx(h / (n - 1))
+
+
+def test_too_few_units_gives_a_reason():
+    assert stats.too_few(5) is None
+    assert "only 2 pairs" in stats.too_few(2, "pairs")
+
+
+def test_permutation_test_equals_scipy_and_is_nan_for_constant_columns():
+    rng = np.random.default_rng(8)
+    n = 12
+    y = rng.standard_normal((n, 3))
+    pred = y + rng.standard_normal((n, 3))
+    pred[:, 2] = 1.0  # constant predictions: r undefined
+    r, p = stats.permutation_test(pred, y, n_permutations=4000, seed=0)
+    for j in range(2):
+        ref = scipy.stats.permutation_test(
+            (pred[:, j],),
+            lambda x, j=j: np.corrcoef(x, y[:, j])[0, 1],
+            permutation_type="pairings",
+            n_resamples=4000,
+            alternative="greater",
+            random_state=1,
+        )
+        assert r[j] == pytest.approx(ref.statistic)
+        assert p[j] == pytest.approx(ref.pvalue, abs=0.015)
+    assert np.isnan(r[2]) and np.isnan(p[2])

@@ -60,24 +60,48 @@ def make_nsd(
     seed: int = 0,
     stim_info: bool = True,
     ctab: bool = True,
+    shared: np.ndarray | None = None,
+    own: dict | None = None,
 ) -> dict:
     """Write an NSD folder; return the truth: per subject the betas (X, Y, Z, trials) of each
-    session as int16 PSC x 300, the ROI volumes, ncsnr, and the design."""
+    session as int16 PSC x 300, the ROI volumes, ncsnr, the signal per image, and the design.
+
+    By default 4 shared and 2 own images per subject in 3 sessions of 6 trials. With
+    ``shared`` (0-based NSD ids) and/or ``own`` ({subject: ids}) a larger design is written:
+    every image 3 times in a seeded random order, in as many 6-trial sessions as needed
+    (``truth["n_sessions"]``)."""
     import h5py
     import nibabel as nib
     import scipy.io
 
     rng = np.random.default_rng(seed)
-    n_trials = NSD_T * NSD_SESSIONS
-    n_columns = NSD_SHARED.size + 2
-    # design: 18 trials, each of the 6 columns of subjectim 3 times (1-based); columns 1 and
-    # 2 have all their repetitions in sessions 1-2
-    masterordering = np.array([1, 2, 1, 5, 2, 3, 1, 2, 4, 6, 5, 3, 4, 6, 3, 4, 5, 6])
+    custom = shared is not None or own is not None
+    shared = NSD_SHARED if shared is None else np.asarray(shared)
+    own = NSD_OWN if own is None else own
+    n_own = len(next(iter(own.values())))
+    n_columns = shared.size + n_own
+    n_images = max(NSD_N_IMAGES, int(shared.max()) + 1, *(int(np.max(v)) + 1 for v in own.values()))
+    if custom:
+        masterordering = np.random.default_rng(seed + 1).permutation(
+            np.repeat(np.arange(1, n_columns + 1), 3)
+        )
+        if masterordering.size % NSD_T:
+            raise ValueError(f"3 x {n_columns} images do not fill sessions of {NSD_T} trials")
+        n_sessions = masterordering.size // NSD_T
+    else:
+        # design: 18 trials, each of the 6 columns of subjectim 3 times (1-based); columns
+        # 1 and 2 have all their repetitions in sessions 1-2
+        masterordering = np.array([1, 2, 1, 5, 2, 3, 1, 2, 4, 6, 5, 3, 4, 6, 3, 4, 5, 6])
+        n_sessions = NSD_SESSIONS
+    n_trials = NSD_T * n_sessions
     subjectim = np.zeros((8, n_columns), dtype=np.int64)
+    spare = np.arange(n_images, n_images + n_own)  # own images of the other subjects
     for s in range(8):
-        own = NSD_OWN.get(f"subj{s + 1:02d}", np.array([18, 19]))
-        subjectim[s] = np.concatenate([NSD_SHARED, own]) + 1  # 1-based NSD ids
-    sharedix = NSD_SHARED + 1
+        default = np.array([18, 19]) if not custom else spare
+        mine = own.get(f"subj{s + 1:02d}", default)
+        subjectim[s] = np.concatenate([shared, mine]) + 1  # 1-based NSD ids
+    n_images = max(n_images, int(subjectim.max()))
+    sharedix = shared + 1
     design_dir = root / "nsddata/experiments/nsd"
     design_dir.mkdir(parents=True, exist_ok=True)
     scipy.io.savemat(
@@ -92,7 +116,7 @@ def make_nsd(
     )
     stim_dir = root / "nsddata_stimuli/stimuli/nsd"
     stim_dir.mkdir(parents=True, exist_ok=True)
-    images = rng.integers(0, 256, (NSD_N_IMAGES, 8, 8, 3), dtype=np.uint8)
+    images = rng.integers(0, 256, (n_images, 8, 8, 3), dtype=np.uint8)
     with h5py.File(stim_dir / "nsd_stimuli.hdf5", "w") as f:
         f.create_dataset("imgBrick", data=images)
 
@@ -106,13 +130,13 @@ def make_nsd(
         beta_dir.mkdir(parents=True, exist_ok=True)
         roi_dir.mkdir(parents=True, exist_ok=True)
         trial_images = subjectim[number - 1, masterordering - 1] - 1  # 0-based NSD ids
-        signal = rng.normal(0, 1.0, (*NSD_SHAPE, NSD_N_IMAGES))
+        signal = rng.normal(0, 1.0, (*NSD_SHAPE, n_images))
         brain = rois["prf-visualrois"] > 0
         brain |= rois["floc-faces"] > 0
         brain |= rois["floc-places"] > 0
         brain[2, 0, 0] = False  # an hV4 voxel outside the brain mask: betas all 0
         sessions = []
-        for session in range(NSD_SESSIONS):
+        for session in range(n_sessions):
             shown = trial_images[session * NSD_T : (session + 1) * NSD_T]
             offset = rng.normal(0, 3.0, NSD_SHAPE)[..., None]  # per-session drift
             psc = signal[..., shown] + 0.5 * rng.normal(size=(*NSD_SHAPE, NSD_T)) + offset
@@ -128,9 +152,10 @@ def make_nsd(
             if fmt in ("hdf5", "both"):
                 with h5py.File(beta_dir / f"{name}.hdf5", "w") as f:
                     f.create_dataset("betas", data=np.transpose(vol, (3, 2, 1, 0)))
-        ncsnr = rng.uniform(0.3, 1.0, NSD_SHAPE).astype(np.float32)
+        ncsnr = rng.uniform(0.4, 1.0, NSD_SHAPE).astype(np.float32)
         ncsnr[1, 0, 1] = np.nan  # a V1v voxel with NaN ncsnr
         ncsnr[1, 3, 2] = 0.05  # a V1d voxel below 0.2
+        ncsnr[1, 2, 0] = 0.25  # a V1d voxel between DeepNSD's 0.2 and the paper's 1/3
         ncsnr[1, 0, 0] = 0.9  # the V1v/FFA-1 voxel is kept
         nib.save(nib.Nifti1Image(ncsnr, np.eye(4)), beta_dir / "ncsnr.nii.gz")
         for atlas, volume in rois.items():
@@ -145,24 +170,26 @@ def make_nsd(
             )
         truth["subjects"][subject] = {
             "sessions": sessions, "ncsnr": ncsnr, "rois": rois, "trial_images": trial_images,
+            "signal": signal,
         }  # fmt: skip
     if stim_info:
         import pandas as pd
 
-        rows = {"cocoId": np.arange(NSD_N_IMAGES) + 1000, "cocoSplit": ["train2017"] * NSD_N_IMAGES,
-                "nsdId": np.arange(NSD_N_IMAGES),
-                "shared1000": np.isin(np.arange(NSD_N_IMAGES), NSD_SHARED)}  # fmt: skip
+        rows = {"cocoId": np.arange(n_images) + 1000, "cocoSplit": ["train2017"] * n_images,
+                "nsdId": np.arange(n_images),
+                "shared1000": np.isin(np.arange(n_images), shared)}  # fmt: skip
         for s in range(1, 9):
             trial_images = subjectim[s - 1, masterordering - 1] - 1
             for rep in range(3):
-                column = np.zeros(NSD_N_IMAGES, dtype=np.int64)
-                for image in range(NSD_N_IMAGES):
+                column = np.zeros(n_images, dtype=np.int64)
+                for image in range(n_images):
                     where = np.flatnonzero(trial_images == image)
                     if where.size > rep:
                         column[image] = where[rep] + 1  # 1-based trial number
                 rows[f"subject{s}_rep{rep}"] = column
         pd.DataFrame(rows).to_csv(design_dir / "nsd_stim_info_merged.csv")
     truth["n_trials"] = n_trials
+    truth["n_sessions"] = n_sessions
     return truth
 
 

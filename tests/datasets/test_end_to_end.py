@@ -10,9 +10,9 @@ import numpy as np
 from dataset_fixtures import make_bold5000, make_nsd
 
 from brainrank.core.registry import Registry, hookimpl
-from brainrank.core.runner import run_grid
-from brainrank.core.types import DatasetSpec
+from brainrank.core.specs import DatasetSpec
 from brainrank.data.files import DatasetFactory
+from brainrank.grid import run_grid
 from brainrank.leaderboard import open_store, scores
 from brainrank.plugins.datasets import bold5000, kriegeskorte2008, nsd
 
@@ -60,16 +60,18 @@ def test_pixels_scored_on_fixture_and_real_rdm_datasets(tmp_path, shared_dir):
         entry_points=False,
     )
     store = open_store(str(tmp_path / "lb.db"))
+    # the fixtures hold a few stimuli each: the LOO preset applies where the default's nested
+    # cross-validation (at least 12 stimuli) refuses them up front
     summary = run_grid(registry=registry, store=store, models=["baseline/pixels"], datasets=datasets,
-                       metrics=["srp-ridge", "rsa"], data_dir=data, progress=False)  # fmt: skip
+                       metrics=["srp-ridge:nsd", "rsa"], data_dir=data, progress=False)  # fmt: skip
     assert not summary.failures, summary.failures
     frame = scores(store)
     best = frame[frame["selection"] == "max"]
     got = set(zip(best["dataset"], best["metric"], strict=True))
     assert {
-        ("bold5000", "srp-ridge"),
+        ("bold5000", "srp-ridge:nsd"),
         ("bold5000", "rsa"),
-        ("nsd/tiny", "srp-ridge"),
+        ("nsd/tiny", "srp-ridge:nsd"),
         ("nsd/tiny", "rsa"),
     } <= got
     bold = best[(best["dataset"] == "bold5000") & (best["metric"] == "rsa")]
@@ -79,7 +81,7 @@ def test_pixels_scored_on_fixture_and_real_rdm_datasets(tmp_path, shared_dir):
         "CSI3",
     }
     assert bold["ceiling"].notna().all()
-    tiny = best[(best["dataset"] == "nsd/tiny") & (best["metric"] == "srp-ridge")]
+    tiny = best[(best["dataset"] == "nsd/tiny") & (best["metric"] == "srp-ridge:nsd")]
     assert set(tiny["region"]) == {"V1v", "FFA-1"} and tiny["ceiling"].between(0, 1).all()
     if "kriegeskorte2008" in datasets:
         k92 = best[best["dataset"] == "kriegeskorte2008"]

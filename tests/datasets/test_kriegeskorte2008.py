@@ -8,7 +8,7 @@ import warnings
 import numpy as np
 import pytest
 
-from brainrank.core.errors import DataUnavailableError, NotApplicableError
+from brainrank.core.errors import DataUnavailableError, InputError, NotApplicableError
 from brainrank.core.rsa import compare
 from brainrank.plugins.datasets import kriegeskorte2008 as k92
 
@@ -120,3 +120,21 @@ def test_missing_files_are_named(tmp_path, shared_dir):
     assert "92_modelRDMs.mat" not in message  # optional
     shutil.copy(folder / k92.BRAIN, tmp_path / k92.BRAIN)
     assert "model/animacy" not in k92.build(tmp_path).reference_rdms()
+
+
+def test_intersubject_reference_offers_the_nsd_and_the_leave_one_out_protocols(dataset):
+    _, stack = dataset.human_rdms("subject")
+    vectors = [v[np.triu_indices(92, 1)] for v in stack]
+    pairs = [
+        np.corrcoef(vectors[i], vectors[j])[0, 1]
+        for i in range(len(vectors))
+        for j in range(i + 1, len(vectors))
+    ]
+    assert dataset.intersubject_reference("nsd") == pytest.approx(np.mean(pairs), abs=1e-9)
+    assert dataset.intersubject_reference("nsd") == pytest.approx(0.284, abs=5e-4)
+    assert dataset.intersubject_reference("leave-one-out") == pytest.approx(0.394, abs=5e-4)
+    pairwise = dataset.ceiling("rsa-pairwise")
+    assert np.mean(list(pairwise.values())) == pytest.approx(np.mean(pairs), abs=1e-9)
+    assert "rsa-pairwise" in dataset.ceiling_kinds
+    with pytest.raises(InputError, match="unknown protocol"):
+        dataset.intersubject_reference("bogus")

@@ -59,16 +59,24 @@ def test_voxel_selection_drops_nan_constant_and_unreliable_voxels_with_counts(ns
     # ROIs: V1v 6 + V1d 6 + hV4 4 + FFA-1 9 (one of them also in V1v) = 24 distinct voxels
     assert counts["in ROIs"] == 24
     assert counts["NaN ncsnr"] == 1 and counts["constant or non-finite betas"] == 1
-    assert counts["below threshold"] == 1 and counts["kept"] == 21
+    # the paper's threshold, ncsnr >= 1/3, drops the 0.05 and the 0.25 voxel
+    assert counts["below threshold"] == 2 and counts["kept"] == 20
+    assert dataset.info["threshold"] == pytest.approx(1 / 3)
+    assert (r["ncsnr"].values >= 1 / 3).all()
     ids = set(r["neuroid_id"].values)
     assert "subj01/V1v/1-0-1" not in ids  # NaN ncsnr
     assert "subj01/hV4/2-0-0" not in ids  # outside the brain mask
     assert "subj01/V1d/1-3-2" not in ids  # ncsnr 0.05 < 0.2
+    assert "subj01/V1d/1-2-0" not in ids  # ncsnr 0.25 < 1/3
     # a voxel in two ROIs is one neuroid per ROI, with the same values
     both = [list(r["neuroid_id"].values).index(f"subj01/{roi}/1-0-0") for roi in ("V1v", "FFA-1")]
     np.testing.assert_array_equal(r.values[:, both[0]], r.values[:, both[1]])
     assert set(r["region"].values) == set(ROIS) and set(r["subject"].values) == {"subj01", "subj02"}
-    # a lower threshold keeps the 0.05 voxel
+    # DeepNSD's looser ncsnr >= 0.2 keeps the 0.25 voxel; a lower threshold the 0.05 one too
+    looser = load(root, selection="ncsnr-deepnsd")
+    assert looser.info["voxels"]["subj01"]["kept"] == 21
+    assert "subj01/V1d/1-2-0" in set(looser.responses()["neuroid_id"].values)
+    assert looser.info["threshold"] == 0.2
     assert load(root, threshold=0.01).info["voxels"]["subj01"]["kept"] == 22
 
 
@@ -130,18 +138,26 @@ def test_split_half_selection(nsd_both):
     )
 
 
-def test_generalisation_split_uses_the_subjects_own_images(nsd_both):
+def test_generalisation_split_trains_on_shared_and_tests_on_the_subjects_own_images(nsd_both):
     root, truth = nsd_both
     dataset = load(root, split="generalisation", subjects=["subj02"])
     assert dataset.identifier == "nsd/generalisation:subj02"
-    assert list(dataset.stimuli.stimulus_ids) == [f"nsd{i:05d}" for i in NSD_OWN["subj02"]]
+    shared = [f"nsd{i:05d}" for i in NSD_SHARED]
+    own = [f"nsd{i:05d}" for i in NSD_OWN["subj02"]]
+    # one dataset over the same voxels: the shared images (training), then the own (test)
+    assert list(dataset.stimuli.stimulus_ids) == shared + own
+    assert dataset.train_test_split() == (shared, own)
+    assert list(dataset.stimuli.metadata["split"]) == ["train"] * len(shared) + ["test"] * len(own)
     r = dataset.responses()
-    n = 0
-    voxel = (int(r["voxel_i"][n]), int(r["voxel_j"][n]), int(r["voxel_k"][n]))
-    np.testing.assert_allclose(
-        r.values[:, n], nsd_expected(truth, "subj02", NSD_OWN["subj02"], voxel), atol=1e-5
-    )
+    for n in range(r.sizes["neuroid"]):
+        voxel = (int(r["voxel_i"][n]), int(r["voxel_j"][n]), int(r["voxel_k"][n]))
+        images = np.concatenate([NSD_SHARED, NSD_OWN["subj02"]])
+        np.testing.assert_allclose(
+            r.values[:, n], nsd_expected(truth, "subj02", images, voxel), atol=1e-5
+        )
     assert dataset.ceiling("rsa") == {} or all(np.isfinite(list(dataset.ceiling("rsa").values())))
+    # shared1000 has no split of its own
+    assert load(root).train_test_split() is None
     with pytest.raises(InputError, match="exactly one subject"):
         load(root, split="generalisation", subjects=[1, 2])
 
@@ -247,7 +263,8 @@ def test_options_are_checked(nsd_both):
         load(root, selection="snr")
     assert nsd.subject_name("subj05") == nsd.subject_name(5) == nsd.subject_name("05") == "subj05"
     union = load(root, rois=("V1",), subjects=[1]).responses()
-    assert set(union["region"].values) == {"V1"} and union.sizes["neuroid"] == 10
+    # V1v 6 + V1d 6, minus the NaN, the 0.05 and the 0.25 ncsnr voxels
+    assert set(union["region"].values) == {"V1"} and union.sizes["neuroid"] == 9
 
 
 def test_processed_responses_are_cached_and_invalidated_by_file_changes(tmp_path, monkeypatch):
@@ -283,3 +300,102 @@ def test_processed_responses_are_cached_and_invalidated_by_file_changes(tmp_path
     assert "cache" not in changed.info
     assert not np.allclose(changed.responses().values, first.responses().values)
     assert "cache" not in load(tmp_path, subjects=[1], cache=False, threshold=0.3).info
+
+
+def test_the_papers_threshold_as_ncsnr_is_one_third():
+    """Single-trial r > 0.1 (the paper) <=> ncsnr > 1/3: two repetitions with signal SD
+    ncsnr and noise SD 1 correlate by ncsnr^2 / (ncsnr^2 + 1) = (1/9) / (10/9) = 0.1."""
+    assert pytest.approx(1 / 3, abs=1e-12) == nsd.PAPER_NCSNR
+    assert nsd.DEFAULT_THRESHOLDS["ncsnr"] == nsd.PAPER_NCSNR
+    assert nsd.DEFAULT_THRESHOLDS["ncsnr-deepnsd"] == 0.2
+    rng = np.random.default_rng(0)
+    n = 200_000
+    for ncsnr, r_single in [(nsd.PAPER_NCSNR, 0.1), (0.2, 0.04 / 1.04)]:
+        signal = ncsnr * rng.standard_normal(n)
+        reps = signal[:, None] + rng.standard_normal((n, 3))
+        pairs = [np.corrcoef(reps[:, a], reps[:, b])[0, 1] for a, b in ((0, 1), (1, 2), (0, 2))]
+        assert np.mean(pairs) == pytest.approx(r_single, abs=0.005)
+
+
+def test_versa_generalisation_fits_on_the_shared_images_and_scores_the_own_ones(tmp_path):
+    """The paper's generalisation test on the real-format fixture: weights fitted on the
+    shared images only, applied to the subject's own images; the layer is chosen on the
+    shared images."""
+    from sklearn.linear_model import RidgeCV as SkRidgeCV
+
+    import brainrank
+    from brainrank.core.projection import jl_dimension
+    from brainrank.core.scores import FeatureSet, LayerFeatures
+
+    shared, own = np.arange(20, 44), np.arange(0, 12)  # 24 training, 12 test images
+    make_nsd(tmp_path, subjects=("subj01",), shared=shared, own={"subj01": own})
+    dataset = load(tmp_path, split="generalisation", subjects=[1], selection=None, n_images=12)
+    train_ids, test_ids = dataset.train_test_split()
+    assert train_ids == [f"nsd{i:05d}" for i in shared]
+    assert test_ids == [f"nsd{i:05d}" for i in own]
+    alphas = [0.1, 1.0, 10.0, 100.0]
+    metric = brainrank.load_metric("versa:generalisation", alphas=alphas, alpha_scoring="mse")
+    k = next(iter(metric.feature_request(dataset).projection_dims))
+    assert k == jl_dimension(24)  # the JL dimension of the training images, as the paper
+    r = dataset.responses()
+    Y = r.values.astype(np.float64)
+    # a feature space that holds the measured responses themselves (a perfect "model") and
+    # one that holds noise
+    rng = np.random.default_rng(0)
+    spaces = {"noise": rng.standard_normal(Y.shape), "responses": Y.copy()}
+    layers = [
+        LayerFeatures(name, i, i / 1, Y.shape[1], Y.shape[1:], {k: x.astype(np.float32)})
+        for i, (name, x) in enumerate(spaces.items())
+    ]
+    features = FeatureSet("test/model", tuple(dataset.stimuli.stimulus_ids), layers)
+    rows = metric.score(features, dataset)
+    train, test = np.arange(24), np.arange(24, 36)
+    iu = np.triu_indices(12, 1)
+    for name, X in spaces.items():
+        fit = SkRidgeCV(alphas=alphas, alpha_per_target=True).fit(X[train], Y[train])
+        predicted = fit.predict(X[test])
+        for region in set(r["region"].values):
+            cols = r["region"].values == region
+            if cols.sum() < 2:
+                continue
+            expected = np.corrcoef(
+                (1 - np.corrcoef(predicted[:, cols]))[iu], (1 - np.corrcoef(Y[test][:, cols]))[iu]
+            )[0, 1]
+            [row] = [
+                x for x in rows if x.selection == "layer" and x.layer == name and x.region == region
+            ]
+            assert row.value == pytest.approx(expected, abs=1e-3)
+            assert (row.extra["n_train"], row.extra["n_test"], row.extra["split"]) == (
+                24, 12, "dataset",
+            )  # fmt: skip
+    chosen = [x for x in rows if x.selection == "generalisation"]
+    assert chosen and all(x.layer == "responses" and x.value > 0.5 for x in chosen)
+
+
+def test_single_trial_selection_uses_independent_images(tmp_path):
+    """selection='single-trial': mean pairwise r between single repetitions, on own images
+    that are neither shared nor generalisation images; both datasets keep the same voxels."""
+    shared, own = np.array([3, 7, 11, 15]), np.arange(20, 28)  # 2 generalisation + 6 others
+    truth = make_nsd(tmp_path, subjects=("subj01",), shared=shared, own={"subj01": own})
+    options = dict(subjects=[1], selection="single-trial", n_images=2, reliability_images=6)
+    everything = load(tmp_path, threshold=-1.0, **options)
+    r = everything.responses()
+    assert list(r["stimulus_id"].values) == [f"nsd{i:05d}" for i in shared]
+    sub = truth["subjects"]["subj01"]
+    independent = own[2:]
+    for n in range(r.sizes["neuroid"]):
+        voxel = (int(r["voxel_i"][n]), int(r["voxel_j"][n]), int(r["voxel_k"][n]))
+        z = np.concatenate([(v[voxel] - v[voxel].mean()) / v[voxel].std() for v in sub["sessions"]])
+        reps = np.stack([z[sub["trial_images"] == image] for image in independent])  # (6, 3)
+        pairs = [np.corrcoef(reps[:, a], reps[:, b])[0, 1] for a, b in ((0, 1), (1, 2), (0, 2))]
+        assert float(r["single_trial_r"][n]) == pytest.approx(np.mean(pairs), abs=1e-5)
+    selected = load(tmp_path, **options)
+    kept = selected.responses()
+    assert selected.info["threshold"] == 0.1
+    assert (kept["single_trial_r"].values >= 0.1).all()
+    values = everything.responses()["single_trial_r"].values
+    assert kept.sizes["neuroid"] == int((values >= 0.1).sum()) < r.sizes["neuroid"]
+    general = load(tmp_path, split="generalisation", **options)
+    assert set(general.responses()["neuroid_id"].values) == set(kept["neuroid_id"].values)
+    with pytest.raises(InputError, match="neither shared nor among its first 7"):
+        load(tmp_path, subjects=[1], selection="single-trial", n_images=7)

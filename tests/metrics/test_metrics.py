@@ -8,20 +8,16 @@ import pytest
 import scipy.io
 
 import brainrank
+from brainrank.core.dataset import Dataset
 from brainrank.core.errors import NotApplicableError
 from brainrank.core.extraction import ExtractionConfig
+from brainrank.core.features import compute_features
 from brainrank.core.projection import jl_dimension
+from brainrank.core.responses import RDMSet, make_responses
 from brainrank.core.rsa import compare, rdm
-from brainrank.core.runner import compute_features
-from brainrank.core.types import (
-    Dataset,
-    DatasetMetadata,
-    FeatureSet,
-    LayerFeatures,
-    RDMSet,
-    StimulusSet,
-    make_responses,
-)
+from brainrank.core.scores import FeatureSet, LayerFeatures
+from brainrank.core.specs import DatasetMetadata
+from brainrank.core.stimuli import StimulusSet
 
 
 def image_stimuli(ids):
@@ -134,7 +130,7 @@ def test_srp_ridge_agrees_with_an_independent_scikit_learn_pipeline():
     from sklearn.random_projection import SparseRandomProjection
 
     from brainrank.core.extraction import layer_activations
-    from brainrank.core.types import average_repetitions, neuroid_groups
+    from brainrank.core.responses import average_repetitions, neuroid_groups
 
     dataset = brainrank.load_dataset("simulated")
     model = brainrank.load_model("baseline/pixels")
@@ -160,10 +156,17 @@ def test_srp_ridge_agrees_with_an_independent_scikit_learn_pipeline():
     r_sk = np.array([np.corrcoef(loo[:, j], Y[:, j])[0, 1] for j in range(Y.shape[1])])
     expected = {key: r_sk[idx].mean() for key, idx in neuroid_groups(averaged)}
 
-    metric = brainrank.load_metric("srp-ridge", alphas=alphas.tolist(), alpha_scoring="mse")
+    # the LOO mode on raw features (the default is now nested 4-fold CV on z-scored features;
+    # tests/metrics/test_encoding_protocols.py checks that one against scikit-learn)
+    metric = brainrank.load_metric(
+        "srp-ridge", alphas=alphas.tolist(), alpha_scoring="mse", cv="loo", standardize="none"
+    )
     request = metric.feature_request(dataset)
     features = compute_features(model, dataset.stimuli, request, ExtractionConfig())
     rows = [r for r in metric.score(features, dataset) if r.selection == "layer"]
+    # one row per layer and (subject, region), every group present: an empty result fails
+    assert len(rows) == len(features) * len(expected) > 0
+    assert {(r.subject, r.region) for r in rows} == set(expected)
     for row in rows:
         assert row.value == pytest.approx(expected[(row.subject, row.region)], abs=0.02)
 
@@ -180,7 +183,10 @@ def test_heldout_rows_choose_on_one_half_and_score_on_the_other():
         [heldout] = [r for r in rows if r.selection == "heldout"]
         assert heldout.layer == "good" and heldout.extra["layers"] == ["good", "good"]
         good = next(r for r in rows if r.selection == "layer" and r.layer == "good")
-        assert heldout.value == pytest.approx(np.mean(good.halves), abs=1e-12)
+        # srp-ridge (k-fold) chooses on `halves` (within-half CV) and scores with the full
+        # k-fold r of each half (extra["scored_halves"]); the others score with `halves`
+        scored = good.extra.get("scored_halves", good.halves)
+        assert heldout.value == pytest.approx(np.mean(scored), abs=1e-12)
 
 
 def test_presets_are_their_own_metrics():

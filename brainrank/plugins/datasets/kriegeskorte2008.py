@@ -24,7 +24,13 @@ Stimulus ids are ``k92-01`` ... ``k92-92`` in the files' order (the paper's numb
 Ceilings: ``ceiling("rsa")`` per human subject is the leave-one-subject-out noise-ceiling
 term: the Pearson r between the subject's (session-averaged) RDM and the pooled RDM of the
 other three subjects (the lower bound of Nili et al. 2014, the inter-subject reference the
-NSD paper uses). :meth:`Kriegeskorte2008.noise_ceiling` gives both bounds for any comparison
+the brainrank default). ``ceiling("rsa-pairwise")`` is the NSD paper's inter-subject
+reference (Conwell et al., "5.17 billion fits"): the mean Pearson r between pairs of subjects'
+RDMs (per subject: its mean over the pairs it is in; the mean over subjects is the mean
+over pairs). On these data the two differ: 0.394 leave-one-subject-out vs 0.284 pairwise;
+use ``rsa-pairwise`` wherever the NSD protocol is claimed.
+:meth:`Kriegeskorte2008.intersubject_reference` gives either by name, and
+:meth:`Kriegeskorte2008.noise_ceiling` both Nili et al. bounds for any comparison
 (``pearson``, ``spearman``, ``kendall_tau_a``) over subjects or over the 8 session RDMs.
 
 Licence: the files are redistributed by rsatoolbox under the MIT licence; cite the paper.
@@ -38,11 +44,13 @@ from typing import Any
 
 import numpy as np
 
-from brainrank.core.errors import InputError
-from brainrank.core.registry import hookimpl
-from brainrank.core.types import DatasetMetadata, DatasetSpec, RDMSet, StimulusSet
 from brainrank.data.files import DatasetFactory, DataSource, RemoteFile, require
-from brainrank.plugins.datasets._common import RealDataset, rdm_noise_ceiling
+from brainrank.plugin import DatasetMetadata, DatasetSpec, InputError, RDMSet, StimulusSet, hookimpl
+from brainrank.plugins.datasets._common import (
+    RealDataset,
+    pairwise_rdm_ceiling,
+    rdm_noise_ceiling,
+)
 
 IDENTIFIER = "kriegeskorte2008"
 FOLDER = "kriegeskorte2008"
@@ -84,7 +92,8 @@ METADATA = DatasetMetadata(
     description=(
         "92 object images; RDMs only (no patterns, so no encoding metrics): human IT of 4 "
         "subjects x 2 sessions, monkey IT. Neuroids: none (RDMs). Ceiling: RSA noise ceiling "
-        "over subjects (leave-one-subject-out, per subject)."
+        "over subjects (leave-one-subject-out, per subject; 'rsa-pairwise': the NSD "
+        "paper's mean pairwise subject-subject r)."
     ),
     kind="rdms",
 )
@@ -180,6 +189,21 @@ class Kriegeskorte2008(RealDataset):
         lower, upper, _ = rdm_noise_ceiling(stack, method)
         return lower, upper
 
+    def intersubject_reference(self, protocol: str = "nsd", method: str = "pearson") -> float:
+        """The human IT inter-subject reference under a named protocol:
+
+        - ``"nsd"``: mean over pairs of subjects of the comparison of their (session-averaged)
+          RDMs, as the NSD paper (0.284 with Pearson r);
+        - ``"leave-one-out"``: mean over subjects of the comparison with the pooled RDM of
+          the other subjects, the lower bound of Nili et al. 2014 (0.394).
+        """
+        _, stack = self.human_rdms("subject")
+        if protocol == "nsd":
+            return pairwise_rdm_ceiling(stack, method)[0]
+        if protocol == "leave-one-out":
+            return rdm_noise_ceiling(stack, method)[0]
+        raise InputError(f"unknown protocol {protocol!r}; use 'nsd' or 'leave-one-out'.")
+
 
 def build(root: Path) -> Kriegeskorte2008:
     import pandas as pd
@@ -268,12 +292,17 @@ def build(root: Path) -> Kriegeskorte2008:
         _, _, per_subject = rdm_noise_ceiling(subject_stack, "pearson")
         return {(s, HUMAN_REGION): float(v) for s, v in zip(subjects, per_subject, strict=True)}
 
+    def rsa_pairwise_ceiling() -> dict[tuple[str, str], float]:
+        subjects, subject_stack = dataset.human_rdms("subject")
+        _, per_subject = pairwise_rdm_ceiling(subject_stack, "pearson")
+        return {(s, HUMAN_REGION): float(v) for s, v in zip(subjects, per_subject, strict=True)}
+
     dataset = Kriegeskorte2008(
         IDENTIFIER,
         stimuli,
         METADATA,
         rdms=rdms,
-        ceilings={"rsa": rsa_ceiling},
+        ceilings={"rsa": rsa_ceiling, "rsa-pairwise": rsa_pairwise_ceiling},
         info={"n_rdms": len(rdms), "subjects": sorted({d["subject"] for d in descriptors})},
         reference=reference,
     )

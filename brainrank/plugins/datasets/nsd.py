@@ -3,10 +3,16 @@
 Identifiers
     ``nsd/shared1000``: the 1000 images every subject saw, subjects 01, 02, 05, 07 (the four
     who saw all their images 3 times), responses averaged over the 3 repetitions.
-    ``nsd/generalisation:subjXX`` (XX in 01, 02, 05, 07): 1000 further images of one
-    subject, for the generalisation test of Conwell et al. (best layer chosen on
-    shared1000, scored here): the subject's own (non-shared) images that it saw 3 times,
-    the first 1000 in the order of its row of ``subjectim``.
+    ``nsd/generalisation:subjXX`` (XX in 01, 02, 05, 07): the generalisation test of
+    Conwell et al. (2021, section 3.5 and appendix A.1) for one subject: its responses to
+    the shared 1000 images *and* to 1000 of its own (non-shared) images that it saw 3 times
+    (the first 1000 in the order of its row of ``subjectim``, which NSD drew at random), in
+    one dataset over the same voxels. :meth:`NSDDataset.train_test_split` returns the
+    shared images as training stimuli and the subject's own images as test stimuli, so a
+    metric that fits on one set and scores on another (``versa:generalisation``) fits its
+    weights on the shared images and applies them to the new ones, as the paper does (the
+    layer is chosen on the shared images). Stimulus metadata column ``split``: ``train`` /
+    ``test``.
 
 Files (under ``<data_dir>/nsd``, the layout of the public bucket
 ``s3://natural-scenes-dataset``)::
@@ -30,11 +36,28 @@ How it is read (as the reference pipelines do)
     - voxels: the union of the selected ROIs, minus voxels whose ncsnr is NaN or whose betas
       are constant in a session (outside the brain mask), each dropped with a count; then
       the reliability selection:
-      ``selection="ncsnr"`` (default): ncsnr >= 0.2, as in Conwell et al.'s DeepNSD code;
-      ``selection="split-half"``: split-half reliability >= 0.1 (the 2021 paper's r > 0.1),
-      the mean over the 3 leave-one-repetition-out splits of r(mean of two, third),
-      Spearman-Brown corrected (factor 2); ``selection=None`` keeps every voxel.
-      ``threshold`` overrides the default of the chosen selection;
+      ``selection="ncsnr"`` (default): ncsnr >= 1/3, the paper's threshold. Conwell et al.
+      (2021, appendix A.1) keep voxels whose mean pairwise single-trial correlation (over
+      the 3 pairs of repetitions, on 1000 images independent of the analysed ones)
+      exceeds r = 0.1. With NSD's ncsnr = signal SD / noise SD of a single trial, two
+      repetitions correlate by r = ncsnr^2 / (ncsnr^2 + 1), so r > 0.1 <=> ncsnr^2 > 0.1 /
+      0.9 = 1/9 <=> ncsnr > 1/3 = 0.333 (NSD's ncsnr is estimated from every repetition of
+      every image, a larger and more precise sample than the paper's 1000 images);
+      ``selection="ncsnr-deepnsd"``: ncsnr >= 0.2, the looser threshold of the later DeepNSD
+      code (``ncsnr_threshold=0.2`` in ``load_NSD_benchmark_ROI_metadata``,
+      ColinConwell/DeepNSD ``source_code/pressures/brain_data/nsd_parser.py``), which keeps
+      voxels down to a single-trial r of 0.04 / 1.04 = 0.038;
+      ``selection="single-trial"``: the paper's procedure itself: per voxel, the mean of
+      the Pearson r between single repetitions (rep1-rep2, rep2-rep3, rep1-rep3; z-scored
+      per session, no Spearman-Brown) over ``reliability_images`` (default 1000) of the
+      subject's own images seen 3 times that are neither shared nor among its first
+      ``n_images`` own images (the generalisation images), kept when >= 0.1 (coordinate
+      ``single_trial_r``). Both NSD datasets of a subject then select the same voxels;
+      ``selection="split-half"``: split-half reliability of the 3-trial mean >= 0.1, the
+      mean over the 3 leave-one-repetition-out splits of r(mean of two, third),
+      Spearman-Brown corrected (factor 2), computed on the analysed images themselves;
+      ``selection=None`` keeps every voxel. ``threshold`` overrides the default of the
+      chosen selection;
     - ROIs (``rois``): names from the label tables of prf-visualrois (V1v, V1d, V2v, V2d,
       V3v, V3d, hV4), floc-faces (OFA, FFA-1, FFA-2, mTL-faces, aTL-faces), floc-bodies
       (EBA, FBA-1, FBA-2, mTL-bodies), floc-places (OPA, PPA, RSC), floc-words (OWFA,
@@ -71,10 +94,16 @@ from typing import Any
 
 import numpy as np
 
-from brainrank.core.errors import DataUnavailableError, InputError
-from brainrank.core.registry import hookimpl
-from brainrank.core.types import DatasetMetadata, DatasetSpec, StimulusSet, make_responses
 from brainrank.data.files import DatasetFactory, DataSource, RemoteFile, require
+from brainrank.plugin import (
+    DatasetMetadata,
+    DatasetSpec,
+    DataUnavailableError,
+    InputError,
+    StimulusSet,
+    hookimpl,
+    make_responses,
+)
 from brainrank.plugins.datasets._common import (
     RealDataset,
     file_stamp,
@@ -96,9 +125,14 @@ ALL_SUBJECTS = tuple(f"subj{s:02d}" for s in SESSIONS)
 TRIALS_PER_SESSION = 750
 N_REPETITIONS = 3
 BETA_SCALE = 300.0
-DEFAULT_THRESHOLDS = {"ncsnr": 0.2, "split-half": 0.1}
+#: the paper's single-trial r > 0.1, as ncsnr: sqrt(0.1 / (1 - 0.1)) = 1/3 (module docstring)
+PAPER_NCSNR = float(np.sqrt(0.1 / 0.9))
+DEFAULT_THRESHOLDS = {
+    "ncsnr": PAPER_NCSNR, "ncsnr-deepnsd": 0.2, "single-trial": 0.1, "split-half": 0.1,
+}  # fmt: skip
+SELECTIONS = ("ncsnr", "ncsnr-deepnsd", "single-trial", "split-half")
 #: bump when the processing changes: cached processed responses are then rebuilt
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 
 EXPDESIGN = "nsddata/experiments/nsd/nsd_expdesign.mat"
 STIM_INFO = "nsddata/experiments/nsd/nsd_stim_info_merged.csv"
@@ -382,6 +416,16 @@ def _zscore(block: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return z, constant
 
 
+def single_trial_r(reps: np.ndarray) -> np.ndarray:
+    """The paper's voxel reliability from ``(n_images, 3, n_voxels)`` single trials: the mean
+    of r(rep1, rep2), r(rep2, rep3), r(rep1, rep3) over images (no Spearman-Brown)."""
+    from brainrank.core.stats import pearson_columns
+
+    n_reps = reps.shape[1]
+    pairs = [(a, b) for a in range(n_reps) for b in range(a + 1, n_reps)]
+    return np.mean([pearson_columns(reps[:, a], reps[:, b]) for a, b in pairs], axis=0)
+
+
 def split_half(reps: np.ndarray) -> np.ndarray:
     """Reliability of the 3-repetition mean from ``(n_images, 3, n_voxels)``: the mean over the
     3 leave-one-out splits of r(mean of two repetitions, the third), Spearman-Brown corrected
@@ -426,14 +470,44 @@ def _target_images(
             "%s saw only %d non-shared images %d times in the available sessions; using them all",
             subject, complete.size, N_REPETITIONS,
         )  # fmt: skip
-    return complete[:n_images]
+    # training stimuli (the shared images) first, then the subject's own test images
+    return np.concatenate([shared, complete[:n_images]]).astype(np.int64)
+
+
+def _independent_images(
+    design: Design, subject: str, n_images: int, n_independent: int, trial_images: np.ndarray
+) -> np.ndarray:
+    """The paper's reliability images: own (non-shared) images seen 3 times that are neither
+    shared nor among the subject's ``n_images`` generalisation images (the next
+    ``n_independent`` in the order of ``subjectim``)."""
+    shared = design.sharedix - 1
+    own = design.subjectim[int(subject[4:]) - 1] - 1
+    own = own[~np.isin(own, shared)]
+    counts = dict(zip(*np.unique(trial_images, return_counts=True), strict=True))
+    complete = np.array([img for img in own if counts.get(int(img), 0) >= N_REPETITIONS])
+    chosen = complete[n_images : n_images + n_independent].astype(np.int64)
+    if chosen.size < 3:
+        raise InputError(
+            f"selection='single-trial' needs images of NSD {subject} seen {N_REPETITIONS} times "
+            f"that are neither shared nor among its first {n_images} own images (the "
+            f"generalisation images); only {chosen.size} are available in the session files "
+            "present. Download more sessions, lower n_images, or use selection='ncsnr' (the "
+            "same threshold, as ncsnr >= 1/3)."
+        )
+    if chosen.size < n_independent:
+        log.warning(
+            "%s: the single-trial reliability uses %d independent images (asked for %d)",
+            subject, chosen.size, n_independent,
+        )  # fmt: skip
+    return chosen
 
 
 def _plan_subject(
     root: Path, design: Design, subject: str, split: str, n_images: int,
-    trials_per_session: int, sessions: Any, fmt: str,
-) -> tuple[np.ndarray, dict[int, list[int]], list[int], list[int], str]:  # fmt: skip
-    """Which images, at which trials, in which session files."""
+    trials_per_session: int, sessions: Any, fmt: str, n_independent: int = 0,
+) -> tuple[np.ndarray, dict[int, list[int]], list[int], list[int], str, np.ndarray]:  # fmt: skip
+    """Which images (and independent reliability images), at which trials, in which session
+    files."""
     n_sessions = _sessions_of(subject, design, trials_per_session, sessions)
     if n_sessions < 1:
         raise InputError(
@@ -451,8 +525,13 @@ def _plan_subject(
         present_trials[(s - 1) * trials_per_session : s * trials_per_session] = True
     usable = np.where(present_trials, trial_images, -1)
     images = _target_images(design, subject, split, n_images, usable)
-    occurrences = _occurrences(usable, images)
-    return images, occurrences, present, missing_sessions, chosen
+    independent = (
+        _independent_images(design, subject, n_images, n_independent, usable)
+        if n_independent
+        else np.zeros(0, dtype=np.int64)
+    )
+    occurrences = _occurrences(usable, np.concatenate([images, independent]))
+    return images, occurrences, present, missing_sessions, chosen, independent
 
 
 def _incomplete_message(
@@ -481,7 +560,7 @@ def _incomplete_message(
 def _load_subject(
     root: Path, subject: str, images: np.ndarray, occurrences: dict[int, list[int]],
     fmt: str, rois: Any, selection: str | None, threshold: float, trials_per_session: int,
-    zscore: bool,
+    zscore: bool, independent: np.ndarray | None = None,
 ) -> _Subject:  # fmt: skip
     from brainrank.data.readers import Nifti
 
@@ -521,7 +600,11 @@ def _load_subject(
             f"the ROIs {list(roi_map)} contain no voxel with a finite ncsnr in NSD {subject}; "
             f"check the ROI files in {roi_dir}."
         )
-    # which trials of which session feed which (image, repetition)
+    # which trials of which session feed which (image, repetition); the independent
+    # reliability images (selection="single-trial") follow the dataset's images
+    n_main = images.size
+    if independent is not None and independent.size:
+        images = np.concatenate([images, independent])
     position = {int(img): n for n, img in enumerate(images)}
     by_session: dict[int, list[tuple[int, int, int]]] = {}
     for img in images.tolist():
@@ -542,14 +625,17 @@ def _load_subject(
         rows = np.array(by_session[session])
         reps[rows[:, 1], rows[:, 2]] = block[rows[:, 0]]
     counts["constant or non-finite betas"] = int(bad.sum())
+    independent_reps, reps, images = reps[n_main:], reps[:n_main], images[:n_main]
     keep = ~bad
     ncsnr = ncsnr_volume[voxels]
     reliability = None
-    if selection == "split-half" or selection is None:
+    if selection == "single-trial":
+        reliability = single_trial_r(independent_reps)
+    elif selection == "split-half" or selection is None:
         reliability = split_half(reps)
-    if selection == "ncsnr":
+    if selection in ("ncsnr", "ncsnr-deepnsd"):
         selected = ncsnr >= threshold
-    elif selection == "split-half":
+    elif selection in ("split-half", "single-trial"):
         selected = np.nan_to_num(reliability, nan=-np.inf) >= threshold
     else:
         selected = np.ones(n_vox, dtype=bool)
@@ -573,7 +659,10 @@ def _load_subject(
     )
 
 
-def _stimulus_set(root: Path, identifier: str, images: np.ndarray, stim_info: Any) -> StimulusSet:
+def _stimulus_set(
+    root: Path, identifier: str, images: np.ndarray, stim_info: Any,
+    shared: np.ndarray | None = None,
+) -> StimulusSet:  # fmt: skip
     import pandas as pd
 
     from brainrank.data.readers import hdf5_dataset, open_hdf5, read_hdf5
@@ -597,6 +686,8 @@ def _stimulus_set(root: Path, identifier: str, images: np.ndarray, stim_info: An
             return read_hdf5(handle["imgBrick"], index[stimulus_id], path)
 
     meta = pd.DataFrame({"nsd_id": images}, index=pd.Index(ids, name="stimulus_id"))
+    if shared is not None:  # the generalisation split: shared images train, own images test
+        meta["split"] = np.where(np.isin(images, shared), "train", "test")
     if stim_info is not None:
         info = stim_info.set_index("nsdId").reindex(images)
         for column in ("cocoId", "cocoSplit"):
@@ -671,14 +762,18 @@ def build(
     missing_repetitions: str = "error",
     zscore: bool = True,
     n_images: int = 1000,
+    reliability_images: int = 1000,
     identifier: str | None = None,
     cache: bool = True,
 ) -> RealDataset:
     """Read NSD from ``root`` (see the module docstring for every option)."""
     if split not in ("shared1000", "generalisation"):
         raise InputError(f"split must be 'shared1000' or 'generalisation', got {split!r}.")
-    if selection not in ("ncsnr", "split-half", None, "none"):
-        raise InputError(f"selection must be 'ncsnr', 'split-half' or None, got {selection!r}.")
+    if selection not in (*SELECTIONS, None, "none"):
+        raise InputError(
+            f"selection must be one of {SELECTIONS} or None, got {selection!r} ('ncsnr': the "
+            "paper's ncsnr >= 1/3; 'ncsnr-deepnsd': DeepNSD's looser ncsnr >= 0.2)."
+        )
     selection = None if selection == "none" else selection
     threshold = (
         float(threshold) if threshold is not None else DEFAULT_THRESHOLDS.get(selection or "", 0.0)
@@ -699,10 +794,20 @@ def build(
 
     # plan: images, trials and session files of each subject
     plans: dict[str, tuple[np.ndarray, dict[int, list[int]], str]] = {}
+    independents: dict[str, np.ndarray] = {}
     incomplete: dict[str, tuple[list[int], list[int], str]] = {}
+    n_independent = int(reliability_images) if selection == "single-trial" else 0
     for subject in subjects:
-        images, occ, present, missing, fmt = _plan_subject(
-            root, design, subject, split, n_images, trials_per_session, sessions, betas_format
+        images, occ, present, missing, fmt, independents[subject] = _plan_subject(
+            root,
+            design,
+            subject,
+            split,
+            n_images,
+            trials_per_session,
+            sessions,
+            betas_format,
+            n_independent,
         )
         if not present:
             folder = root / BETAS_DIR.format(subject=subject)
@@ -741,7 +846,10 @@ def build(
         )
 
     images = next(iter(plans.values()))[0]
-    stimuli = _stimulus_set(root, identifier, images, stim_info)
+    stimuli = _stimulus_set(
+        root, identifier, images, stim_info,
+        design.sharedix - 1 if split == "generalisation" else None,
+    )  # fmt: skip
     cache_path = None
     if cache:
         used = [root / EXPDESIGN]
@@ -757,6 +865,7 @@ def build(
             "selection": selection, "threshold": threshold, "zscore": zscore,
             "trials_per_session": trials_per_session,
             "images": {s: p[0].tolist() for s, p in plans.items()},
+            "independent": {s: v.tolist() for s, v in independents.items()},
             "files": file_stamp(used, root),
         }  # fmt: skip
         cache_path = processed_cache_path("nsd", payload)
@@ -765,20 +874,20 @@ def build(
             log.info("NSD: processed responses read from the cache %s", cache_path)
             responses, info = cached
             return _dataset(
-                identifier, stimuli, responses, split, {**info, "cache": str(cache_path)}
+                identifier, stimuli, responses, split, {**info, "cache": str(cache_path)}, design
             )
     loaded = []
     for subject, (subject_images, occ, fmt) in plans.items():
         result = _load_subject(
             root, subject, subject_images, occ, fmt, rois, selection, threshold,
-            trials_per_session, zscore,
+            trials_per_session, zscore, independents[subject],
         )  # fmt: skip
         log.info("NSD %s voxels: %s", subject, format_counts(result.counts))
         loaded.append(result)
     responses, info = _assemble(identifier, stimuli, loaded, split, selection, threshold, zscore)
     if cache_path is not None:
         save_processed(cache_path, responses, info)
-    return _dataset(identifier, stimuli, responses, split, info)
+    return _dataset(identifier, stimuli, responses, split, info, design)
 
 
 def _assemble(
@@ -821,7 +930,8 @@ def _assemble(
         "noise_ceiling": noise_ceiling,
     }
     if any(s.reliability is not None for s in loaded):
-        neuroid_coords["split_half"] = np.concatenate(rel)
+        name = "single_trial_r" if selection == "single-trial" else "split_half"
+        neuroid_coords[name] = np.concatenate(rel)
     responses = make_responses(
         np.concatenate(columns, axis=1).astype(np.float32),
         stimulus_id=list(stimuli.stimulus_ids),
@@ -843,13 +953,47 @@ def _assemble(
     return responses, info
 
 
+class NSDDataset(RealDataset):
+    """An NSD dataset; the generalisation datasets carry the paper's train/test split."""
+
+    def __init__(self, *args: Any, split_ids: tuple[list[str], list[str]] | None, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._split_ids = split_ids
+
+    def train_test_split(self) -> tuple[list[str], list[str]] | None:
+        """``nsd/generalisation:subjXX``: the shared images (training) and the subject's
+        own images (test), as in Conwell et al.'s generalisation test; ``None`` for
+        ``nsd/shared1000``, which has no split of its own.
+
+        Returns
+        -------
+        tuple of (list of str, list of str) or None
+            Training and test stimulus ids, disjoint, all with responses.
+        """
+        if self._split_ids is None:
+            return None
+        return list(self._split_ids[0]), list(self._split_ids[1])
+
+
 def _dataset(
-    identifier: str, stimuli: StimulusSet, responses: Any, split: str, info: dict[str, Any]
-) -> RealDataset:
+    identifier: str, stimuli: StimulusSet, responses: Any, split: str, info: dict[str, Any],
+    design: Design,
+) -> NSDDataset:  # fmt: skip
     ceilings = {}
     if split == "shared1000" and len(set(responses["subject"].values.tolist())) > 1:
         ceilings["rsa"] = lambda: intersubject_rdm_ceiling(responses)
-    return RealDataset(
+    split_ids = None
+    if split == "generalisation":
+        shared = {f"nsd{int(i) - 1:05d}" for i in design.sharedix}
+        ids = [str(s) for s in stimuli.stimulus_ids]
+        split_ids = ([s for s in ids if s in shared], [s for s in ids if s not in shared])
+        if not split_ids[0] or not split_ids[1]:
+            raise InputError(
+                f"{identifier}: the generalisation split needs shared (training) and own (test) "
+                f"images with all {N_REPETITIONS} repetitions; found {len(split_ids[0])} and "
+                f"{len(split_ids[1])}. Download the missing sessions or use another subject."
+            )
+    return NSDDataset(
         identifier,
         stimuli,
         _metadata(split),
@@ -857,6 +1001,7 @@ def _dataset(
         reliability=np.asarray(responses["noise_ceiling"].values, dtype=np.float64),
         ceilings=ceilings,
         info=info,
+        split_ids=split_ids,
     )
 
 
@@ -871,19 +1016,24 @@ def _metadata(split: str) -> DatasetMetadata:
         species="human",
         modality="fMRI (7T, 1.8 mm, GLMsingle betas_fithrf_GLMdenoise_RR)",
         regions=DEFAULT_ROIS,
-        n_stimuli=1000,
+        n_stimuli=1000 if shared else 2000,
         citation=CITATION,
         licence=LICENCE,
         description=(
             (
                 "NSD shared1000: 1000 COCO images seen 3 times by subjects 01, 02, 05, 07; "
                 if shared
-                else "NSD generalisation split: 1000 of one subject's own images seen 3 times; "
+                else "NSD generalisation split of one subject: the shared 1000 images "
+                "(training) and 1000 of the subject's own images (test), each seen 3 times; "
+                "train_test_split() returns them for metrics that fit on one set and score on "
+                "the other (versa:generalisation); "
             )
             + "betas z-scored per session and averaged over repetitions; voxels with ncsnr >= "
-            "0.2 in 16 ROIs by default; the counts per subject and step are in dataset.info "
-            "(for comparison, DeepNSD's OTC sets at ncsnr >= 0.2 hold 8088, 7528, 8015 and 5849 "
-            "voxels for subjects 1, 2, 5, 7). Ceilings: ncsnr noise ceiling per voxel (encoding)"
+            "1/3 (the paper's single-trial r > 0.1; selection='ncsnr-deepnsd' keeps DeepNSD's "
+            "ncsnr >= 0.2) in 16 ROIs by default; the counts per subject and step are in "
+            "dataset.info (for comparison, DeepNSD's OTC sets at ncsnr >= 0.2 hold 8088, 7528, "
+            "8015 and 5849 voxels for subjects 1, 2, 5, 7). Ceilings: ncsnr noise ceiling per "
+            "voxel (encoding)"
             + (", inter-subject RDM correlation per ROI (rsa)." if shared else ".")
         ),
     )

@@ -8,13 +8,14 @@ from typing import Any
 
 import numpy as np
 
-from brainrank.core.errors import InputError
 from brainrank.core.projection import jl_dimension
-from brainrank.core.ridge import DEFAULT_ALPHAS, SCORINGS
-from brainrank.core.types import (
+from brainrank.core.ridge import DEFAULT_ALPHAS, SCORINGS, column_pearson
+from brainrank.plugin import (
     Dataset,
     FeatureSet,
+    InputError,
     LayerFeatures,
+    NotApplicableError,
     average_repetitions,
     neuroid_groups,
     split_halves,
@@ -53,8 +54,33 @@ def check_encoding_parameters(n_components: Any, alphas: Any, alpha_scoring: str
 
 
 def dimension(parameters: dict[str, Any], n_stimuli: int) -> int:
+    """The projection dimension: the Johnson-Lindenstrauss dimension for ``n_stimuli`` at
+    ``eps`` when ``n_components`` is "jl" (never below 1), else ``n_components``."""
     k = parameters["n_components"]
-    return jl_dimension(n_stimuli, parameters["eps"]) if k == "jl" else int(k)
+    return max(1, jl_dimension(max(1, n_stimuli), parameters["eps"])) if k == "jl" else int(k)
+
+
+def require_stimuli(metric: str, dataset: Dataset, minimum: int, why: str) -> int:
+    """The number of stimuli with responses in ``dataset``; raises NotApplicableError, before
+    any feature is extracted, when there are fewer than ``minimum``."""
+    n = n_stimuli(dataset)
+    if n < minimum:
+        raise NotApplicableError(
+            f"metric {metric!r} needs at least {minimum} stimuli with responses ({why}); "
+            f"dataset {dataset.identifier!r} has {n}. Use a dataset with more stimuli, or an "
+            "RSA metric."
+        )
+    return n
+
+
+def folds(n: int, n_folds: int, seed: int = SPLIT_SEED) -> list[np.ndarray]:
+    """``n_folds`` (even) disjoint test folds of ``range(n)``, nested in the seeded halves of
+    :func:`split_halves`: the first ``n_folds / 2`` folds make up the first half exactly, so
+    per-half scores can be read off the folds."""
+    if n_folds < 2 or n_folds % 2:
+        raise InputError(f"the number of folds must be an even number >= 2, got {n_folds}.")
+    half_a, half_b = split_halves(n, seed)
+    return [np.sort(f) for half in (half_a, half_b) for f in np.array_split(half, n_folds // 2)]
 
 
 def n_stimuli(dataset: Dataset) -> int:
@@ -75,12 +101,9 @@ def rows_for(features: FeatureSet, targets: Targets) -> np.ndarray:
 
 
 def column_r(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Pearson r of matching columns (NaN for constant columns)."""
-    a = np.asarray(a, dtype=np.float64)
-    b = np.asarray(b, dtype=np.float64)
-    ac, bc = a - a.mean(0), b - b.mean(0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return (ac * bc).sum(0) / np.sqrt((ac * ac).sum(0) * (bc * bc).sum(0))
+    """Pearson r of matching columns, in float64, clipped to [-1, 1] (NaN for constant
+    columns)."""
+    return column_pearson(a, b)
 
 
 def group_mean(values: np.ndarray, index: np.ndarray) -> tuple[float, int]:
@@ -93,8 +116,9 @@ def train_test_split(dataset: Dataset, stimulus_ids: list[str]) -> tuple[np.ndar
     """Positions of the training and test stimuli within ``stimulus_ids``: the dataset's own
     split when it defines ``train_test_split()`` (returning two lists of stimulus ids), else
     a seeded half split."""
-    if hasattr(dataset, "train_test_split"):
-        train_ids, test_ids = dataset.train_test_split()
+    split = getattr(dataset, "train_test_split", lambda: None)()  # None: no split of its own
+    if split is not None:
+        train_ids, test_ids = split
         position = {s: i for i, s in enumerate(stimulus_ids)}
         missing = [s for s in [*train_ids, *test_ids] if s not in position]
         if missing:
