@@ -325,21 +325,27 @@ def permutation_test(
 # --------------------------------------------------------------------------- multiple tests
 
 
-def fdr_bh(p_values: Any, alpha: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
-    """Benjamini-Hochberg adjusted p-values and the rejections at ``alpha``.
-
-    NaN p-values (tests that could not be done) are left out of the family: their adjusted
-    value is NaN and they are never rejected. Oracle: ``scipy.stats.false_discovery_control``.
-    """
+def _family(p_values: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The tests of a multiple-testing family: ``(p, positions of the finite p-values in
+    p.ravel(), those p-values, a flat NaN array for the adjusted values)``. NaN p-values
+    (tests that could not be done) are left out of the family."""
     p = np.asarray(p_values, dtype=np.float64)
     finite = np.isfinite(p)
     if np.any(np.isinf(p)) or np.any((p[finite] < 0) | (p[finite] > 1)):
         raise InputError("p-values must be numbers in [0, 1] (or NaN for tests not done).")
     flat = p.ravel()
     keep = np.flatnonzero(np.isfinite(flat))
-    values = flat[keep]
+    return p, keep, flat[keep], np.full(flat.size, np.nan)
+
+
+def fdr_bh(p_values: Any, alpha: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
+    """Benjamini-Hochberg adjusted p-values and the rejections at ``alpha``.
+
+    NaN p-values (tests that could not be done) are left out of the family: their adjusted
+    value is NaN and they are never rejected. Oracle: ``scipy.stats.false_discovery_control``.
+    """
+    p, keep, values, adjusted = _family(p_values)
     m = values.size
-    adjusted = np.full(flat.size, np.nan)
     if m:
         order = np.argsort(values)
         ranked = values[order] * m / np.arange(1, m + 1)
@@ -359,15 +365,8 @@ def holm(p_values: Any, alpha: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
     (Holm 1979); NaN p-values are left out of the family. Tested against the step-down
     definition written out in the tests.
     """
-    p = np.asarray(p_values, dtype=np.float64)
-    finite = np.isfinite(p)
-    if np.any(np.isinf(p)) or np.any((p[finite] < 0) | (p[finite] > 1)):
-        raise InputError("p-values must be numbers in [0, 1] (or NaN for tests not done).")
-    flat = p.ravel()
-    keep = np.flatnonzero(np.isfinite(flat))
-    values = flat[keep]
+    p, keep, values, adjusted = _family(p_values)
     m = values.size
-    adjusted = np.full(flat.size, np.nan)
     if m:
         order = np.argsort(values)
         scaled = np.minimum(1.0, values[order] * (m - np.arange(m)))

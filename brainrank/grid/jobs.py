@@ -210,6 +210,33 @@ def plugin_exit(exc: BaseException, stage: str) -> BaseException:
     return exc
 
 
+def record_failure(
+    store: ResultStore,
+    run_id: int | None,
+    failures: list[Failure],
+    stage: str,
+    exc: BaseException | str,
+    **where: str | None,
+) -> BaseException | str:
+    """Note a failure in ``failures``, record it in the store (with its traceback unless a
+    user caused it) and log it; returns the error as recorded (a plugin's ``sys.exit`` as a
+    :class:`PluginError`). A store that cannot record it is logged, never raised over it."""
+    if not isinstance(exc, str):
+        exc = plugin_exit(exc, stage)
+    message = exc if isinstance(exc, str) else f"{type(exc).__name__}: {exc}"
+    failures.append(Failure(stage, message, **where))
+    trace = (
+        None if isinstance(exc, (str, BrainrankError)) else "".join(traceback.format_exception(exc))
+    )
+    try:
+        store.record_failure(run_id, stage, exc, traceback=trace, **where)
+    except Exception as store_exc:  # the failure is still reported to the caller
+        log.error("could not record a failure in the leaderboard: %s", store_exc)
+    log.warning("%s failed (%s): %s", stage,
+                ", ".join(f"{k}={v}" for k, v in where.items() if v), message)  # fmt: skip
+    return exc
+
+
 def run_job(
     job: Job,
     config: GridConfig,
@@ -229,18 +256,7 @@ def run_job(
     result = JobResult(model=job.model, n_combos=len(job.pending))
 
     def fail(stage: str, exc: BaseException, **where: str | None) -> None:
-        exc = plugin_exit(exc, stage)
-        message = f"{type(exc).__name__}: {exc}"
-        result.failures.append(Failure(stage, message, **where))
-        trace = (
-            None if isinstance(exc, BrainrankError) else "".join(traceback.format_exception(exc))
-        )
-        try:
-            store.record_failure(config.run_id, stage, exc, traceback=trace, **where)
-        except Exception as store_exc:  # the failure is still reported to the caller
-            log.error("could not record a failure in the leaderboard: %s", store_exc)
-        log.warning("%s failed (%s): %s", stage,
-                    ", ".join(f"{k}={v}" for k, v in where.items() if v), message)  # fmt: skip
+        exc = record_failure(store, config.run_id, result.failures, stage, exc, **where)
         if config.raise_errors:
             raise exc
 

@@ -45,7 +45,6 @@ import inspect
 import logging
 import os
 import time
-import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
@@ -54,7 +53,7 @@ from typing import Any
 
 from brainrank.core.cache import FeatureCache
 from brainrank.core.dataset import Dataset
-from brainrank.core.errors import BrainrankError, InputError, NotApplicableError
+from brainrank.core.errors import InputError, NotApplicableError
 from brainrank.core.extraction import ExtractionConfig
 from brainrank.core.hashing import code_version, dataset_hash, file_sha256, plan_hash
 from brainrank.core.metric import Metric
@@ -68,7 +67,7 @@ from brainrank.grid.jobs import (
     GridConfig,
     Job,
     JobResult,
-    plugin_exit,
+    record_failure,
     run_job,
 )
 from brainrank.grid.progress import Bars, InProcessProgress
@@ -284,18 +283,7 @@ def run_grid(
     bars = Bars(progress)
 
     def fail(stage: str, exc: BaseException | str, **where: str | None) -> None:
-        if not isinstance(exc, str):
-            exc = plugin_exit(exc, stage)
-        message = exc if isinstance(exc, str) else f"{type(exc).__name__}: {exc}"
-        summary.failures.append(Failure(stage, message, **where))
-        trace = (
-            None
-            if isinstance(exc, (str, BrainrankError))
-            else "".join(traceback.format_exception(exc))
-        )
-        store.record_failure(run_id, stage, exc, traceback=trace, **where)
-        log.warning("%s failed (%s): %s", stage,
-                    ", ".join(f"{k}={v}" for k, v in where.items() if v), message)  # fmt: skip
+        record_failure(store, run_id, summary.failures, stage, exc, **where)
 
     def collect(result: JobResult) -> None:
         summary.n_scores += result.n_scores
