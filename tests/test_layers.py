@@ -85,3 +85,15 @@ def test_the_checker_catches_a_forbidden_import():
         "brainrank.leaderboard.store"
     ]
     assert offending(imported("from brainrank.plugin import Model")) == []
+
+
+@pytest.mark.parametrize("folder", ["core", "grid", "leaderboard", "data", "plugins"])
+def test_no_layer_below_the_top_imports_the_package_root(folder):
+    """`from brainrank import ...` would pull the whole public API (and the grid) in; the
+    layers below the command line import the module they need."""
+    paths = sorted((PACKAGE / folder).rglob("*.py"))
+    assert paths
+    for path in paths:
+        assert "brainrank" not in imported(path.read_text()), path
+    for name in ("settings.py", "plugin.py"):
+        assert "brainrank" not in imported((PACKAGE / name).read_text()), name

@@ -1,9 +1,9 @@
 """The plugin contract: pluggy hook specifications, discovery and lookup.
 
 A plugin is a module (or any object) that implements some of these hooks with
-``@brainrank.hookimpl``::
+``@brainrank.plugin.hookimpl``::
 
-    from brainrank import hookimpl, ModelSpec, ModelMetadata
+    from brainrank.plugin import ModelMetadata, ModelSpec, hookimpl
 
     @hookimpl
     def brainrank_models():
