@@ -112,19 +112,39 @@ def group_mean(values: np.ndarray, index: np.ndarray) -> tuple[float, int]:
     return (float(v[finite].mean()) if finite.any() else float("nan")), int(finite.sum())
 
 
+def dataset_split(
+    dataset: Dataset, stimulus_ids: list[str]
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Positions within ``stimulus_ids`` of the dataset's own training and test stimuli
+    (:meth:`Dataset.train_test_split`), or ``None`` when it has no split of its own. The two
+    lists must be disjoint and name only stimuli with responses."""
+    split = dataset.train_test_split()
+    if split is None:
+        return None
+    train_ids, test_ids = ([str(s) for s in ids] for ids in split)
+    overlap = set(train_ids) & set(test_ids)
+    if overlap:
+        raise InputError(
+            f"the train/test split of dataset {dataset.identifier!r} puts {len(overlap)} "
+            f"stimuli in both sets (e.g. {sorted(overlap)[:3]}); its train_test_split() "
+            "must return disjoint lists."
+        )
+    position = {s: i for i, s in enumerate(stimulus_ids)}
+    missing = [s for s in [*train_ids, *test_ids] if s not in position]
+    if missing:
+        raise InputError(
+            f"the train/test split of dataset {dataset.identifier!r} names {len(missing)} "
+            f"stimuli without responses (e.g. {missing[:3]}); every training and test "
+            "stimulus needs responses."
+        )
+    return (
+        np.array([position[s] for s in train_ids], dtype=np.int64),
+        np.array([position[s] for s in test_ids], dtype=np.int64),
+    )
+
+
 def train_test_split(dataset: Dataset, stimulus_ids: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """Positions of the training and test stimuli within ``stimulus_ids``: the dataset's own
-    split when it defines ``train_test_split()`` (returning two lists of stimulus ids), else
-    a seeded half split."""
-    split = getattr(dataset, "train_test_split", lambda: None)()  # None: no split of its own
-    if split is not None:
-        train_ids, test_ids = split
-        position = {s: i for i, s in enumerate(stimulus_ids)}
-        missing = [s for s in [*train_ids, *test_ids] if s not in position]
-        if missing:
-            raise InputError(
-                f"the train/test split of {dataset.identifier!r} names {len(missing)} stimuli "
-                f"without responses (e.g. {missing[:3]})."
-            )
-        return np.array([position[s] for s in train_ids]), np.array([position[s] for s in test_ids])
-    return split_halves(len(stimulus_ids), SPLIT_SEED)
+    split (:func:`dataset_split`) when it has one, else a seeded half split."""
+    own = dataset_split(dataset, stimulus_ids)
+    return own if own is not None else split_halves(len(stimulus_ids), SPLIT_SEED)

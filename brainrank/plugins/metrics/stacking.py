@@ -129,11 +129,9 @@ class Stacking(Metric):
     def check_applicable(self, dataset: Dataset) -> None:
         super().check_applicable(dataset)
         n = enc.n_stimuli(dataset)
-        if hasattr(dataset, "train_test_split"):
-            train, test = self.split(dataset, enc.Targets.of(dataset).stimulus_ids)
-            n_train, n_test = int(train.size), int(test.size)
-        else:  # the seeded half split: n // 2 training stimuli
-            n_train, n_test = n // 2, n - n // 2
+        # the dataset's own split, else the seeded half split (n // 2 training stimuli)
+        train, test = self.split(dataset, enc.Targets.of(dataset).stimulus_ids)
+        n_train, n_test = int(train.size), int(test.size)
         if n_train < MIN_TRAIN or n_test < MIN_TEST:
             raise NotApplicableError(
                 f"metric {self.identifier!r} needs at least {MIN_TRAIN} training and {MIN_TEST} "

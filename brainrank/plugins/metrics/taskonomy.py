@@ -253,9 +253,9 @@ class TaskonomyEncoding(Metric):
 
     def split(self, dataset: Dataset, stimulus_ids: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """Positions of the training and test stimuli within ``stimulus_ids``."""
-        own = dataset.train_test_split() if hasattr(dataset, "train_test_split") else None
+        own = enc.dataset_split(dataset, stimulus_ids)
         if own is not None:
-            return enc.train_test_split(dataset, stimulus_ids)
+            return own
         n = len(stimulus_ids)
         n_test = round(self.parameters["test_fraction"] * n)
         if n_test < 4 or n - n_test < 2 * self.parameters["n_folds"]:

@@ -193,29 +193,7 @@ class VERSA(Metric):
         ``stimulus_ids``, or None when it has no split (or ``dataset_split`` is off)."""
         if not self.parameters["dataset_split"]:
             return None
-        split = getattr(dataset, "train_test_split", lambda: None)()
-        if split is None:
-            return None
-        train_ids, test_ids = ([str(s) for s in ids] for ids in split)
-        overlap = set(train_ids) & set(test_ids)
-        if overlap:
-            raise InputError(
-                f"the train/test split of dataset {dataset.identifier!r} puts {len(overlap)} "
-                f"stimuli in both sets (e.g. {sorted(overlap)[:3]}); its train_test_split() "
-                "must return disjoint lists."
-            )
-        position = {s: i for i, s in enumerate(stimulus_ids)}
-        missing = [s for s in [*train_ids, *test_ids] if s not in position]
-        if missing:
-            raise InputError(
-                f"the train/test split of dataset {dataset.identifier!r} names {len(missing)} "
-                f"stimuli without responses (e.g. {missing[:3]}); every training and test "
-                "stimulus needs responses."
-            )
-        return (
-            np.array([position[s] for s in train_ids], dtype=np.int64),
-            np.array([position[s] for s in test_ids], dtype=np.int64),
-        )
+        return enc.dataset_split(dataset, stimulus_ids)
 
     def train_test(self, dataset: Dataset, stimulus_ids: list[str]):
         """``(train, test, source)``: positions and where the split came from."""
