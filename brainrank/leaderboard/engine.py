@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import random
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -74,12 +76,39 @@ def engine_url(url: str) -> str:
     return url
 
 
+BUSY_TIMEOUT_S = 60.0
+
+
+def set_wal(cursor: Any, timeout: float = BUSY_TIMEOUT_S) -> None:
+    """Put the database in WAL mode (persistent: once per file).
+
+    SQLite does not apply the busy timeout to the switch into WAL mode: two processes
+    that create the same new leaderboard at once race for it, and the loser gets
+    "database is locked" at once (about one time in five with six processes). So read the
+    mode first and retry the switch, with jittered backoff, for as long as the busy
+    timeout would have waited."""
+    deadline = time.monotonic() + timeout
+    delay = 0.01
+    while True:
+        mode = cursor.execute("PRAGMA journal_mode").fetchone()[0]
+        if str(mode).lower() == "wal":
+            return
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+        time.sleep(delay * (0.5 + random.random()))
+        delay = min(0.5, delay * 2)
+
+
 def sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.isolation_level = None  # brainrank emits BEGIN itself (_sqlite_begin)
     cursor = dbapi_connection.cursor()
     try:
-        cursor.execute("PRAGMA busy_timeout=60000")
-        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
+        set_wal(cursor)
         cursor.execute("PRAGMA foreign_keys=ON")
     finally:
         cursor.close()
