@@ -139,3 +139,52 @@ def get_backend(name: str = "numpy", device: str | None = None) -> NumpyBackend 
     if name == "torch":
         return TorchBackend(device)
     raise InputError(f"unknown backend {name!r}; choose 'numpy' or 'torch'.")
+
+
+#: Device names :func:`resolve_device` accepts.
+DEVICES = ("auto", "cpu", "cuda", "cuda:N", "mps")
+
+
+def _mps_available(torch: Any) -> bool:
+    mps = getattr(getattr(torch, "backends", None), "mps", None)
+    return bool(mps is not None and mps.is_available())
+
+
+def resolve_device(spec: str | None = None) -> str:
+    """The torch device to run on: ``"auto"`` (or None) picks ``"cuda"`` when a GPU is
+    present, else ``"mps"`` (Apple) when present, else ``"cpu"``; ``"cpu"``, ``"cuda"``,
+    ``"cuda:N"`` and ``"mps"`` are checked to exist. Raises :class:`InputError` otherwise."""
+    value = "auto" if spec is None else str(spec).strip().lower()
+    if value == "cpu":
+        return "cpu"
+    import torch
+
+    cuda = torch.cuda.is_available()
+    count = torch.cuda.device_count() if cuda else 0
+    mps = _mps_available(torch)
+    present = ["cpu"] + [f"cuda:{i}" for i in range(count)] + (["mps"] if mps else [])
+    if value == "auto":
+        return "cuda" if cuda else "mps" if mps else "cpu"
+    hint = (
+        f"The devices present here are: {', '.join(present)}. Choose one of them, or 'auto' "
+        "(the GPU when there is one, else the CPU)."
+    )
+    if value == "mps":
+        if not mps:
+            raise InputError(f"device 'mps' (Apple GPU) was asked for but is not available. {hint}")
+        return "mps"
+    if value == "cuda" or value.startswith("cuda:"):
+        index = value.partition(":")[2]
+        if index and not index.isdigit():
+            raise InputError(f"device {spec!r} is not a device name: write 'cuda' or 'cuda:N'.")
+        if not cuda:
+            raise InputError(
+                f"device {spec!r} was asked for but no CUDA GPU is available (torch "
+                f"{torch.__version__}, CUDA build: {torch.version.cuda or 'none'}). {hint}"
+            )
+        if index and int(index) >= count:
+            raise InputError(
+                f"device {spec!r} was asked for but only {count} CUDA device(s) exist. {hint}"
+            )
+        return value
+    raise InputError(f"unknown device {spec!r}; choose one of {', '.join(DEVICES)}. {hint}")

@@ -53,7 +53,10 @@ class ExtractionConfig:
     - ``batch_size``: images per forward pass.
     - ``memory_budget``: bytes of full float32 activations held at once (default 4 GiB).
     - ``projection_seed``: seed of the sparse random projection.
-    - ``device``: torch device for the forward pass.
+    - ``device``: torch device for the forward pass, the projections and the RDMs ("cpu",
+      "cuda", "cuda:N", "mps"; see :func:`brainrank.core.backend.resolve_device`). Off the
+      CPU, activations stay on the device: only the projections and RDMs come back, and
+      passes are sized to ``memory_budget`` or half the device's free memory if less.
     """
 
     batch_size: int = 32
@@ -199,6 +202,7 @@ PROBE_IMAGES = 8
 
 def probe_layers(model: Model, images: list[np.ndarray], device: str = "cpu") -> list[LayerInfo]:
     """Run one batch and list the layers in call order, marking duplicated activations."""
+    on_device = _on_device(device)
     modules = leaf_modules(model.module, model.layers)
     found: list[LayerInfo] = []
     digests: dict[tuple[int, str], str] = {}
@@ -207,8 +211,12 @@ def probe_layers(model: Model, images: list[np.ndarray], device: str = "cpu") ->
 
     def handler(name: str, module_name: str, tensor: Any) -> None:
         axis = 0 if tensor.shape[0] == batch else 1
-        flat = _rows_first(tensor.detach(), axis).float().cpu().contiguous()
-        digest = hashlib.sha1(flat.numpy().tobytes()).hexdigest()
+        flat = _rows_first(tensor.detach(), axis).float()
+        if on_device:
+            digest = _fingerprint(flat)
+        else:
+            flat = flat.contiguous()
+            digest = hashlib.sha1(flat.numpy().tobytes()).hexdigest()
         shape = tuple(s for i, s in enumerate(tensor.shape) if i != axis)
         info = LayerInfo(name, module_name, shape, int(flat.shape[1]), batch_axis=axis)
         info.constant = bool(flat.numel()) and bool((flat == flat.reshape(-1)[0]).all())
@@ -227,6 +235,45 @@ def probe_layers(model: Model, images: list[np.ndarray], device: str = "cpu") ->
             "module and its `layers` list."
         )
     return found
+
+
+def _fingerprint(flat: Any) -> str:
+    """A digest of a layer's probe activations computed where they are (no copy to the host):
+    per image, the float64 sum and a position-weighted float64 sum. Different activations of
+    one size agree on all of these only by construction, never by chance in practice."""
+    import torch
+
+    dtype = torch.float32 if flat.device.type == "mps" else torch.float64  # mps: no float64
+    x = flat.to(dtype)
+    weights = torch.arange(x.shape[1], device=x.device, dtype=dtype) % 997 + 1
+    sums = torch.cat([x.sum(dim=1), x @ weights]).cpu().numpy()
+    return hashlib.sha1(sums.tobytes()).hexdigest()
+
+
+#: Tests set this to run the device code path (torch tensors throughout) on the CPU.
+_FORCE_DEVICE_PATH = False
+
+
+def _on_device(device: str) -> bool:
+    """Whether activations are held as torch tensors on ``device`` (any device but the CPU,
+    where a numpy arena is faster to allocate and fill)."""
+    return device != "cpu" or _FORCE_DEVICE_PATH
+
+
+#: Share of a GPU's free memory that one pass's activations may take.
+DEVICE_MEMORY_SHARE = 0.5
+
+
+def pass_budget(config: ExtractionConfig) -> int:
+    """Bytes of activations one pass may hold: ``memory_budget``, and on a CUDA device at
+    most :data:`DEVICE_MEMORY_SHARE` of its free memory."""
+    budget = config.memory_budget
+    if config.device.startswith("cuda"):
+        import torch
+
+        free, _total = torch.cuda.mem_get_info(torch.device(config.device))
+        budget = min(budget, max(2**20, int(free * DEVICE_MEMORY_SHARE)))
+    return budget
 
 
 def plan_passes(layers: list[LayerInfo], n: int, budget: int) -> list[list[_Slice]]:
@@ -252,6 +299,24 @@ def plan_passes(layers: list[LayerInfo], n: int, budget: int) -> list[list[_Slic
     if current:
         passes.append(current)
     return passes
+
+
+def plan_balanced(layers: list[LayerInfo], n: int, budget: int) -> list[list[_Slice]]:
+    """:func:`plan_passes` with the fewest passes ``budget`` allows, each as small as that
+    number allows: memory by need (two passes over 4.5 GiB hold ~2.3 GiB each, not 4 + 0.5)."""
+    passes = plan_passes(layers, n, budget)
+    if len(passes) < 2:
+        return passes
+    low = -(-4 * n * sum(layer.size for layer in layers) // len(passes))
+    high = budget
+    while high - low > high // 64:  # a few percent above the smallest is enough
+        middle = (low + high) // 2
+        if len(plan_passes(layers, n, middle)) <= len(passes):
+            high = middle
+        else:
+            low = middle
+    balanced = plan_passes(layers, n, high)
+    return balanced if len(balanced) <= len(passes) else passes
 
 
 class _Arena:
@@ -288,16 +353,36 @@ class _Arena:
             self._map.close()
 
 
-def _check_finite(model: str, slices: list[_Slice], buffers: dict[str, np.ndarray]) -> None:
+class _DeviceArena:
+    """The pass buffers as one float32 torch tensor on the extraction device."""
+
+    def __init__(self, n_floats: int, device: str):
+        import torch
+
+        self.data = torch.empty(max(1, n_floats), dtype=torch.float32, device=device)
+
+    def views(self, n: int, widths: list[int]) -> list[Any]:
+        out, offset = [], 0
+        for width in widths:
+            out.append(self.data[offset : offset + n * width].view(n, width))
+            offset += n * width
+        return out
+
+    def close(self) -> None:
+        self.data = None
+
+
+def _check_finite(model: str, slices: list[_Slice], buffers: dict[str, Any]) -> None:
     """Refuse NaN or infinite activations, naming the model and every layer that has them.
     A column with a NaN or inf has a non-finite sum; the few columns whose sum is not finite
     are checked element by element (a float32 sum of large finite values may overflow)."""
+    import torch
+
     bad: dict[str, int] = {}
     for part in slices:
-        block = buffers[part.layer]
-        with np.errstate(over="ignore", invalid="ignore"):
-            suspect = np.flatnonzero(~np.isfinite(block.sum(axis=0)))
-        n_bad = int((~np.isfinite(block[:, suspect]).all(axis=0)).sum()) if suspect.size else 0
+        block = torch.as_tensor(buffers[part.layer])  # no copy: numpy or on the device
+        suspect = torch.nonzero(~torch.isfinite(block.sum(dim=0))).flatten()
+        n_bad = int((~torch.isfinite(block[:, suspect]).all(dim=0)).sum()) if suspect.numel() else 0
         if n_bad:
             bad[part.layer] = bad.get(part.layer, 0) + n_bad
     if bad:
@@ -313,13 +398,15 @@ class _PassCapture:
     """Hook handler of one pass: copies the pass's column slices into its buffers (one copy,
     straight from the layer output into the arena)."""
 
-    def __init__(self, slices: list[_Slice], n: int, arena: _Arena, axes: dict[str, int]):
+    def __init__(
+        self, slices: list[_Slice], n: int, arena: _Arena | _DeviceArena, axes: dict[str, int]
+    ):
         import torch
 
         self.wanted = {part.layer: part for part in slices}
         views = arena.views(n, [part.stop - part.start for part in slices])
         self.buffers = {part.layer: view for part, view in zip(slices, views, strict=True)}
-        self.targets = {name: torch.from_numpy(view) for name, view in self.buffers.items()}
+        self.targets = {name: torch.as_tensor(view) for name, view in self.buffers.items()}
         self.axes = axes
         self.last = slices[-1].layer
         self.rows = slice(0, 0)
@@ -336,11 +423,13 @@ class _PassCapture:
 class _Inputs:
     """The preprocessed batches of a stimulus set, in order. With ``keep`` (several passes
     to run) the batches are kept after the first pass when they take at most a quarter of the
-    memory budget, so images are decoded and preprocessed once; otherwise every pass
+    pass budget, so images are decoded and preprocessed once; otherwise every pass
     preprocesses again."""
 
-    def __init__(self, model: Model, stimuli: StimulusSet, config: ExtractionConfig, keep: bool):
-        self.model, self.stimuli, self.config = model, stimuli, config
+    def __init__(
+        self, model: Model, stimuli: StimulusSet, config: ExtractionConfig, keep: bool, budget: int
+    ):
+        self.model, self.stimuli, self.config, self.budget = model, stimuli, config, budget
         self.kept: list[tuple[slice, Any]] | None = [] if keep else None
         self.complete = False
 
@@ -348,7 +437,7 @@ class _Inputs:
         if self.complete and self.kept is not None:
             yield from self.kept
             return
-        limit = self.config.memory_budget // 4
+        limit = self.budget // 4
         for rows, images in self.stimuli.batches(self.config.batch_size):
             batch = _batch_tensor(self.model, images, self.config.device)
             if self.kept is not None:
@@ -366,7 +455,7 @@ class _LayerState:
     info: LayerInfo
     gram: GramAccumulator | None
     projections: dict[int, Any] = field(default_factory=dict)  # k -> accumulator
-    raw: dict[int, list[np.ndarray]] = field(default_factory=dict)  # k >= p: raw columns
+    raw: dict[int, list[Any]] = field(default_factory=dict)  # k >= p: raw columns
     done: int = 0
 
 
@@ -399,23 +488,27 @@ def extract_features(
             f"({[i.name for i in infos][:5]}...); there are no features to compare."
         )
     axes = {info.name: info.batch_axis for info in layers}
+    on_device = _on_device(config.device)
+    where = config.device if on_device else None  # accumulators' device
     states: dict[str, _LayerState] = {}
     for info in layers:
-        state = _LayerState(info, GramAccumulator(n) if request.rdm else None)
+        state = _LayerState(info, GramAccumulator(n, device=where) if request.rdm else None)
         for k in sorted(request.projection_dims):
             if info.size > k:
                 state.projections[k] = SparseRandomProjection(
                     info.size, k, seed=config.projection_seed
-                ).accumulator(n)
+                ).accumulator(n, device=where)
             else:
                 state.raw[k] = []
         states[info.name] = state
 
-    passes = plan_passes(layers, n, config.memory_budget)
+    budget = pass_budget(config)
+    passes = plan_balanced(layers, n, budget)
     modules = leaf_modules(model.module, model.layers)
     log.info("%s: %d layers in %d passes", model.identifier, len(layers), len(passes))
-    inputs = _Inputs(model, stimuli, config, keep=len(passes) > 1)
-    arena = _Arena(max(n * sum(p.stop - p.start for p in slices) for slices in passes))
+    inputs = _Inputs(model, stimuli, config, keep=len(passes) > 1, budget=budget)
+    largest = max(n * sum(p.stop - p.start for p in slices) for slices in passes)
+    arena = _DeviceArena(largest, config.device) if on_device else _Arena(largest)
     with _Hooks(modules) as hooks:
         for number, slices in enumerate(passes):
             capture = _PassCapture(slices, n, arena, axes)
@@ -434,7 +527,7 @@ def extract_features(
                 for acc in state.projections.values():
                     acc.add(block, part.start)
                 for k in state.raw:
-                    state.raw[k].append(block.copy())  # the arena is reused by the next pass
+                    state.raw[k].append(block.clone() if on_device else block.copy())
                 state.done += part.stop - part.start
                 del block
             del capture
@@ -449,7 +542,7 @@ def extract_features(
             raise RuntimeError(f"layer {info.name}: {state.done} of {info.size} columns captured")
         projections = {k: acc.result() for k, acc in state.projections.items()}
         for k, parts in state.raw.items():
-            projections[k] = np.ascontiguousarray(np.concatenate(parts, axis=1))
+            projections[k] = _host_columns(parts)
         out_layers.append(
             LayerFeatures(
                 name=info.name,
@@ -477,6 +570,15 @@ def extract_features(
             "extraction_version": EXTRACTION_VERSION,
         },
     )
+
+
+def _host_columns(parts: list[Any]) -> np.ndarray:
+    """Column blocks (numpy, or torch on a device) joined into one C-contiguous numpy array."""
+    if parts and not isinstance(parts[0], np.ndarray):
+        import torch
+
+        return np.ascontiguousarray(torch.cat(parts, dim=1).cpu().numpy())
+    return np.ascontiguousarray(np.concatenate(parts, axis=1))
 
 
 def layer_activations(

@@ -20,8 +20,10 @@ from __future__ import annotations
 import functools
 import math
 import warnings
+from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -125,6 +127,30 @@ class SparseRandomProjection:
         features = (positions - component * rows).astype(np.int64)
         return sp.csr_matrix((data, features, indptr), shape=(k, rows))
 
+    def columns_transposed(self, start: int, stop: int) -> sp.csr_matrix:
+        """``R[start:stop].T`` as CSR ``(k, stop - start)`` float32, joined from the blocks
+        the range overlaps (memoised, up to :data:`CACHE_NONZEROS` in all: layers of one
+        size share their projection)."""
+        if not 0 <= start <= stop <= self.n_features:
+            raise IndexError(f"rows [{start}, {stop}) outside [0, {self.n_features})")
+        key = (self, start, stop)
+        if key in _joined:
+            _joined.move_to_end(key)
+            return _joined[key]
+        parts = []
+        for j in range(start // BLOCK_ROWS, -(-stop // BLOCK_ROWS)):
+            lo = j * BLOCK_ROWS
+            block = self._draw_block(j)
+            a, b = max(start, lo) - lo, min(stop, lo + BLOCK_ROWS) - lo
+            parts.append(block if (a, b) == (0, block.shape[1]) else block[:, a:b].tocsr())
+        matrix = _join_columns(parts, self.n_components)
+        if matrix.nnz <= CACHE_NONZEROS:
+            _joined[key] = matrix
+            total = sum(m.nnz for m in _joined.values())
+            while total > CACHE_NONZEROS:
+                total -= _joined.popitem(last=False)[1].nnz
+        return matrix
+
     def rows(self, start: int, stop: int) -> sp.csr_matrix:
         """Rows ``[start, stop)`` of R (any range, assembled from the blocks it overlaps)."""
         if not 0 <= start <= stop <= self.n_features:
@@ -142,9 +168,10 @@ class SparseRandomProjection:
         """The whole matrix, dense (for tests on small sizes only)."""
         return self.rows(0, self.n_features).toarray()
 
-    def accumulator(self, n_samples: int) -> ProjectionAccumulator:
-        """An accumulator that sums the projections of column chunks of an input."""
-        return ProjectionAccumulator(self, n_samples)
+    def accumulator(self, n_samples: int, device: Any = None) -> ProjectionAccumulator:
+        """An accumulator that sums the projections of column chunks of an input (on the
+        torch ``device``, default the CPU)."""
+        return ProjectionAccumulator(self, n_samples, device)
 
     def transform(self, X: np.ndarray, chunk_features: int = 16 * BLOCK_ROWS) -> np.ndarray:
         """Project ``X`` ``(n, n_features)`` to ``(n, n_components)`` float32."""
@@ -170,54 +197,111 @@ class SparseRandomProjection:
         return acc.result()
 
 
+#: Non-zeros of joined projection matrices kept for reuse: about 12 bytes each, so 2**23
+#: holds at most ~100 MB.
+CACHE_NONZEROS = 2**23
+
+_joined: OrderedDict[tuple[SparseRandomProjection, int, int], sp.csr_matrix] = OrderedDict()
+
+
+def _join_columns(parts: list[sp.csr_matrix], k: int) -> sp.csr_matrix:
+    """CSR matrices ``(k, m_j)`` side by side as one CSR ``(k, sum m_j)``, in one vectorised
+    scatter per part (much faster than ``scipy.sparse.hstack`` for many small blocks)."""
+    if len(parts) == 1:
+        return sp.csr_matrix(
+            (parts[0].data, parts[0].indices.astype(np.int64, copy=False), parts[0].indptr),
+            shape=parts[0].shape,
+        )
+    counts = np.stack([np.diff(part.indptr) for part in parts])  # (parts, k)
+    indptr = np.zeros(k + 1, dtype=np.int64)
+    np.cumsum(counts.sum(axis=0), out=indptr[1:])
+    before = np.cumsum(counts, axis=0) - counts  # entries of earlier parts in each row
+    indices = np.empty(indptr[-1], dtype=np.int64)
+    data = np.empty(indptr[-1], dtype=np.float32)
+    offset = 0
+    for j, part in enumerate(parts):
+        rows = np.repeat(np.arange(k), counts[j])
+        dest = indptr[rows] + before[j, rows] + np.arange(part.nnz) - part.indptr[rows]
+        indices[dest] = part.indices + offset
+        data[dest] = part.data
+        offset += part.shape[1]
+    return sp.csr_matrix((data, indices, indptr), shape=(k, offset))
+
+
 @functools.lru_cache(maxsize=256)
 def _block(projection: SparseRandomProjection, j: int) -> sp.csr_matrix:
     return projection._draw_block(j)
 
 
+#: Up to this many samples, CPU products use scipy's sparse kernel instead of torch's.
+SCIPY_ROWS = 32
+
+#: Bytes of one transposed copy of an input piece (see :meth:`ProjectionAccumulator.add`).
+CHUNK_BYTES = 64 * 2**20
+
+
 class ProjectionAccumulator:
     """Sums ``X[:, a:b] @ R[a:b]`` over column chunks of X, in any order and chunking.
 
-    The sum is kept transposed, ``(k, n)``, so each block contributes one sparse-dense
-    product ``R_block^T @ X_block^T`` added in place (torch's multi-threaded CSR kernel).
+    The sum is kept transposed, ``(k, n)``, on ``device`` (a torch device; default the CPU).
+    Each chunk contributes one sparse-dense product ``R[a:b]^T @ X[:, a:b]^T`` added in place
+    (torch's CSR kernel: multi-threaded on the CPU, cuSPARSE on a GPU), the blocks of ``R``
+    the chunk overlaps joined into one sparse matrix: one product per chunk, not per block.
+    Chunks are numpy arrays or torch tensors; a GPU's chunks never leave it.
     """
 
-    def __init__(self, projection: SparseRandomProjection, n_samples: int):
+    def __init__(self, projection: SparseRandomProjection, n_samples: int, device: Any = None):
         import torch
 
         self.projection = projection
         self.n_samples = int(n_samples)
-        self._out_t = torch.zeros((projection.n_components, self.n_samples), dtype=torch.float32)
+        self.device = torch.device(device if device is not None else "cpu")
+        self._out_t = torch.zeros(
+            (projection.n_components, self.n_samples), dtype=torch.float32, device=self.device
+        )
 
-    def add(self, X: np.ndarray, start: int, rows: slice | None = None) -> None:
+    def add(self, X: Any, start: int, rows: slice | None = None) -> None:
         """Add the projection of ``X``: columns ``start..`` of the input, for all samples, or
         for the samples ``rows`` (a slice) when the input is streamed in batches of images."""
         import torch
 
-        X = np.asarray(X)
+        if isinstance(X, torch.Tensor):
+            x = X.detach()
+            x = x if x.dtype == torch.float32 else x.float()
+        else:
+            x = torch.from_numpy(np.asarray(X, dtype=np.float32))
+        x = x.to(self.device)  # no copy when already there
         target = self._out_t if rows is None else self._out_t[:, rows]
-        if X.ndim != 2 or X.shape[0] != target.shape[1]:
-            raise InputError(f"chunk has shape {X.shape}; expected ({target.shape[1]}, n_columns).")
+        if x.ndim != 2 or x.shape[0] != target.shape[1]:
+            raise InputError(
+                f"chunk has shape {tuple(x.shape)}; expected ({target.shape[1]}, n_columns)."
+            )
         proj = self.projection
-        stop = start + X.shape[1]
+        stop = start + int(x.shape[1])
         if start < 0 or stop > proj.n_features:
             raise InputError(
                 f"columns {start}..{stop} exceed the projection's {proj.n_features} features."
             )
-        if X.dtype != np.float32:
-            X = X.astype(np.float32)
-        x_t = torch.from_numpy(X).T  # (m, n) view
-        for j in range(start // BLOCK_ROWS, -(-stop // BLOCK_ROWS)):
-            lo = j * BLOCK_ROWS
-            a, b = max(start, lo), min(stop, lo + BLOCK_ROWS)
-            block = proj.block_transposed(j)
-            if (a - lo, b - lo) != (0, block.shape[1]):
-                block = block[:, a - lo : b - lo].tocsr()
-            target.addmm_(_torch_csr(block), x_t[a - start : b - start])
+        # The sparse kernels want the chunk transposed and contiguous, and copy it if it is
+        # not: the columns go through in pieces of at most CHUNK_BYTES, aligned on multiples
+        # of the piece width so that layers of one size reuse the joined matrices.
+        n = int(x.shape[0])
+        width = max(BLOCK_ROWS, CHUNK_BYTES // (4 * max(1, n)) // BLOCK_ROWS * BLOCK_ROWS)
+        a = start
+        while a < stop:
+            b = min(stop, (a // width + 1) * width)
+            matrix = proj.columns_transposed(a, b)
+            piece = x[:, a - start : b - start]
+            if self.device.type == "cpu" and n <= SCIPY_ROWS:
+                # few samples: scipy's single-threaded kernel has far less overhead per call
+                target += torch.from_numpy(matrix @ np.ascontiguousarray(piece.numpy().T))
+            else:
+                target.addmm_(_torch_csr(matrix).to(self.device), piece.T.contiguous())
+            a = b
 
     def result(self) -> np.ndarray:
         """The ``(n, k)`` float32 projection of what was added."""
-        return np.ascontiguousarray(self._out_t.T.numpy())
+        return np.ascontiguousarray(self._out_t.T.cpu().numpy())
 
 
 def _torch_csr(matrix: sp.csr_matrix):

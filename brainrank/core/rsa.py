@@ -7,9 +7,10 @@
 - :class:`GramAccumulator`: builds an exact RDM from column chunks of a pattern matrix
   (used by feature extraction, which never holds a whole layer when memory is short).
 
-Correlation distances come from one symmetric rank-k product (BLAS ``syrk``) of the
-patterns; when the row means are large compared with the spread, the rows are centred
-first so that no precision is lost.
+Correlation distances come from one product of the patterns with themselves (in torch: on
+the patterns' device, and on the CPU several times faster than scipy's BLAS ``syrk`` was);
+when the row means are large compared with the spread, the rows are centred first so that
+no precision is lost.
 """
 
 from __future__ import annotations
@@ -17,8 +18,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import scipy.linalg.blas as blas
-import scipy.stats
 
 from brainrank.core.errors import InputError
 
@@ -29,14 +28,6 @@ COMPARISONS = ("pearson", "spearman", "kendall_tau_a")
 #: uncentred float32 product would lose too many digits (its relative error grows like
 #: eps * (1 + ratio): about 1e-5 at 100): the rows are centred before the product.
 _CENTRE_FIRST = 100.0
-
-
-def _gram(a: np.ndarray) -> np.ndarray:
-    """``a @ a.T`` for a float32/float64 C-contiguous ``(n, p)`` array, full symmetric."""
-    syrk = blas.ssyrk if a.dtype == np.float32 else blas.dsyrk
-    # a.T is a Fortran-ordered (p, n) view: syrk(trans=1) forms (a.T)^T a.T = a a^T with no copy.
-    upper = syrk(1.0, a.T, trans=1, lower=0)
-    return np.triu(upper) + np.triu(upper, 1).T
 
 
 def rdm(patterns: Any, method: str = "correlation", dtype: str = "float32") -> np.ndarray:
@@ -66,54 +57,100 @@ class GramAccumulator:
     Each chunk's centred Gram matrix and row means are accumulated; the between-chunk part
     of the row variance is added at the end (the parallel-variance identity), so the result
     equals the RDM of the whole matrix however it was chunked.
+
+    Chunks are numpy arrays or torch tensors. The products run in torch (in ``dtype``, on the
+    chunk's device: a GPU's chunks never leave it) and are summed in float64 on ``device``
+    (default: the first chunk's device; Apple's ``mps`` has no float64, so its sums are kept
+    on the CPU). Only the ``(n, n)`` sums come back to numpy, in :meth:`rdm`.
     """
 
-    def __init__(self, n_samples: int, dtype: str = "float32"):
+    def __init__(self, n_samples: int, dtype: str = "float32", device: Any = None):
         self.n = int(n_samples)
         self.dtype = np.dtype(dtype)
-        self.centred = np.zeros((self.n, self.n))  # sum over chunks of centred Grams
-        self.raw = np.zeros((self.n, self.n))  # sum over chunks of uncentred Grams
-        self._means: list[np.ndarray] = []
+        self.device = device
+        self._centred: Any = None  # sum over chunks of centred Grams (torch float64)
+        self._raw: Any = None  # sum over chunks of uncentred Grams
+        self._means: list[Any] = []
         self._widths: list[int] = []
 
     @property
     def n_features(self) -> int:
         return int(sum(self._widths))
 
+    @property
+    def centred(self) -> np.ndarray:
+        """Sum over chunks of the centred Grams ``(n, n)`` float64."""
+        return self._sums()[0]
+
+    @property
+    def raw(self) -> np.ndarray:
+        """Sum over chunks of the uncentred Grams ``(n, n)`` float64."""
+        return self._sums()[1]
+
+    def _sums(self) -> tuple[np.ndarray, np.ndarray]:
+        if self._raw is None:
+            zero = np.zeros((self.n, self.n))
+            return zero, zero.copy()
+        return self._centred.cpu().numpy(), self._raw.cpu().numpy()
+
+    def _tensor(self, chunk: Any) -> Any:
+        import torch
+
+        if isinstance(chunk, torch.Tensor):
+            x = chunk.detach()
+            dtype = getattr(torch, self.dtype.name)
+            return x if x.dtype == dtype else x.to(dtype)
+        return torch.from_numpy(np.ascontiguousarray(chunk, dtype=self.dtype))
+
     def add(self, chunk: Any) -> None:
-        x = np.asarray(chunk)
+        import torch
+
+        x = self._tensor(chunk)
         if x.ndim != 2 or x.shape[0] != self.n:
-            raise InputError(f"chunk has shape {x.shape}; expected ({self.n}, n_columns).")
-        p = x.shape[1]
+            raise InputError(f"chunk has shape {tuple(x.shape)}; expected ({self.n}, n_columns).")
+        p = int(x.shape[1])
         if p == 0:
             return
-        x = np.ascontiguousarray(x, dtype=self.dtype)
-        # Row sums and sums of squares in the working dtype (BLAS / SIMD, far faster than a
-        # float64 reduction); they only decide whether centring first is needed.
-        mean = (x @ np.ones(p, dtype=x.dtype)).astype(np.float64) / p
-        sumsq = np.einsum("ij,ij->i", x, x).astype(np.float64)
-        bad = ~(np.isfinite(mean) & np.isfinite(sumsq))  # NaN / inf propagate to the sums
-        if bad.any():
+        if self._raw is None:
+            where = torch.device(self.device) if self.device is not None else x.device
+            if where.type == "mps":
+                where = torch.device("cpu")
+            self._centred = torch.zeros((self.n, self.n), dtype=torch.float64, device=where)
+            self._raw = torch.zeros_like(self._centred)
+        where = self._raw.device
+
+        def f64(t: Any) -> Any:  # moved first: a device without float64 (mps) converts nothing
+            return t.to(where).to(torch.float64)
+
+        # Row sums in the working dtype (far faster than a float64 reduction); the sums of
+        # squares are the Gram's diagonal. They decide whether centring first is needed.
+        g = x @ x.T
+        mean = f64(x.sum(dim=1)) / p
+        sumsq = f64(torch.diagonal(g))
+        bad = ~(torch.isfinite(mean) & torch.isfinite(sumsq))  # NaN / inf propagate
+        if bool(bad.any()):
             raise InputError(
                 f"patterns contain NaN or infinite values (or values too large to square) in "
-                f"{int(bad.sum())} of {self.n} rows (first: row {int(np.flatnonzero(bad)[0])}); "
-                "remove or impute them first."
+                f"{int(bad.sum())} of {self.n} rows (first: row "
+                f"{int(torch.nonzero(bad)[0, 0])}); remove or impute them first."
             )
         var = sumsq - p * mean**2
-        with np.errstate(over="ignore"):  # constant rows: ratio inf, centred below
-            ratio = p * mean**2 / np.maximum(var, np.finfo(np.float64).tiny)
-        if self.dtype == np.float64 or np.max(ratio, initial=0.0) <= _CENTRE_FIRST:
-            g = _gram(x).astype(np.float64)
-            self.raw += g
-            self.centred += g - p * np.outer(mean, mean)
+        # constant rows: ratio huge (or inf), centred below
+        ratio = p * mean**2 / var.clamp(min=np.finfo(np.float64).tiny)
+        if self.dtype == np.float64 or float(ratio.max()) <= _CENTRE_FIRST:
+            g = _symmetric(f64(g))
+            self._raw += g
+            self._centred += g - p * torch.outer(mean, mean)
         else:
             # large means: centre first; the small residual mean delta is removed exactly
-            xc = x - mean[:, None].astype(self.dtype)
-            delta = (xc @ np.ones(p, dtype=xc.dtype)).astype(np.float64) / p
-            g = _gram(xc).astype(np.float64)
-            self.centred += g - p * np.outer(delta, delta)
-            self.raw += g + p * (
-                np.outer(mean, delta) + np.outer(delta, mean) + np.outer(mean, mean)
+            del g
+            xc = x - mean.to(x.dtype).to(x.device)[:, None]
+            delta = f64(xc.sum(dim=1)) / p
+            g = _symmetric(f64(xc @ xc.T))
+            del xc
+            self._centred += g - p * torch.outer(delta, delta)
+            self._raw += g + p * (
+                torch.outer(mean, delta) + torch.outer(delta, mean) + torch.outer(mean, mean)
             )
             mean = mean + delta
         self._means.append(mean)
@@ -122,18 +159,19 @@ class GramAccumulator:
     def rdm(self, method: str = "correlation") -> np.ndarray:
         if not self._widths:
             raise InputError("no columns were added to the accumulator.")
+        centred, raw = self._sums()
         if method == "correlation":
             widths = np.asarray(self._widths, dtype=np.float64)
-            means = np.stack(self._means, axis=1)  # (n, chunks)
+            means = np.stack([m.cpu().numpy() for m in self._means], axis=1)  # (n, chunks)
             overall = means @ widths / widths.sum()
             dev = means - overall[:, None]
-            cov = self.centred + (dev * widths) @ dev.T
+            cov = centred + (dev * widths) @ dev.T
             g = cov
         elif method == "cosine":
-            g = self.raw
+            g = raw
         elif method == "euclidean":
-            diag = np.diag(self.raw)
-            sq = diag[:, None] + diag[None, :] - 2 * self.raw
+            diag = np.diag(raw)
+            sq = diag[:, None] + diag[None, :] - 2 * raw
             out = np.sqrt(np.clip(sq, 0.0, None))
             np.fill_diagonal(out, 0.0)
             return out
@@ -150,6 +188,11 @@ class GramAccumulator:
             out[zero, :] = np.nan
             out[:, zero] = np.nan
         return out
+
+
+def _symmetric(g: Any) -> Any:
+    """``g`` made exactly symmetric (a general matrix product need not be)."""
+    return (g + g.T) * 0.5
 
 
 # --------------------------------------------------------------------------- comparison
@@ -193,6 +236,8 @@ def _kendall_tau_a(x: np.ndarray, y: np.ndarray) -> float:
     tx, ty = tied_pairs(x), tied_pairs(y)
     if tx == pairs or ty == pairs:
         return 0.0 if pairs else float("nan")
+    import scipy.stats
+
     tau_b = scipy.stats.kendalltau(x, y, variant="b").statistic
     return float(tau_b * np.sqrt((pairs - tx) * (pairs - ty)) / pairs)
 
@@ -226,6 +271,8 @@ def compare(a: Any, b: Any, method: str = "pearson") -> Any:
         out = np.array([[_kendall_tau_a(x, y) for y in vb] for x in va])
     else:
         if method == "spearman":
+            import scipy.stats
+
             va = scipy.stats.rankdata(va, axis=1)
             vb = scipy.stats.rankdata(vb, axis=1)
         out = _standardise(va) @ _standardise(vb).T
