@@ -6,10 +6,16 @@ seed and scheme, and the extraction code version. The entry records which projec
 and whether RDMs it holds; a request it does not cover is recomputed (with the union of
 both) and replaces it. Entries are written to a temporary folder and renamed into place, so
 a killed run never leaves a half-written entry behind.
+
+Beside the feature sets, ``root/models/`` remembers what earlier builds of a model gave
+(its weights hash, preprocessing, layers and metadata) under a key over the build's inputs,
+so that a run whose features are cached need not build the model again (see
+:class:`brainrank.core.features.ModelHandle`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -149,6 +155,38 @@ class FeatureCache:
             key=key,
             info={**meta["info"], "cache": "hit"},
         )
+
+    def _model_file(self, key: str) -> Path:
+        return self.root / "models" / key[:2] / f"{key}.json"
+
+    def model_record(self, key: str) -> dict[str, Any] | None:
+        """What an earlier build with the build key ``key`` gave, or ``None`` (none, another
+        format, or unreadable: the model is then built)."""
+        try:
+            record = json.loads(self._model_file(key).read_text())
+        except (OSError, ValueError):
+            return None
+        if not isinstance(record, dict) or record.get("format") != FORMAT:
+            return None
+        return record
+
+    def store_model_record(self, key: str, record: dict[str, Any]) -> None:
+        """Remember a build's record (written to a temporary file, then renamed)."""
+        path = self._model_file(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{key[:12]}-", dir=path.parent)
+        try:
+            with os.fdopen(fd, "w") as handle:
+                json.dump({**record, "format": FORMAT}, handle)
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+
+    def forget_model_record(self, key: str) -> None:
+        with contextlib.suppress(OSError):
+            self._model_file(key).unlink()
 
     def store(self, key: str, features: FeatureSet) -> None:
         target = self._dir(key)

@@ -1,10 +1,19 @@
 """Features of one model on one stimulus set: from the feature cache when it covers the
-request, else extracted (and cached); and the scores a metric computes from them."""
+request, else extracted (and cached); and the scores a metric computes from them.
+
+A model from a plugin comes as a :class:`ModelHandle`: when an earlier build with the same
+inputs is remembered in the feature cache, its identity (weights hash, preprocessing,
+layers) is known without building it, and a run whose features are cached never builds it.
+"""
 
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -12,34 +21,213 @@ from brainrank.core.cache import FeatureCache
 from brainrank.core.dataset import Dataset
 from brainrank.core.errors import ResultError
 from brainrank.core.extraction import ExtractionConfig, extract_features
-from brainrank.core.hashing import features_key
+from brainrank.core.hashing import (
+    ModelFacts,
+    build_key,
+    features_key,
+    file_identity,
+    files_unchanged,
+    plugin_code_version,
+    read_files,
+    recording_reads,
+)
 from brainrank.core.metric import Metric
 from brainrank.core.scores import FeatureRequest, FeatureSet, Score, best_layer_scores
-from brainrank.core.specs import Model
+from brainrank.core.specs import Model, ModelMetadata, ModelSpec
 from brainrank.core.stimuli import StimulusSet
 
 log = logging.getLogger(__name__)
 
 
+class ModelHandle:
+    """A model a plugin's factory builds, built only when it is needed.
+
+    Its :attr:`facts` (weights hash, preprocessing, layers, metadata: what the feature
+    cache key and the leaderboard need) come from the record of an earlier build with the
+    same *build key* when the feature cache holds one whose files are unchanged, else from
+    building it. The build key covers the identifier, the options, the plugin's code and the
+    installed packages' versions (:func:`~brainrank.core.hashing.build_key`); the record
+    lists every file the build read from Python and any file an option names, each with its
+    size, times and inode, and is used only while all of them are unchanged.
+
+    Only builds whose weights are determined by those inputs are remembered: untrained
+    models (a seeded initialisation) and models given a weights file as an option. Trained
+    weights found implicitly (a torch-hub or Hugging Face cache, possibly read from native
+    code that Python does not see) are always built and hashed, as before.
+    """
+
+    def __init__(
+        self,
+        identifier: str,
+        build: Callable[[], Model],
+        *,
+        cache: FeatureCache | None = None,
+        key: str | None = None,
+        option_files: list[list[Any]] | None = None,
+        explicit_weights: bool = False,
+    ):
+        self.identifier = identifier
+        self._build = build
+        self._cache = cache if key else None
+        self._key = key
+        self._option_files = option_files or []
+        self._explicit_weights = explicit_weights
+        self._model: Model | None = None
+        self._facts: ModelFacts | None = self._recall()
+        #: the model was built by this handle (its factory called)
+        self.built = False
+
+    @property
+    def remembered(self) -> bool:
+        """The facts came from an earlier build's record (the model is not built yet)."""
+        return self._facts is not None and self._model is None
+
+    @property
+    def facts(self) -> ModelFacts:
+        if self._facts is None:
+            self.build()
+        assert self._facts is not None
+        return self._facts
+
+    @property
+    def weights(self) -> str:
+        return self.facts.weights
+
+    @property
+    def metadata(self) -> ModelMetadata:
+        return self.facts.metadata
+
+    def build(self) -> Model:
+        """The model, built now if it is not yet (and its build remembered when that is
+        safe)."""
+        if self._model is not None:
+            return self._model
+        with recording_reads() as reads:
+            model = self._build()
+        facts = ModelFacts.of(model)
+        remembered, self._model, self._facts, self.built = self._facts, model, facts, True
+        if self._cache is None or self._key is None:
+            return model
+        if remembered is not None and remembered != facts:
+            log.warning(
+                "%s: building it gave other weights or settings than an earlier build with "
+                "the same inputs (a build that is not reproducible?); its features are "
+                "recomputed and the build is not remembered",
+                self.identifier,
+            )
+            self._cache.forget_model_record(self._key)
+            return model
+        self._remember(facts, read_files(reads))
+        return model
+
+    def _remember(self, facts: ModelFacts, files: list[list[Any]]) -> None:
+        assert self._cache is not None and self._key is not None
+        metadata = facts.metadata.to_dict()
+        try:
+            same = ModelMetadata(**_json_roundtrip(metadata)) == facts.metadata
+        except (TypeError, ValueError):
+            same = False
+        if not same or (facts.metadata.trained and not self._explicit_weights):
+            self._cache.forget_model_record(self._key)
+            return
+        known = {entry[0] for entry in files}
+        files += [entry for entry in self._option_files if entry[0] not in known]
+        record = {
+            "identifier": facts.identifier,
+            "weights": facts.weights,
+            "preprocess_id": facts.preprocess_id,
+            "layers": list(facts.layers) if facts.layers is not None else None,
+            "metadata": metadata,
+            "files": files,
+        }
+        try:
+            self._cache.store_model_record(self._key, record)
+        except OSError as exc:
+            log.warning("could not write the model record in %s: %s", self._cache.root, exc)
+
+    def _recall(self) -> ModelFacts | None:
+        if self._cache is None or self._key is None:
+            return None
+        record = self._cache.model_record(self._key)
+        if record is None:
+            return None
+        try:
+            if not files_unchanged(record["files"]):  # option files included
+                return None
+            layers = record["layers"]
+            return ModelFacts(
+                identifier=str(record["identifier"]),
+                weights=str(record["weights"]),
+                preprocess_id=str(record["preprocess_id"]),
+                layers=tuple(layers) if layers is not None else None,
+                metadata=ModelMetadata(**record["metadata"]),
+            )
+        except (KeyError, TypeError, ValueError, IndexError):
+            return None
+
+
+def _json_roundtrip(value: dict[str, Any]) -> dict[str, Any]:
+    import json
+
+    return json.loads(json.dumps(value))
+
+
+def model_handle(
+    spec: ModelSpec, options: dict[str, Any], cache: FeatureCache | None = None
+) -> ModelHandle:
+    """A handle on the model ``spec`` builds with ``options``; with a feature ``cache``, its
+    identity is remembered across runs where that is safe (see :class:`ModelHandle`)."""
+    build = partial(spec.load, **options)
+    explicit = options.get("weights") is not None
+    if cache is None or (spec.metadata.trained and not explicit):
+        return ModelHandle(spec.identifier, build)
+    code = plugin_code_version(spec.factory)
+    if code is None:  # a factory defined interactively: no version of its code
+        return ModelHandle(spec.identifier, build)
+    option_files = []
+    for value in options.values():
+        if isinstance(value, (str, Path)):
+            path = os.path.realpath(os.path.expanduser(str(value)))
+            identity = file_identity(path) if os.path.isfile(path) else None
+            if identity is not None:
+                option_files.append(identity)
+    key = build_key(spec.identifier, {k: str(v) for k, v in options.items()}, code)
+    return ModelHandle(spec.identifier, build, cache=cache, key=key,
+                       option_files=option_files, explicit_weights=explicit)  # fmt: skip
+
+
 def compute_features(
-    model: Model,
+    model: Model | ModelHandle,
     stimuli: StimulusSet,
     request: FeatureRequest,
     config: ExtractionConfig,
     cache: FeatureCache | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> FeatureSet:
-    """Features from the cache when it covers ``request``, else extracted (and cached)."""
-    key = features_key(model, stimuli, config)
-    if cache is not None:
-        if cache.covers(key, request):
-            cached = cache.load(key)
-            if cached is not None:
-                return cached
-        stored = cache.stored_request(key)
-        if stored is not None:  # extend what is cached rather than replace it
-            request = request | stored
-    features = extract_features(model, stimuli, request, config, progress=progress)
+    """Features from the cache when it covers ``request``, else extracted (and cached).
+
+    A :class:`ModelHandle` whose identity is remembered is built only when the cache does
+    not cover the request."""
+    while True:
+        key = features_key(model.facts if isinstance(model, ModelHandle) else model,
+                           stimuli, config)  # fmt: skip
+        if cache is not None:
+            if cache.covers(key, request):
+                cached = cache.load(key)
+                if cached is not None:
+                    return cached
+            stored = cache.stored_request(key)
+            if stored is not None:  # extend what is cached rather than replace it
+                request = request | stored
+        if not isinstance(model, ModelHandle):
+            built = model
+            break
+        remembered = model.remembered
+        built = model.build()
+        if not remembered or features_key(model.facts, stimuli, config) == key:
+            break
+        # the build does not match its record: look up the built model's own features
+    features = extract_features(built, stimuli, request, config, progress=progress)
     features.key = key
     if cache is not None:
         try:

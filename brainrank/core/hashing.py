@@ -6,16 +6,23 @@
 - :func:`dataset_hash`: a dataset's stimuli and data;
 - :func:`plan_hash`: what determines a (model, dataset, metric) result before the model is
   built (the resume key of the grid);
-- :func:`file_sha256`: a file's content, cached by path, size and modification time.
+- :func:`file_sha256`: a file's content, cached by path, size and modification time;
+- :func:`build_key`, :func:`recording_reads`, :func:`file_identity`: what lets a model's
+  identity be known without building it (see :class:`brainrank.core.features.ModelHandle`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import inspect
 import json
 import os
+import stat as stat_module
+import sys
 import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -27,18 +34,41 @@ from brainrank.core.cache import feature_key
 from brainrank.core.dataset import Dataset
 from brainrank.core.extraction import EXTRACTION_VERSION, ExtractionConfig, state_dict_hash
 from brainrank.core.projection import SCHEME
-from brainrank.core.specs import Model
+from brainrank.core.specs import Model, ModelMetadata
 from brainrank.core.stimuli import StimulusSet
 
 
-def features_key(model: Model, stimuli: StimulusSet, config: ExtractionConfig) -> str:
+@dataclass(frozen=True)
+class ModelFacts:
+    """What the feature cache key and the leaderboard need of a built model: known from
+    the model itself, or remembered from an earlier build with the same inputs."""
+
+    identifier: str
+    weights: str
+    preprocess_id: str
+    layers: tuple[str, ...] | None
+    metadata: ModelMetadata
+
+    @classmethod
+    def of(cls, model: Model) -> ModelFacts:
+        return cls(
+            identifier=model.identifier,
+            weights=weights_hash(model),
+            preprocess_id=model.preprocess_id,
+            layers=tuple(model.layers) if model.layers is not None else None,
+            metadata=model.metadata,
+        )
+
+
+def features_key(model: Model | ModelFacts, stimuli: StimulusSet, config: ExtractionConfig) -> str:
     """The content hash that determines a model's features on a stimulus set."""
+    facts = model if isinstance(model, ModelFacts) else ModelFacts.of(model)
     return feature_key(
         {
-            "model": model.identifier,
-            "weights": weights_hash(model),
-            "preprocess": model.preprocess_id,
-            "layers": list(model.layers) if model.layers is not None else None,
+            "model": facts.identifier,
+            "weights": facts.weights,
+            "preprocess": facts.preprocess_id,
+            "layers": list(facts.layers) if facts.layers is not None else None,
             "stimuli": stimuli.content_hash(),
             "projection_seed": config.projection_seed,
             "projection_scheme": SCHEME,
@@ -48,8 +78,11 @@ def features_key(model: Model, stimuli: StimulusSet, config: ExtractionConfig) -
     )
 
 
-def weights_hash(model: Model) -> str:
-    """The content of a model's weights: its ``weights_id`` or a hash of its state dict."""
+def weights_hash(model: Any) -> str:
+    """The content of a model's weights: its ``weights_id`` or a hash of its state dict
+    (for a :class:`~brainrank.core.features.ModelHandle`: its known or built weights)."""
+    if not isinstance(model, Model):
+        return model.weights
     if not model.weights_id:
         model.weights_id = state_dict_hash(model.module)
     return model.weights_id
@@ -143,6 +176,12 @@ def code_version(factory: Any) -> str | None:
     other modules it imports, nor in installed libraries (their versions are recorded with
     each run).
     """
+    source = _source_file(factory)
+    return file_sha256(source) if source is not None else None
+
+
+def _source_file(factory: Any) -> str | None:
+    """The source file that defines ``factory`` (a ``functools.partial`` is followed)."""
     while isinstance(factory, partial):
         factory = factory.func
     target = getattr(factory, "__func__", factory)
@@ -157,4 +196,167 @@ def code_version(factory: Any) -> str | None:
             return None
     if not source or not os.path.isfile(source):
         return None
-    return file_sha256(source)
+    return source
+
+
+# --------------------------------------------------------------------------- model identity
+
+
+def build_key(identifier: str, options: dict[str, Any], code: str | None) -> str:
+    """What determines the model a plugin's factory builds, known before building it: the
+    identifier, its options, the plugin's code (:func:`plugin_code_version`), brainrank's
+    version and every installed distribution's version (:func:`environment_version`).
+    Files the build reads are checked separately (:func:`recording_reads`)."""
+    return feature_key(
+        {
+            "kind": "model-build",
+            "model": identifier,
+            "options": options,
+            "code": code,
+            "environment": environment_version(),
+            "brainrank": __version__,
+        }
+    )
+
+
+_ENVIRONMENT: list[str] = []
+
+
+def environment_version() -> str:
+    """A sha256 over the Python version and the name and version of every installed
+    distribution (computed once per process): upgrading torch, timm or any other package
+    changes it."""
+    if not _ENVIRONMENT:
+        from importlib import metadata
+
+        names = sorted(
+            {f"{(d.metadata['Name'] or '').lower()}=={d.version}" for d in metadata.distributions()}
+        )
+        payload = json.dumps([sys.version, sys.platform, names])
+        _ENVIRONMENT.append(hashlib.sha256(payload.encode()).hexdigest())
+    return _ENVIRONMENT[0]
+
+
+def plugin_code_version(factory: Any) -> str | None:
+    """A version of a model plugin's code: the sha256 of every ``.py`` file in the package
+    folder of the module that defines ``factory`` (the module alone when it is no package's),
+    and of ``brainrank/plugin.py`` (the seed of random variants). ``None`` when the source
+    cannot be found."""
+    source = _source_file(factory)
+    if source is None:
+        return None
+    folder = Path(source).resolve().parent
+    files = sorted(folder.glob("*.py")) if (folder / "__init__.py").is_file() else [Path(source)]
+    files.append(Path(__file__).resolve().parent.parent / "plugin.py")
+    h = hashlib.sha256()
+    for path in files:
+        if path.is_file():
+            h.update(f"{path.name}:{file_sha256(path)};".encode())
+    return h.hexdigest()
+
+
+def file_identity(path: str) -> list[Any] | None:
+    """``[path, size, mtime_ns, ctime_ns, inode]`` of a regular file (``None`` for anything
+    else): any write to the file, or its replacement, changes it (the ctime cannot be set
+    back by tools that restore a modification time)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    if not stat_module.S_ISREG(st.st_mode):
+        return None
+    return [path, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
+
+
+def files_unchanged(identities: list[list[Any]]) -> bool:
+    """Whether every file of ``identities`` is still the same: a regular file with the same
+    :func:`file_identity`, or, for an entry ``[path]`` (a file looked for and not found),
+    still absent."""
+    for entry in identities:
+        path = str(entry[0])
+        if len(entry) == 1:
+            if os.path.lexists(path):
+                return False
+        elif file_identity(path) != list(entry):
+            return False
+    return True
+
+
+_RECORDINGS: list[set[str]] = []
+_HOOKED: list[bool] = []
+_SKIPPED_ROOTS = ("/proc/", "/sys/", "/dev/")
+
+
+def _library_roots() -> tuple[str, ...]:
+    """The folders of Python's standard library and of installed packages."""
+    import site
+    import sysconfig
+
+    paths = sysconfig.get_paths()
+    roots = {paths.get(name) for name in ("stdlib", "platstdlib", "purelib", "platlib")}
+    roots.update(site.getsitepackages() if hasattr(site, "getsitepackages") else [])
+    roots.add(
+        os.path.join(
+            sys.base_prefix, "lib", f"python{sys.version_info[0]}{sys.version_info[1]}.zip"
+        )
+    )
+    real = {os.path.realpath(r) for r in roots if r}
+    return tuple(os.path.join(r, "") for r in real if r != os.path.sep) + tuple(
+        r for r in real if r.endswith(".zip")
+    )
+
+
+def _on_audit(event: str, args: tuple[Any, ...]) -> None:
+    """Audit hook: note the files opened for reading while a recording is active."""
+    if event != "open" or not _RECORDINGS:
+        return
+    try:
+        path, mode, flags = args
+        if path is None or isinstance(path, int):
+            return
+        if isinstance(flags, int):
+            reading = flags & (os.O_WRONLY | os.O_RDWR) == 0
+        else:
+            reading = isinstance(mode, str) and not any(c in mode for c in "wax+")
+        if reading:
+            name = os.path.abspath(os.fsdecode(path))
+            for recording in list(_RECORDINGS):
+                recording.add(name)
+    except Exception:  # an audit hook must never fail the operation it observes
+        return
+
+
+@contextlib.contextmanager
+def recording_reads() -> Iterator[set[str]]:
+    """Collect the paths of the files opened for reading from Python in this process
+    during the block (any thread). Only reads through Python's ``open`` are seen: a library
+    that reads files from native code (safetensors) is not."""
+    with _LOCK:
+        if not _HOOKED:
+            sys.addaudithook(_on_audit)
+            _HOOKED.append(True)
+    recording: set[str] = set()
+    _RECORDINGS.append(recording)
+    try:
+        yield recording
+    finally:
+        _RECORDINGS.remove(recording)
+
+
+def read_files(paths: set[str]) -> list[list[Any]]:
+    """The identities of the files a build opened for reading (see
+    :func:`recording_reads`), as :func:`files_unchanged` checks them: ``[path]`` for a file
+    looked for and not found (it must stay absent), nothing for folders, system files and
+    the installed libraries (their versions are in :func:`environment_version`), and a
+    module's source in place of its bytecode."""
+    libraries = _library_roots()
+    out: dict[str, list[Any]] = {}
+    for path in sorted(paths):
+        real = os.path.realpath(path)
+        if real.endswith(".pyc") and os.path.basename(os.path.dirname(real)) == "__pycache__":
+            module = os.path.basename(real).split(".")[0] + ".py"
+            real = os.path.join(os.path.dirname(os.path.dirname(real)), module)
+        if real.startswith(libraries) or real.startswith(_SKIPPED_ROOTS) or os.path.isdir(real):
+            continue
+        out[real] = file_identity(real) or [real]
+    return list(out.values())
