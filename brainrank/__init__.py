@@ -122,6 +122,7 @@ def score(
     db: str | None = None,
     extraction: Any = None,
     cache: bool = True,
+    device: str | None = None,
 ):
     """Score one model on one dataset with one metric, locally, and return a DataFrame of
     the per-layer and summary scores (``selection``: ``layer``, ``max``, ``heldout``...).
@@ -131,23 +132,32 @@ def score(
     ``db`` (a database URL or SQLite path) the scores are stored in that leaderboard with a
     run record, the weights, stimuli, data and feature hashes and a completion record;
     without it they are kept in memory only. Errors are raised.
+
+    ``device`` (``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"mps"``; default: the
+    ``device`` setting, ``BRAINRANK_DEVICE`` or ``cpu``) is where extraction and scoring run.
+    It is recorded in the run's configuration and changes no hash: a score computed on a GPU
+    replaces none computed on the CPU, and agrees with it within float32 tolerance.
     """
     import dataclasses
 
     import pandas as pd
 
+    from brainrank.core.backend import resolve_device
     from brainrank.core.cache import FeatureCache
     from brainrank.core.extraction import ExtractionConfig
     from brainrank.grid import MemoryStore, score_one
     from brainrank.settings import settings
 
+    conf = settings(device=device)
+    if device is None and extraction is not None and extraction.device != "cpu":
+        device = extraction.device  # an ExtractionConfig's own device, unless device= is given
+    device = resolve_device(device or conf.device)  # checked before any model is built
     plugin = ""
     if isinstance(model, str):
         plugin = get_registry().get("model", model).plugin
         model = load_model(model)
     dataset = load_dataset(dataset) if isinstance(dataset, str) else dataset
     metric = load_metric(metric) if isinstance(metric, str) else metric
-    conf = settings()
     extraction = extraction or ExtractionConfig(
         batch_size=conf.batch_size, memory_budget=int(conf.memory_budget_gb * 2**30)
     )
@@ -159,7 +169,14 @@ def score(
     else:
         store = MemoryStore()
     _, rows = score_one(
-        model, dataset, metric, store, extraction=extraction, cache=feature_cache, plugin=plugin
+        model,
+        dataset,
+        metric,
+        store,
+        extraction=extraction,
+        cache=feature_cache,
+        plugin=plugin,
+        device=device,
     )
     frame = pd.DataFrame([dataclasses.asdict(r) for r in rows])
     frame.insert(0, "metric", metric.identifier)

@@ -10,6 +10,7 @@ Every setting has one precedence: **command line > environment > config file > d
 | feature cache | | ``BRAINRANK_CACHE`` | ``cache_dir`` | ``<home>/cache`` |
 | memory budget (GiB) | ``--memory-budget`` | | ``memory_budget_gb`` | 4 |
 | images per batch | ``--batch-size`` | | ``batch_size`` | 32 |
+| device | ``--device`` | ``BRAINRANK_DEVICE`` | ``device`` | ``cpu`` |
 | no downloads | | ``BRAINRANK_OFFLINE`` | ``offline`` | off |
 | one dataset's folder | | | ``[dataset_dirs]`` | ``<data folder>/<name>`` |
 
@@ -44,6 +45,7 @@ KNOWN_KEYS = {
     "batch_size",
     "dataset_dirs",
     "offline",
+    "device",
 }
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("", "0", "false", "no", "off")
@@ -64,6 +66,9 @@ class Settings:
     #: dataset folder name (e.g. ``nsd``) -> its folder, when not ``<data_dir>/<name>``
     dataset_dirs: dict[str, Path] = field(default_factory=dict)
     offline: bool = False
+    #: torch device for extraction and scoring: "auto", "cpu", "cuda", "cuda:N" or "mps"
+    #: (as given; ``brainrank.core.backend.resolve_device`` checks and resolves it)
+    device: str = "cpu"
     #: where ``data_dir`` came from: "command line", "environment", "config file", "default"
     data_dir_from: str = "default"
 
@@ -114,6 +119,7 @@ def settings(
     db: str | None = None,
     memory_budget_gb: float | None = None,
     batch_size: int | None = None,
+    device: str | None = None,
 ) -> Settings:
     """The settings, with the command line's values (``None``: not given) on top."""
     root = home()
@@ -152,6 +158,7 @@ def settings(
         memory_budget_gb if memory_budget_gb is not None else values.get("memory_budget_gb", 4.0)
     )
     batch = batch_size if batch_size is not None else values.get("batch_size", 32)
+    chosen_device = device or env.get("BRAINRANK_DEVICE") or values.get("device") or "cpu"
     return Settings(
         home=root,
         data_dir=Path(data).expanduser(),
@@ -161,6 +168,7 @@ def settings(
         batch_size=int(_positive(batch, "the batch size", int)),
         dataset_dirs={k: Path(v).expanduser() for k, v in dataset_dirs.items()},
         offline=offline,
+        device=str(chosen_device).strip().lower(),
         data_dir_from=data_from,
     )
 

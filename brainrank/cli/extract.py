@@ -35,24 +35,34 @@ from brainrank.core.errors import InputError, NotApplicableError
     type=click.FloatRange(min=0, min_open=True),
     help="GiB of activations held at once during extraction (more than 0).",
 )
+@click.option(
+    "--device",
+    metavar="auto|cpu|cuda[:N]|mps",
+    help="Where the forward pass, projections and RDMs run (default: cpu, or "
+    "BRAINRANK_DEVICE / device in config.toml). auto: the first GPU if there is one.",
+)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @plugin_option
 @click.pass_context
 def extract_command(ctx, model, datasets, metrics, weights, data_dir, batch_size, memory_budget,
-                    quiet, plugin_files) -> None:  # fmt: skip
+                    device, quiet, plugin_files) -> None:  # fmt: skip
     """Extract the features of MODEL (every layer: projections and RDMs) on the stimuli of
     each dataset and store them in the feature cache, so that later runs read them.
 
     A second call with the same model, weights, preprocessing and stimuli finds everything
     in the cache and computes nothing.
     """
+    from brainrank.core.backend import resolve_device
     from brainrank.core.cache import FeatureCache
     from brainrank.core.extraction import ExtractionConfig
     from brainrank.core.features import compute_features
     from brainrank.core.scores import FeatureRequest
     from brainrank.settings import settings
 
-    conf = settings(data_dir=data_dir, memory_budget_gb=memory_budget, batch_size=batch_size)
+    conf = settings(
+        data_dir=data_dir, memory_budget_gb=memory_budget, batch_size=batch_size, device=device
+    )
+    device = resolve_device(conf.device)  # checked before any work starts
     registry = registry_for(ctx, plugin_files)
     spec = registry.get("model", model)
     dataset_ids = registry.select("dataset", datasets)
@@ -60,12 +70,16 @@ def extract_command(ctx, model, datasets, metrics, weights, data_dir, batch_size
     if not metric_ids:
         raise InputError("no metric is registered: nothing tells which features to extract.")
     config = ExtractionConfig(
-        batch_size=conf.batch_size, memory_budget=int(conf.memory_budget_gb * 2**30)
+        batch_size=conf.batch_size,
+        memory_budget=int(conf.memory_budget_gb * 2**30),
+        device=device,
     )
     cache = FeatureCache(conf.cache_dir / "features")
     started = time.perf_counter()
     built = spec.load(**({"weights": weights} if weights else {}))
-    click.echo(f"{model}: built in {time.perf_counter() - started:.1f} s", err=True)
+    click.echo(
+        f"{model}: built in {time.perf_counter() - started:.1f} s (device {device})", err=True
+    )
     loaded_metrics = [registry.get("metric", m).load() for m in metric_ids]
     for dataset_id in dataset_ids:
         dataset = registry.get("dataset", dataset_id).load(data_dir=data_dir)

@@ -102,6 +102,13 @@ def _parse_assignments(values: tuple[str, ...], what: str) -> dict[str, dict[str
 )
 @click.option("--no-cache", is_flag=True, help="Do not read or write the feature cache.")
 @click.option(
+    "--device",
+    metavar="auto|cpu|cuda[:N]|mps",
+    help="Where extraction and scoring run (default: cpu, or BRAINRANK_DEVICE / device in "
+    "config.toml). auto: the first GPU if there is one. Recorded in the run's configuration; "
+    "scores keep their identity (the same hashes on every device).",
+)
+@click.option(
     "--workers",
     type=click.IntRange(min=1),
     default=1,
@@ -122,7 +129,7 @@ def _parse_assignments(values: tuple[str, ...], what: str) -> dict[str, dict[str
 @plugin_option
 @click.pass_context
 def run_command(ctx, models, datasets, metrics, db, data_dir, weights, params, batch_size,
-                memory_budget, no_cache, workers, scheduler, recompute, quiet,
+                memory_budget, no_cache, device, workers, scheduler, recompute, quiet,
                 plugin_files) -> None:  # fmt: skip
     """Score models on datasets with metrics and store the scores in the leaderboard.
 
@@ -136,6 +143,7 @@ def run_command(ctx, models, datasets, metrics, db, data_dir, weights, params, b
     and its features extracted once for every dataset and metric on those stimuli.
     """
     from brainrank import suite
+    from brainrank.core.backend import resolve_device
     from brainrank.core.cache import FeatureCache
     from brainrank.core.extraction import ExtractionConfig
     from brainrank.grid import run_grid
@@ -143,7 +151,8 @@ def run_command(ctx, models, datasets, metrics, db, data_dir, weights, params, b
     from brainrank.settings import settings
 
     conf = settings(data_dir=data_dir, db=db, memory_budget_gb=memory_budget,
-                    batch_size=batch_size)  # fmt: skip
+                    batch_size=batch_size, device=device)  # fmt: skip
+    device = resolve_device(conf.device)  # checked before any work starts
     registry = registry_for(ctx, plugin_files)
     # a --data-dir given here is passed on; otherwise each dataset finds its folder through
     # the settings ([dataset_dirs] of config.toml included)
@@ -163,7 +172,9 @@ def run_command(ctx, models, datasets, metrics, db, data_dir, weights, params, b
         model_options.setdefault(model_id, {})["weights"] = str(Path(path).expanduser().resolve())
     metric_params = _parse_assignments(params, "--param")
     extraction = ExtractionConfig(
-        batch_size=conf.batch_size, memory_budget=int(conf.memory_budget_gb * 2**30)
+        batch_size=conf.batch_size,
+        memory_budget=int(conf.memory_budget_gb * 2**30),
+        device=device,
     )
     if scheduler and workers > 1:
         raise InputError("give either --workers (a local cluster) or --scheduler, not both.")
@@ -180,7 +191,8 @@ def run_command(ctx, models, datasets, metrics, db, data_dir, weights, params, b
     files = [str(f) for f in (ctx.find_root().obj or {}).get("plugins", [])] + list(plugin_files)
     click.echo(f"leaderboard: {store.display_url}", err=True)
     click.echo(
-        f"scoring {len(model_ids)} models x {len(dataset_ids)} datasets x {len(metric_ids)} metrics",
+        f"scoring {len(model_ids)} models x {len(dataset_ids)} datasets x {len(metric_ids)} metrics"
+        f" on {device}",
         err=True,
     )
     with _sigterm_as_interrupt():
@@ -192,6 +204,7 @@ def run_command(ctx, models, datasets, metrics, db, data_dir, weights, params, b
             datasets=dataset_ids,
             metrics=metric_ids,
             extraction=extraction,
+            device=device,
             cache=None if no_cache else FeatureCache(conf.cache_dir / "features"),
             data_dir=conf.data_dir if data_dir is not None else None,
             model_options=model_options,

@@ -33,11 +33,17 @@ class Metric:
         The one declaration of it; ``MetricMetadata.needs``, when given, must agree.
     parameters : dict
         The metric's parameters (JSON-serialisable values).
+    device : str
+        A run setting, not a parameter: the torch device (``"cpu"``, ``"cuda"``,
+        ``"cuda:N"``, ``"mps"``) the runner asks the metric to compute on, set before
+        :meth:`score` is called. A metric may ignore it (the score must not depend on it
+        beyond float32 rounding); it is not part of :attr:`config_hash`.
     """
 
     identifier: str = ""
     version: str = "1"
     needs: str = "responses"
+    device: str = "cpu"
 
     def __init__(self, **parameters: Any):
         self.parameters: dict[str, Any] = dict(parameters)

@@ -11,11 +11,16 @@ normal equations of every target in parallel, each step projected onto the simpl
 sort-based projection of Duchi et al. 2008), then a polishing step that solves the
 equality-constrained problem exactly on the support the iterations found (kept when it is
 feasible and at least as good).
+
+With a torch ``backend`` (see :mod:`brainrank.core.backend`) the normal equations and the
+iterations run on that backend's device in float64 (MPS, which has no float64, runs them on
+the CPU); the polishing step runs on the host.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -50,11 +55,13 @@ def stack_weights(
     *,
     max_iter: int = 5000,
     tol: float = 1e-10,
+    backend: Any = None,
 ) -> StackingResult:
     """Simplex-constrained least-squares weights per target.
 
     ``predictions``: (L, n, v), the predictions of L feature spaces for v targets on n
-    stimuli; ``targets``: (n, v).
+    stimuli; ``targets``: (n, v); ``backend``: a torch backend runs the iterations on its
+    device (see the module docstring).
     """
     P = np.asarray(predictions, dtype=np.float64)
     Y = np.asarray(targets, dtype=np.float64)
@@ -69,6 +76,15 @@ def stack_weights(
         )
     if not (np.all(np.isfinite(P)) and np.all(np.isfinite(Y))):
         raise InputError("predictions and targets must be finite.")
+    on_device = (
+        backend is not None
+        and backend.name == "torch"
+        and getattr(backend.device, "type", "cpu") != "mps"
+    )
+    if on_device and L > 1:
+        A, b, c, w, iteration = _iterate_torch(backend, P, Y, max_iter, tol)
+        w = _polish(A, b, w)
+        return StackingResult(w, _r2(A, b, c, w, Y), iteration)
     A = np.einsum("lnv,mnv->vlm", P, P)  # (v, L, L) normal matrices
     b = np.einsum("lnv,nv->vl", P, Y)  # (v, L)
     c = (Y * Y).sum(axis=0)  # (v,)
@@ -100,6 +116,54 @@ def stack_weights(
             previous = current
     w = _polish(A, b, w)
     return StackingResult(w, _r2(A, b, c, w, Y), iteration)
+
+
+def _project_simplex_torch(torch: Any, v: Any) -> Any:
+    """:func:`project_simplex` on torch tensors."""
+    u = torch.sort(v, dim=1, descending=True).values
+    css = torch.cumsum(u, dim=1) - 1.0
+    index = torch.arange(1, v.shape[1] + 1, device=v.device, dtype=v.dtype)
+    cond = (u - css / index) > 0
+    rho = v.shape[1] - 1 - torch.argmax(torch.flip(cond, dims=(1,)).to(torch.uint8), dim=1)
+    theta = css.gather(1, rho[:, None])[:, 0] / (rho + 1).to(v.dtype)
+    return torch.clamp(v - theta[:, None], min=0.0)
+
+
+def _iterate_torch(be: Any, P: np.ndarray, Y: np.ndarray, max_iter: int, tol: float):
+    """The accelerated projected gradient of :func:`stack_weights` on a torch device, in
+    float64; returns ``(A, b, c, w, iterations)`` as numpy arrays for the polishing step."""
+    torch = be.torch
+    Pt = be.asarray(P, "float64")
+    Yt = be.asarray(Y, "float64")
+    A = torch.einsum("lnv,mnv->vlm", Pt, Pt)
+    b = torch.einsum("lnv,nv->vl", Pt, Yt)
+    c = (Yt * Yt).sum(dim=0)
+    v, L = b.shape
+
+    def objective(w: Any) -> Any:
+        return torch.einsum("vl,vlm,vm->v", w, A, w) - 2 * (w * b).sum(dim=1) + c
+
+    lipschitz = torch.linalg.eigvalsh(A)[:, -1]
+    step = 1.0 / torch.clamp(lipschitz, min=float(np.finfo(np.float64).tiny))
+    w = be.full((v, L), 1.0 / L, "float64")
+    z = w.clone()
+    t = 1.0
+    scale = torch.clamp(c, min=float(np.finfo(np.float64).tiny))
+    previous = objective(w)
+    iteration = 0
+    for iteration in range(1, max_iter + 1):
+        grad = torch.einsum("vlm,vm->vl", A, z) - b
+        w_next = _project_simplex_torch(torch, z - step[:, None] * grad)
+        t_next = (1 + np.sqrt(1 + 4 * t * t)) / 2
+        z = w_next + ((t - 1) / t_next) * (w_next - w)
+        w, t = w_next, t_next
+        if iteration % 25 == 0:
+            current = objective(w)
+            if float(torch.max(torch.abs(previous - current) / scale)) < tol:
+                break
+            previous = current
+    out = (be.to_numpy(x).astype(np.float64) for x in (A, b, c, w))
+    return (*out, iteration)
 
 
 def _polish(A: np.ndarray, b: np.ndarray, w: np.ndarray) -> np.ndarray:

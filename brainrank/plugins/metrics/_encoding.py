@@ -1,5 +1,15 @@
 """Shared pieces of the encoding metrics (srp-ridge, versa, stacking): the trial-averaged
-targets, the projected features of a layer, and per-group reductions."""
+targets, the projected features of a layer, per-group reductions, and the device their
+kernels run on.
+
+Device: every metric here has two *run settings*, attributes that are not parameters (so
+not part of :attr:`Metric.config_hash`): ``device`` (``"cpu"`` default; the runner sets it
+from ``--device`` before scoring) and ``backend`` (``"numpy"``, or ``"torch"`` to run the
+torch kernels on the CPU, as the tests do). On a device other than the CPU the ridge
+(factorisation, leave-one-out products, predictions) and the Pearson reductions run on
+torch there. Results agree with the CPU's within float32 tolerance; a neuroid whose two
+best alphas are tied to float32 precision may choose the other one.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +18,9 @@ from typing import Any
 
 import numpy as np
 
+from brainrank.core.backend import get_backend
 from brainrank.core.projection import jl_dimension
-from brainrank.core.ridge import DEFAULT_ALPHAS, SCORINGS, column_pearson
+from brainrank.core.ridge import DEFAULT_ALPHAS, SCORINGS, column_pearson, kernel_backend
 from brainrank.plugin import (
     Dataset,
     FeatureSet,
@@ -23,6 +34,25 @@ from brainrank.plugin import (
 
 #: Seed of the stimulus split behind the held-out layer choice and the train/test metrics.
 SPLIT_SEED = 0
+
+
+class OnDevice:
+    """The run settings ``device`` and ``backend`` of a metric (see the module docstring)."""
+
+    #: torch device of the kernels: "cpu", "cuda", "cuda:N" or "mps" (set by the runner)
+    device: str = "cpu"
+    #: array backend on the CPU: "numpy" or "torch" (any other device always uses torch)
+    backend: str = "numpy"
+
+    def ridge_options(self) -> dict[str, Any]:
+        """``backend`` and ``device`` keyword arguments for :class:`RidgeCV`."""
+        backend, device = kernel_backend(self.device, self.backend)
+        return {"backend": backend, "device": device}
+
+    def array_backend(self) -> Any:
+        """The array backend of the kernels (for :func:`column_r`)."""
+        backend, device = kernel_backend(self.device, self.backend)
+        return get_backend(backend, device)
 
 
 @dataclass
@@ -100,10 +130,10 @@ def rows_for(features: FeatureSet, targets: Targets) -> np.ndarray:
     return features.rows_for(targets.stimulus_ids)
 
 
-def column_r(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def column_r(a: np.ndarray, b: np.ndarray, backend: Any = None) -> np.ndarray:
     """Pearson r of matching columns, in float64, clipped to [-1, 1] (NaN for constant
-    columns)."""
-    return column_pearson(a, b)
+    columns); on the device of a torch ``backend`` when given."""
+    return column_pearson(a, b, backend)
 
 
 def group_mean(values: np.ndarray, index: np.ndarray) -> tuple[float, int]:

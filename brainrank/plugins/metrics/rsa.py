@@ -5,6 +5,10 @@ brain RDM of each (subject, region): the RDM of the trial-averaged responses, or
 datasets that publish RDMs only, the given RDMs (averaged over sessions of the same subject
 and region). The comparison is the Pearson r of the upper triangles by default
 (``comparison="spearman"`` or ``"kendall_tau_a"`` selectable). "RSA Max" is the best layer.
+
+Device: with the run setting ``device`` (or ``backend="torch"``; see ``_encoding``, not part
+of the configuration hash) the Pearson comparisons run with torch on that device, in
+float64 (MPS: on the CPU); Spearman and Kendall comparisons run on the host.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import logging
 
 import numpy as np
 
-from brainrank.core.rsa import COMPARISONS, compare, rdm
+from brainrank.core.rsa import COMPARISONS, compare, rdm, upper_triangle
 from brainrank.plugin import (
     Dataset,
     FeatureRequest,
@@ -29,14 +33,14 @@ from brainrank.plugin import (
     neuroid_groups,
     split_halves,
 )
-from brainrank.plugins.metrics._encoding import SPLIT_SEED
+from brainrank.plugins.metrics._encoding import SPLIT_SEED, OnDevice
 
 log = logging.getLogger(__name__)
 
 DESCRIPTION = "correlation-distance RDMs compared by the Pearson r of their upper triangles"
 
 
-class RSA(Metric):
+class RSA(OnDevice, Metric):
     identifier = "rsa"
     version = "2"
     needs = "rdms"
@@ -136,10 +140,32 @@ class RSA(Metric):
         # a brain RDM with undefined dissimilarities (a constant region) is left NaN; the
         # other groups are scored (see _unscorable_groups for the recorded reason)
         good = np.isfinite(target).reshape(len(target), -1).all(axis=1)
-        if good.any():
+        if not good.any():
+            return out
+        if (
+            self.parameters["comparison"] == "pearson"
+            and self.ridge_options()["backend"] == "torch"
+        ):
+            out[good] = _pearson_on_device(self.array_backend(), kept, target[good])
+        else:
             values = compare(kept[None], target[good], self.parameters["comparison"])
             out[good] = np.atleast_2d(values)[0]
         return out
+
+
+def _pearson_on_device(be, model_rdm: np.ndarray, brain: np.ndarray) -> np.ndarray:
+    """Pearson r of the upper triangle of ``model_rdm`` with each of ``brain`` (g, n, n),
+    as :func:`brainrank.core.rsa.compare`, on the device of the torch backend ``be``
+    (float64; the CPU on MPS, which has none)."""
+    if getattr(be.device, "type", "cpu") == "mps":
+        return np.atleast_2d(compare(model_rdm[None], brain, "pearson"))[0]
+    a = be.asarray(upper_triangle(model_rdm)[0], "float64")
+    b = be.asarray(upper_triangle(brain), "float64")
+    a = a - a.mean()
+    b = b - b.mean(dim=1, keepdim=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = be.to_numpy(b @ a) / (be.to_numpy(b.norm(dim=1)) * float(a.norm()))
+    return r
 
 
 def _unscorable_groups(

@@ -100,9 +100,17 @@ Parameters: ``n_components`` ("jl" or an integer), ``eps``, ``alphas`` (one valu
 fixed penalty or a grid), ``alpha_scoring`` (``"mse"``: lowest LOO error, or
 ``"pearson"``: highest LOO r; on the training folds only when ``cv`` is a number of
 folds), ``cv`` (``"loo"`` or an even number of folds >= 2), ``standardize`` (``"none"``,
-``"all"``, or with folds ``"train"``), ``backend`` (``"numpy"`` or ``"torch"``; part of
-the configuration, since float32 products on another backend may flip a neuroid between
-two almost tied alphas).
+``"all"``, or with folds ``"train"``), ``backend`` (``"numpy"`` or ``"torch"``: the array
+backend on the CPU; part of the configuration since version 2, kept so that stored hashes
+do not change).
+
+Device: ``--device`` (the run setting ``device``, see ``_encoding``) runs the ridge on a
+GPU with torch whatever ``backend`` says, and is *not* part of the configuration: a score
+computed on cuda has the same metric hash as one computed on the CPU, and the run's
+configuration (the ``runs`` table) records the device. Float32 products on another device
+may flip a neuroid between two alphas whose leave-one-out errors are tied to float32
+precision (0.1-0.4% of pure-noise neuroids); the scores agree within float32 tolerance
+(``tests/test_device_scoring.py``), which is why a device is provenance, not identity.
 """
 
 from __future__ import annotations
@@ -133,7 +141,7 @@ from brainrank.plugins.metrics import _encoding as enc
 DESCRIPTION = "sparse random projection + leave-one-out ridge; mean Pearson r per region"
 
 
-class SRPRidge(Metric):
+class SRPRidge(enc.OnDevice, Metric):
     identifier = "srp-ridge"
     version = "3"
     needs = "responses"
@@ -214,7 +222,7 @@ class SRPRidge(Metric):
 
     def _ridge(self) -> RidgeCV:
         p = self.parameters
-        return RidgeCV(p["alphas"], scoring=p["alpha_scoring"], backend=self.backend)
+        return RidgeCV(p["alphas"], scoring=p["alpha_scoring"], **self.ridge_options())
 
     def _kfold(self, X: np.ndarray, Y: np.ndarray, folds: list[np.ndarray]):
         p = self.parameters
@@ -225,7 +233,7 @@ class SRPRidge(Metric):
             p["alphas"],
             standardize=p["standardize"],
             scoring=p["alpha_scoring"],
-            backend=self.backend,
+            **self.ridge_options(),
         )
 
     def _within_halves(self, X, Y, folds) -> tuple[np.ndarray, np.ndarray]:

@@ -30,6 +30,10 @@ Rows: each layer alone on the test stimuli (``selection="layer"``); the stacked 
 leave-one-out R^2 *on the training stimuli*, scored on the test stimuli (the layer is never
 chosen on the test stimuli it is scored on; ``extra["chosen_by"]`` says so).
 
+Device: the run settings ``device`` and ``backend`` (see ``_encoding``) run the ridge
+models, the stacking iterations and the Pearson reductions with torch on that device; they
+are not part of the configuration hash.
+
 Needs at least 4 training and 3 test stimuli: with the seeded half split, 8 stimuli
 (``check_applicable`` refuses smaller datasets before any feature is extracted).
 """
@@ -99,7 +103,7 @@ def signed_r(predicted: np.ndarray, measured: np.ndarray) -> np.ndarray:
     return np.sign(r2) * np.sqrt(np.abs(r2))
 
 
-class Stacking(Metric):
+class Stacking(enc.OnDevice, Metric):
     identifier = "stacking"
     version = "2"  # 1: mean signed root of R^2; 2: test Pearson r (R^2 in extra)
     needs = "responses"
@@ -163,20 +167,25 @@ class Stacking(Metric):
         if wanted is not None and len(layers) != len(set(wanted)):
             missing = sorted(set(wanted) - {layer.name for layer in layers})
             raise InputError(f"model {features.model!r} has no layers {missing}.")
+        kernels = self.array_backend()
         loo_train, test_pred, used, train_r2 = [], [], [], []
         rows: list[Score] = []
         for layer in layers:
             X = enc.design(layer, k, rows_all)
             if X is None or np.ptp(X[train], axis=0).max() == 0:
                 continue  # a constant feature space predicts nothing and gets no weight
-            ridge = RidgeCV(self.parameters["alphas"], scoring=self.parameters["alpha_scoring"])
+            ridge = RidgeCV(
+                self.parameters["alphas"],
+                scoring=self.parameters["alpha_scoring"],
+                **self.ridge_options(),
+            )
             fitted = ridge.fit(X[train], Y[train])
             loo_train.append(fitted.result_.predictions.astype(np.float32))
             train_r2.append(fitted.result_.r2)
             predicted = fitted.predict(X[test]).astype(np.float32)
             test_pred.append(predicted)
             used.append(layer)
-            r, r2 = enc.column_r(predicted, Y[test]), r_squared(predicted, Y[test])
+            r, r2 = enc.column_r(predicted, Y[test], kernels), r_squared(predicted, Y[test])
             for key, index in targets.groups:
                 value, n = enc.group_mean(r, index)
                 row = self._row(key, layer.name, value, n, r[index], targets, index, layer)
@@ -191,9 +200,11 @@ class Stacking(Metric):
         weights = np.empty((v, len(used)))
         for start in range(0, v, self.neuroid_batch):
             cols = slice(start, min(v, start + self.neuroid_batch))
-            weights[cols] = stack_weights(P_train[:, :, cols], Y[train][:, cols]).weights
+            weights[cols] = stack_weights(
+                P_train[:, :, cols], Y[train][:, cols], backend=kernels
+            ).weights
         stacked = np.einsum("lnv,vl->nv", P_test, weights)
-        r, r2 = enc.column_r(stacked, Y[test]), r_squared(stacked, Y[test])
+        r, r2 = enc.column_r(stacked, Y[test], kernels), r_squared(stacked, Y[test])
         names = [layer.name for layer in used]
         for key, index in targets.groups:
             value, n = enc.group_mean(r, index)

@@ -56,6 +56,11 @@ training stimuli before the ridge, as scikit-learn's ``StandardScaler`` fitted o
 The JL dimension is computed for all the dataset's stimuli, or for its training stimuli
 when the dataset's own split is used (the paper: 1000 training images).
 
+Device: the run settings ``device`` and ``backend`` (see ``_encoding``; not part of the
+configuration hash) run the ridge (factorisation, leave-one-out alpha choice and the
+predictions) with torch on that device; the RDMs of the predictions are computed on the
+host.
+
 Presets
 -------
 ``versa:nsd``: the protocol of the NSD authors' code, repository ``ColinConwell/DeepNSD``,
@@ -148,7 +153,7 @@ def standardise(train: np.ndarray, test: np.ndarray) -> tuple[np.ndarray, np.nda
     return (train - mean) / sd, (test - mean) / sd
 
 
-class VERSA(Metric):
+class VERSA(enc.OnDevice, Metric):
     identifier = "versa"
     version = "2"
     needs = "responses"
@@ -214,7 +219,11 @@ class VERSA(Metric):
     # ------------------------------------------------------------------ fitting
 
     def _ridge(self) -> RidgeCV:
-        return RidgeCV(self.parameters["alphas"], scoring=self.parameters["alpha_scoring"])
+        return RidgeCV(
+            self.parameters["alphas"],
+            scoring=self.parameters["alpha_scoring"],
+            **self.ridge_options(),
+        )
 
     def fit_predict(
         self, X_train: np.ndarray, Y_train: np.ndarray, X_test: np.ndarray
