@@ -300,15 +300,81 @@ def failures_command(db, run_id, last, model, dataset, metric, stage, show_trace
         click.echo("(--traceback prints the tracebacks)")
 
 
+#: the stages whose seconds a run records (brainrank.grid.protocol.STAGES)
+STAGES = ("model", "extraction", "scoring", "writing")
+
+
+def with_rates(frame: pd.DataFrame) -> pd.DataFrame:
+    """Runs with ``seconds`` (the sum of the stage seconds over their jobs: more than the
+    wall time when jobs ran in parallel) and fits/s of scoring and of all stages."""
+    frame = frame.copy()
+    for stage in STAGES:
+        if f"seconds_{stage}" not in frame.columns:  # a leaderboard written before v3
+            frame[f"seconds_{stage}"] = float("nan")
+    if "fits" not in frame.columns:
+        frame["fits"] = float("nan")
+    stages = frame[[f"seconds_{s}" for s in STAGES]].astype(float)
+    frame["seconds"] = stages.sum(axis=1, min_count=1)
+    fits = frame["fits"].astype(float)
+    frame["fits_per_s_scoring"] = fits / frame["seconds_scoring"].astype(float).where(
+        lambda v: v > 0
+    )
+    frame["fits_per_s"] = fits / frame["seconds"].where(lambda v: v > 0)
+    frame["fits"] = pd.to_numeric(frame["fits"]).round().astype("Int64")
+    return frame
+
+
+def stage_table(run: pd.Series) -> pd.DataFrame:
+    """One run's stages: seconds, share of the run's job time, fits and fits/s."""
+    total = float(run["seconds"]) if pd.notna(run["seconds"]) else float("nan")
+    fits = float(run["fits"]) if pd.notna(run["fits"]) else float("nan")
+    rows = []
+    for stage in (*STAGES, "all"):
+        seconds = total if stage == "all" else float(run[f"seconds_{stage}"])
+        rows.append({
+            "stage": stage,
+            "seconds": seconds,
+            "share": seconds / total if total > 0 else float("nan"),
+            "fits": fits if stage in ("scoring", "all") else 0,
+            "fits_per_s": fits / seconds if stage in ("scoring", "all") and seconds > 0
+            else float("nan"),
+        })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
 @main.command("runs")
 @db_option
+@click.option("--run", "run_id", type=int, help="One run: its seconds, fits and fits/s per stage.")
 @click.option("--format", "fmt", type=FORMATS, default="table")
-def runs_command(db, fmt) -> None:
-    """Every run with its provenance: code version, git revision, executor, host, timings."""
+def runs_command(db, run_id, fmt) -> None:
+    """Every run with its provenance (code version, git revision, executor, host) and where
+    its time went: seconds per stage (model building, extraction, scoring, writing; summed
+    over its jobs and workers), regression fits (one target on one layer with one penalty)
+    and fits/s of scoring and of all stages. ``--run ID`` shows one run's stages."""
     from brainrank.leaderboard import open_store, runs
 
-    frame = runs(open_store(db, create=False))
+    frame = with_rates(runs(open_store(db, create=False)))
+    if run_id is not None:
+        chosen = frame[frame["id"] == run_id]
+        if chosen.empty:
+            known = ", ".join(str(i) for i in frame["id"].tail(10)) or "none"
+            raise InputError(
+                f"there is no run {run_id} in this leaderboard (latest runs: {known}); see "
+                "`brainrank runs`."
+            )
+        run = chosen.iloc[0]
+        if fmt == "table":
+            click.echo(f"run {run_id} ({run['status']}, {run['executor']}): "
+                       f"{int(run['n_scores'] or 0)} scores")  # fmt: skip
+            if pd.isna(run["seconds"]):
+                click.echo("(no stage times: the run was recorded before brainrank kept them)")
+                return
+        echo_frame(stage_table(run), fmt, float_format="{:.4g}")
+        return
     if fmt == "table" and not frame.empty:
-        frame = frame[["id", "started_at", "finished_at", "status", "n_scores", "n_skipped",
-                       "n_failures", "executor", "code_version", "git_revision", "host"]]  # fmt: skip
+        frame = frame[["id", "started_at", "status", "n_scores", "n_skipped", "n_failures",
+                       "fits", *(f"seconds_{s}" for s in STAGES), "fits_per_s_scoring",
+                       "fits_per_s", "executor", "code_version", "git_revision", "host"]]  # fmt: skip
+        frame = frame.rename(columns={f"seconds_{s}": f"s_{s}" for s in STAGES}
+                             | {"fits_per_s_scoring": "fits/s_scoring", "fits_per_s": "fits/s"})  # fmt: skip
     echo_frame(frame, fmt)

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import threading
 import time
 import traceback
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,14 +23,27 @@ from brainrank.core.cache import FeatureCache
 from brainrank.core.dataset import Dataset
 from brainrank.core.errors import BrainrankError, InputError, PluginError
 from brainrank.core.extraction import ExtractionConfig
-from brainrank.core.features import compute_features, score_features
+from brainrank.core.features import (
+    ModelHandle,
+    compute_features,
+    model_handle,
+    score_features,
+)
 from brainrank.core.hashing import dataset_hash, weights_hash
 from brainrank.core.metric import Metric
 from brainrank.core.registry import Registry
 from brainrank.core.scores import FeatureRequest
 from brainrank.core.specs import Model
 from brainrank.grid.progress import JobProgress
-from brainrank.grid.protocol import ResultStore
+from brainrank.grid.protocol import (
+    ACQUIRED,
+    DONE,
+    HELD,
+    LEASE_TIMEOUT,
+    ResultStore,
+    StageStats,
+    count_fits,
+)
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +67,9 @@ class Combo:
     plan_hash: str
     #: weights recorded when this combination was stored (None: not stored yet)
     stored_weights: str | None = None
+    #: the run of the completion record seen when planning: a record of that run does not
+    #: make the combination done (--recompute, other weights); one of another run does
+    stored_run: int | None = None
 
 
 @dataclass
@@ -88,6 +106,11 @@ class GridConfig:
     threads: int | None = None
     #: raise the first error instead of recording it and going on (the Python API)
     raise_errors: bool = False
+    #: seconds without a heartbeat after which another run takes a lease over
+    lease_timeout: float = LEASE_TIMEOUT
+    #: torch device of the scoring kernels ("cpu", "cuda", "cuda:N", "mps"), set on every
+    #: metric as its ``device`` run setting before it scores (not part of any hash)
+    device: str = "cpu"
 
 
 @dataclass
@@ -98,6 +121,12 @@ class JobResult:
     n_combos: int = 0
     failures: list[Failure] = field(default_factory=list)
     seconds: float = 0.0
+    #: seconds per stage and regression fits (also added to the run's row in the store)
+    stats: StageStats = field(default_factory=StageStats)
+    #: (combination, run) another live run is computing: this job skipped them
+    held: list[tuple[Combo, int | None]] = field(default_factory=list)
+    #: (combination, run) another run stored since this run planned: not computed again
+    elsewhere: list[tuple[Combo, int | None]] = field(default_factory=list)
 
 
 class Context:
@@ -137,12 +166,15 @@ class Context:
             self._store = self.config.store()
         return self._store
 
-    def model(self, identifier: str) -> tuple[Model, str]:
-        """The model and the plugin that provides it ("" for a model given as an object)."""
+    def model(self, identifier: str) -> tuple[Model | ModelHandle, str]:
+        """The model and the plugin that provides it ("" for a model given as an object); a
+        plugin's model comes as a handle, built only when its identity is not remembered or
+        its features are not cached."""
         if identifier in self.models:
             return self.models[identifier], ""
         spec = self.registry.get("model", identifier)
-        return spec.load(**self.config.model_options.get(identifier, {})), spec.plugin
+        options = self.config.model_options.get(identifier, {})
+        return model_handle(spec, options, self.cache), spec.plugin
 
     def dataset(self, identifier: str) -> Dataset:
         if identifier not in self.datasets:
@@ -237,23 +269,19 @@ def record_failure(
     return exc
 
 
-def run_job(
+def _run_job(
     job: Job,
     config: GridConfig,
-    context: Context | None = None,
-    progress: JobProgress | None = None,
+    ctx: Context,
+    progress: JobProgress,
+    lease: Callable[[list[Combo]], list[Combo]],
 ) -> JobResult:
-    """Build one model, extract its features on one stimulus set, score every pending
-    (dataset, metric) and write each to the result store as soon as it is done.
-
-    A failure at any stage is recorded in the store with its traceback and the job goes on
-    with what it can still do (``config.raise_errors``: raised after it is recorded).
-    """
+    """:func:`run_job` once the job's pending combinations are leased; ``lease`` leases
+    more (stored ones found stale) and returns those this job may compute."""
     started = time.time()
-    ctx = context or worker_context(config)
-    progress = progress or JobProgress()
     store = ctx.store
     result = JobResult(model=job.model, n_combos=len(job.pending))
+    lap = _Laps(result.stats)
 
     def fail(stage: str, exc: BaseException, **where: str | None) -> None:
         exc = record_failure(store, config.run_id, result.failures, stage, exc, **where)
@@ -275,7 +303,9 @@ def run_job(
         fail("model", exc, model=job.model)
         return result
 
+    lap("model")
     stale = [c for c in job.stored if c.stored_weights != weights]
+    stale = lease(stale) if stale else stale
     if stale:
         log.warning("%s: the weights differ from those of %d stored scores; scoring again",
                     job.model, len(stale))  # fmt: skip
@@ -302,6 +332,9 @@ def run_job(
         finally:
             if bar is not None:
                 bar.close()
+        if weights_hash(model) != weights:  # built now, with other weights than remembered
+            weights = weights_hash(model)
+            store.register_model(job.model, model.metadata, plugin, weights_hash=weights)
     except (Exception, SystemExit) as exc:
         done(pending)
         result.seconds = time.time() - started
@@ -309,13 +342,17 @@ def run_job(
              dataset=",".join(sorted({c.dataset for c in pending})))  # fmt: skip
         return result
 
+    lap("extraction")
     for combo in pending:
         where = {"model": job.model, "dataset": combo.dataset, "metric": combo.metric}
         begun = time.time()
         try:
             dataset = datasets[combo.dataset]
             metric = metrics[(combo.metric, combo.metric_hash)]
+            metric.device = config.device  # a run setting: the hashes do not change
             rows = score_features(metric, features, dataset)
+            lap("scoring")
+            result.stats.fits += count_fits(metric, rows)
             result.n_scores += store.write_scores(
                 run_id=config.run_id,
                 model=job.model,
@@ -329,11 +366,135 @@ def run_job(
                 plan_hash=combo.plan_hash,
                 seconds=time.time() - begun,
             )
+            lap("writing")
             result.n_scored += 1
             done([combo], failed=False)
         except (Exception, SystemExit) as exc:
+            lap("scoring")
             done([combo])
             fail("score", exc, **where)
     del model, features
     result.seconds = time.time() - started
+    return result
+
+
+class _Laps:
+    """Charges the time since the previous lap to a stage: ``lap("model")`` once the model
+    is built, ``lap("extraction")`` once the features are there... (the time of a failed
+    stage goes to the next stage that completes, or nowhere when the job stops there)."""
+
+    def __init__(self, stats: StageStats):
+        self.stats = stats
+        self.last = time.perf_counter()
+
+    def __call__(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.stats.seconds[stage] = self.stats.seconds.get(stage, 0.0) + now - self.last
+        self.last = now
+
+
+class _Heartbeat:
+    """Renews a job's leases every ``timeout / 6`` seconds in a daemon thread, so another
+    run never takes over a lease whose holder is working (however long one stage takes)."""
+
+    def __init__(self, store: ResultStore, token: str, timeout: float):
+        self.store, self.token, self.interval = store, token, max(0.05, timeout / 6)
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._beat, name="brainrank-lease", daemon=True)
+
+    def _beat(self) -> None:
+        while not self.stop.wait(self.interval):
+            try:
+                self.store.renew_leases(self.token)
+            except Exception as exc:  # the next beat tries again; the job goes on
+                log.warning("could not renew the job's leases: %s", exc)
+
+    def __enter__(self) -> _Heartbeat:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join(timeout=10)
+
+
+def combo_key(model: str, combo: Combo) -> tuple[str, str, str, str]:
+    """The (model, dataset, metric, metric_hash) key of a job's combination."""
+    return (model, combo.dataset, combo.metric, combo.metric_hash)
+
+
+def run_job(
+    job: Job,
+    config: GridConfig,
+    context: Context | None = None,
+    progress: JobProgress | None = None,
+) -> JobResult:
+    """Build one model, extract its features on one stimulus set, score every pending
+    (dataset, metric) and write each to the result store as soon as it is done.
+
+    First the job leases its combinations (:meth:`ResultStore.acquire_leases`): those
+    another live run is computing are skipped (``JobResult.held``; the planner waits for
+    them) and those another run stored meanwhile are not computed again
+    (``JobResult.elsewhere``); a job left with nothing to do builds no model. The leases
+    are renewed while the job works and dropped when it ends. Its seconds per stage and
+    fits are added to its run's row.
+
+    A failure at any stage is recorded in the store with its traceback and the job goes on
+    with what it can still do (``config.raise_errors``: raised after it is recorded).
+    """
+    ctx = context or worker_context(config)
+    progress = progress or JobProgress()
+    store = ctx.store
+    token = uuid.uuid4().hex
+    held: list[tuple[Combo, int | None]] = []
+    elsewhere: list[tuple[Combo, int | None]] = []
+    failures: list[Failure] = []
+
+    def lease(combos: list[Combo]) -> list[Combo]:
+        wanted = [(combo_key(job.model, c), c.plan_hash, c.stored_run) for c in combos]
+        try:
+            outcomes = store.acquire_leases(config.run_id, token, wanted, config.lease_timeout)
+        except Exception as exc:
+            exc = record_failure(store, config.run_id, failures, "lease", exc, model=job.model)
+            if config.raise_errors:
+                raise exc from None
+            for combo in combos:
+                progress.scored(f"{job.model} x {combo.dataset} x {combo.metric}: failed")
+            return []
+        mine = []
+        for combo in combos:
+            outcome, run = outcomes[combo_key(job.model, combo)]
+            if outcome == ACQUIRED:
+                mine.append(combo)
+            elif outcome == DONE:
+                elsewhere.append((combo, run))
+                progress.scored(f"{job.model} x {combo.dataset} x {combo.metric}: by run {run}")
+            else:
+                assert outcome == HELD, outcome
+                held.append((combo, run))
+                log.info("%s x %s x %s: run %s is computing it; this run waits for it",
+                         job.model, combo.dataset, combo.metric, run)  # fmt: skip
+        return mine
+
+    started = time.time()
+    pending = lease(job.pending)
+    try:
+        with _Heartbeat(store, token, config.lease_timeout):
+            if pending:
+                job = dataclasses.replace(job, pending=pending)
+                result = _run_job(job, config, ctx, progress, lease)
+            else:  # nothing left for this job: build no model
+                result = JobResult(model=job.model, seconds=time.time() - started)
+    finally:
+        try:
+            store.release_leases(token)
+        except Exception as exc:  # they expire; never hide the job's own error
+            log.warning("could not release the job's leases: %s", exc)
+    result.failures[:0] = failures
+    result.held, result.elsewhere = held, elsewhere
+    result.n_combos += len(elsewhere)
+    try:
+        store.add_run_stats(config.run_id, result.stats)
+    except Exception as exc:
+        log.warning("could not record the job's stage times in the leaderboard: %s", exc)
     return result

@@ -4,19 +4,97 @@ The leaderboard's :class:`~brainrank.leaderboard.store.Store` implements it (SQL
 PostgreSQL); :class:`MemoryStore` implements it in memory, for scoring in Python without a
 database. The grid only ever talks to this protocol, so it never depends on how or where
 the results are kept.
+
+It also defines what a run measures (:class:`StageStats`: seconds per stage and regression
+fits) and the lease vocabulary: before a job extracts and scores a combination it takes a
+lease on it (:meth:`ResultStore.acquire_leases`), so two runs on one leaderboard never
+compute the same combination.
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+import math
 import threading
-from collections.abc import Callable, Iterable
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from brainrank.core.metric import Metric
 from brainrank.core.scores import Score
 from brainrank.core.specs import DatasetSpec, ModelMetadata
+
+#: the stages of a job whose seconds a run records
+STAGES = ("model", "extraction", "scoring", "writing")
+
+#: a (model, dataset, metric, metric_hash) combination
+ComboKey = tuple[str, str, str, str]
+
+#: lease outcomes: this job computes it / another live run is computing it / it is already
+#: stored with the same plan hash (by another run since this one planned)
+ACQUIRED, HELD, DONE = "acquired", "held", "done"
+
+#: seconds without a heartbeat after which a lease is taken over (its holder is presumed
+#: dead); holders renew their leases every LEASE_TIMEOUT / 6 seconds
+LEASE_TIMEOUT = 300.0
+
+
+@dataclass
+class StageStats:
+    """Seconds per stage (:data:`STAGES`) and regression fits, of one job or summed over a
+    run's jobs. A fit is one target (neuroid) regressed on one layer with one penalty."""
+
+    seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
+    fits: int = 0
+
+    def add(self, other: StageStats) -> None:
+        for stage, value in other.seconds.items():
+            self.seconds[stage] = self.seconds.get(stage, 0.0) + value
+        self.fits += other.fits
+
+    @contextlib.contextmanager
+    def timed(self, stage: str) -> Iterator[None]:
+        """Add the time spent in the ``with`` block to ``stage`` (also when it raises)."""
+        begun = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - begun
+
+    @property
+    def empty(self) -> bool:
+        return not self.fits and not any(self.seconds.values())
+
+
+def count_fits(metric: Metric, scores: Sequence[Score]) -> int:
+    """The regression fits behind one metric's scores of one (model, dataset).
+
+    A metric that counts its own defines ``count_fits(scores) -> int``; otherwise a
+    metric with an ``alphas`` parameter (every built-in regression metric) made
+    ``n_alphas`` fits per target per layer: ``n_alphas`` x the targets of every per-layer
+    row with a finite value (a constant layer is not fitted). Metrics without (RSA) make 0;
+    cross-validation folds do not multiply the count (one fit is one target on one layer
+    with one penalty, as in the seed papers' count). A grid given by name (``alphas=
+    "taskonomy"``) counts ``metric.n_alphas`` when the metric has it, else one."""
+    own = getattr(metric, "count_fits", None)
+    if callable(own):
+        return int(own(scores))
+    alphas = metric.parameters.get("alphas") if metric.needs != "rdms" else None
+    if alphas is None:
+        return 0
+    if isinstance(alphas, str):  # a grid given by name: the metric may say its size
+        n_alphas = int(getattr(metric, "n_alphas", 1))
+    else:
+        n_alphas = 1 if isinstance(alphas, (int, float)) else len(alphas)
+    targets = 0
+    for score in scores:
+        if score.selection != "layer" or not math.isfinite(float(score.value)):
+            continue
+        per = score.per_neuroid
+        targets += int(per.size) if per is not None else int(score.n_neuroids)
+    return n_alphas * targets
 
 
 @runtime_checkable
@@ -77,6 +155,35 @@ class ResultStore(Protocol):
         """A picklable callable that opens this store again in another process (Dask
         workers), or ``None`` when it cannot be shared."""
 
+    def add_run_stats(self, run_id: int | None, stats: StageStats) -> None:
+        """Add one job's stage seconds and fits to its run's totals (atomically: several
+        workers of one run add theirs concurrently)."""
+
+    def acquire_leases(
+        self, run_id: int | None, token: str, wanted: Sequence[tuple],
+        timeout: float = LEASE_TIMEOUT,
+    ) -> dict[ComboKey, tuple[str, int | None]]:  # fmt: skip
+        """Take a lease on each ``(key, plan hash[, replaced run])`` in ``wanted`` for the
+        holder ``token``, in one transaction. Returns ``{key: (outcome, run)}``:
+        :data:`ACQUIRED` (``run`` is ``run_id``), :data:`HELD` by the live ``run``, or
+        :data:`DONE` (stored with that plan hash by ``run``, not the replaced run whose
+        record this run means to overwrite; no lease is kept). A lease whose holder is dead (its run ended, its
+        process is gone from this host, or no heartbeat for ``timeout`` seconds) is taken
+        over; one held by the same ``run_id`` too (a job of this run that was retried)."""
+
+    def renew_leases(self, token: str) -> int:
+        """The heartbeat of every lease held by ``token``; returns how many it holds."""
+
+    def release_leases(self, token: str, keys: Iterable[ComboKey] | None = None) -> None:
+        """Drop leases held by ``token`` (all of them, or ``keys``). Writing a combination's
+        scores also drops its lease, in the same transaction."""
+
+    def lease_holders(
+        self, keys: Iterable[ComboKey], timeout: float = LEASE_TIMEOUT
+    ) -> dict[ComboKey, int | None]:
+        """The run holding a live lease on each of ``keys`` (keys without one are left
+        out)."""
+
 
 @dataclass
 class StoredResult:
@@ -105,6 +212,7 @@ class MemoryStore:
     metrics: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     results: dict[tuple[str, str, str, str], StoredResult] = field(default_factory=dict)
     failures: list[dict[str, Any]] = field(default_factory=list)
+    leases: dict[ComboKey, tuple[int | None, str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._ids = itertools.count(1)
@@ -145,6 +253,8 @@ class MemoryStore:
                  "stimuli_hash": stimuli_hash, "data_hash": data_hash},
                 plan_hash, seconds,
             )  # fmt: skip
+            if self.leases.get(key, (None,))[0] == run_id:
+                del self.leases[key]
         return len(rows)
 
     def record_failure(self, run_id, stage, error, *, traceback=None, model=None, dataset=None,
@@ -155,6 +265,42 @@ class MemoryStore:
 
     def opener(self) -> None:
         return None  # memory is not shared with worker processes
+
+    def add_run_stats(self, run_id, stats) -> None:
+        with self._lock:
+            run = self.runs.get(run_id)
+            if run is not None:
+                run.setdefault("stats", StageStats()).add(stats)
+
+    def acquire_leases(self, run_id, token, wanted, timeout=LEASE_TIMEOUT):
+        out: dict[ComboKey, tuple[str, int | None]] = {}
+        with self._lock:
+            for key, plan, *replaced in wanted:
+                key = tuple(key)
+                stored = self.results.get(key)
+                holder = self.leases.get(key)
+                old = replaced[0] if replaced else object()
+                if stored is not None and stored.plan_hash == plan and stored.run_id != old:
+                    out[key] = (DONE, stored.run_id)
+                elif holder is not None and holder[1] != token and holder[0] != run_id:
+                    out[key] = (HELD, holder[0])  # only one process uses a MemoryStore
+                else:
+                    self.leases[key] = (run_id, token)
+                    out[key] = (ACQUIRED, run_id)
+        return out
+
+    def renew_leases(self, token) -> int:
+        return sum(1 for _, t in self.leases.values() if t == token)
+
+    def release_leases(self, token, keys=None) -> None:
+        with self._lock:
+            wanted = None if keys is None else {tuple(k) for k in keys}
+            for key, (_, t) in list(self.leases.items()):
+                if t == token and (wanted is None or key in wanted):
+                    del self.leases[key]
+
+    def lease_holders(self, keys, timeout=LEASE_TIMEOUT):
+        return {tuple(k): self.leases[tuple(k)][0] for k in keys if tuple(k) in self.leases}
 
     def completed(self, keys):
         out = {}

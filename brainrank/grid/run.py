@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import itertools
 import logging
 import os
 import time
@@ -51,6 +52,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from brainrank.core.backend import resolve_device
 from brainrank.core.cache import FeatureCache
 from brainrank.core.dataset import Dataset
 from brainrank.core.errors import InputError, NotApplicableError
@@ -67,13 +69,17 @@ from brainrank.grid.jobs import (
     GridConfig,
     Job,
     JobResult,
+    combo_key,
     record_failure,
     run_job,
 )
 from brainrank.grid.progress import Bars, InProcessProgress
-from brainrank.grid.protocol import ResultStore
+from brainrank.grid.protocol import ResultStore, StageStats
 
 log = logging.getLogger(__name__)
+
+#: seconds between two looks at combinations another run is computing
+WAIT_POLL = 2.0
 
 
 @dataclass
@@ -89,6 +95,10 @@ class RunSummary:
     n_scored: int = 0
     #: combinations this run had to score
     n_planned: int = 0
+    #: of those, combinations another run (running at the same time) stored
+    n_elsewhere: int = 0
+    #: seconds per stage and regression fits, summed over the jobs
+    stats: StageStats = field(default_factory=StageStats)
     seconds: float = 0.0
     executor: str = "local"
     status: str = "running"
@@ -99,7 +109,7 @@ class RunSummary:
         failed to load but provides nothing the run asked for does not count against it
         (it is still reported)."""
         grid_failures = [f for f in self.failures if f.stage != "plugin"]
-        return not grid_failures and self.n_scored >= self.n_planned
+        return not grid_failures and self.n_scored + self.n_elsewhere >= self.n_planned
 
 
 # --------------------------------------------------------------------------- checks
@@ -229,17 +239,22 @@ def run_grid(
     plugin_files: Sequence[str | Path] | None = None,
     recompute: bool = False,
     store_opener: Callable[[], ResultStore] | None = None,
+    device: str | None = None,
 ) -> RunSummary:
     """Score every model on every dataset with every metric; write to ``store``.
 
     See the module docstring for checking, planning, resuming and execution.
     ``plugin_files`` are the ``--plugin`` files the workers must load (default: the files
     registered in ``registry``); ``store_opener`` opens ``store`` again in a worker process
-    (needed with ``workers > 1`` or ``scheduler``).
+    (needed with ``workers > 1`` or ``scheduler``). ``device`` (``"auto"``, ``"cpu"``,
+    ``"cuda[:N]"``, ``"mps"``; default: ``extraction.device``) is where extraction and scoring
+    run: a run setting recorded in the run's configuration, never part of a hash.
     """
     if workers < 1:
         raise InputError(f"--workers must be at least 1, got {workers}.")
     extraction = extraction or ExtractionConfig()
+    device = resolve_device(device if device is not None else extraction.device)
+    extraction = dataclasses.replace(extraction, device=device)
     model_options = model_options or {}
     metric_params = metric_params or {}
     use_dask = scheduler is not None or workers > 1
@@ -271,6 +286,7 @@ def run_grid(
         "cache": str(cache.root) if cache is not None else None,
         "data_dir": str(data_dir) if data_dir is not None else None,
         "recompute": recompute,
+        "device": device,
     }
     seeds: dict[str, Any] = {"projection_seed": extraction.projection_seed}
     for metric_id, params in metric_params.items():
@@ -285,10 +301,50 @@ def run_grid(
     def fail(stage: str, exc: BaseException | str, **where: str | None) -> None:
         record_failure(store, run_id, summary.failures, stage, exc, **where)
 
+    #: (model, combination, run): combinations another live run is computing
+    held: list[tuple[str, Combo, int | None]] = []
+
     def collect(result: JobResult) -> None:
         summary.n_scores += result.n_scores
         summary.n_scored += result.n_scored
         summary.failures.extend(result.failures)
+        summary.n_elsewhere += len(result.elsewhere)
+        summary.stats.add(result.stats)
+        held.extend((result.model, combo, run) for combo, run in result.held)
+
+    def wait_for_others(execute: Callable[[list[Job]], None]) -> None:
+        """Wait for the combinations other live runs hold: each is then stored (counted in
+        ``n_elsewhere``) or, when its holder stopped without storing it, computed here."""
+        told: set[tuple] = set()
+        while held:
+            waiting = list(held)
+            held.clear()
+            news = {(m, c, r) for m, c, r in waiting} - told
+            if news:
+                runs = ", ".join(sorted({str(r) for _, _, r in news}))
+                log.warning("waiting for %d combination(s) that run(s) %s are computing",
+                            len(news), runs)  # fmt: skip
+                told |= news
+            time.sleep(WAIT_POLL)
+            keys = [combo_key(m, c) for m, c, _ in waiting]
+            stored = store.completed(keys)
+            holders = store.lease_holders(keys, grid.lease_timeout)
+            free: dict[tuple[str, str], Job] = {}
+            for model_id, combo, _ in waiting:
+                key = combo_key(model_id, combo)
+                record = stored.get(key)
+                if record is not None and record["plan_hash"] == combo.plan_hash:
+                    summary.n_elsewhere += 1
+                    bars.update("scoring", 1, f"{model_id} x {combo.dataset} x "
+                                f"{combo.metric}: by run {record.get('run_id')}")  # fmt: skip
+                elif key in holders:
+                    held.append((model_id, combo, holders[key]))
+                else:  # its holder stopped without storing it: compute it here
+                    stimuli = hashes[combo.dataset][0]
+                    job = free.setdefault((model_id, stimuli), Job(model_id, stimuli, []))
+                    job.pending.append(combo)
+            if free:
+                execute(list(free.values()))
 
     try:
         for error in registry.load_errors:
@@ -349,16 +405,14 @@ def run_grid(
                                        metric_hash, extraction, code=code)  # fmt: skip
                     combos.append((model_id, stimuli_hash,
                                    Combo(identifier, metric_id, metric_hash, digest)))  # fmt: skip
-        done = (
-            {}
-            if recompute
-            else store.completed((m, c.dataset, c.metric, c.metric_hash) for m, _, c in combos)
-        )
+        done = store.completed((m, c.dataset, c.metric, c.metric_hash) for m, _, c in combos)
         jobs: dict[tuple[str, str], Job] = {}
         for model_id, stimuli_hash, combo in combos:
             job = jobs.setdefault((model_id, stimuli_hash), Job(model_id, stimuli_hash, []))
             record = done.get((model_id, combo.dataset, combo.metric, combo.metric_hash))
-            if record is not None and record["plan_hash"] == combo.plan_hash:
+            if record is not None:  # the run of a record this run may replace (see leases)
+                combo = dataclasses.replace(combo, stored_run=record.get("run_id"))
+            if not recompute and record is not None and record["plan_hash"] == combo.plan_hash:
                 job.stored.append(dataclasses.replace(combo,
                                                       stored_weights=record["weights_hash"]))  # fmt: skip
             else:
@@ -386,19 +440,25 @@ def run_grid(
             cache_root=str(cache.root) if cache is not None else None,
             model_options=model_options,
             metric_params=metric_params,
+            device=device,
         )
         bars.open("extraction", len(work), "job", 1)
         bars.open("scoring", summary.n_planned, "combo", 2)
         if use_dask:
-            run_dask(work, grid, workers, scheduler, bars, fail, collect)
+            run_dask(work, grid, workers, scheduler, bars, fail, collect, wait_for_others)
         else:
             context = Context(grid, registry=registry, store=store,
                               datasets=loaded_datasets, metrics=loaded_metrics)  # fmt: skip
             context.data_hashes = {k: v[1] for k, v in hashes.items()}
             job_progress = InProcessProgress(bars)
-            for job in work:
-                collect(run_job(job, grid, context, job_progress))
-                bars.update("extraction", 1, job.model)
+
+            def execute(jobs: list[Job]) -> None:
+                for job in jobs:
+                    collect(run_job(job, grid, context, job_progress))
+                    bars.update("extraction", 1, job.model)
+
+            execute(work)
+            wait_for_others(execute)
         summary.status = "ok" if summary.complete else "partial"
     except BaseException:
         summary.status = "interrupted"
@@ -408,7 +468,7 @@ def run_grid(
         summary.seconds = time.time() - started
         try:
             store.finish_run(run_id, summary.status, summary.n_scores, len(summary.failures),
-                             n_skipped=summary.n_stored)  # fmt: skip
+                             n_skipped=summary.n_stored + summary.n_elsewhere)  # fmt: skip
         except Exception as exc:  # never hide the original error behind this one
             log.error("could not record the end of run %s: %s", run_id, exc)
     return summary
@@ -422,7 +482,11 @@ def run_dask(
     bars: Bars,
     fail: Callable[..., None],
     collect: Callable[[JobResult], None],
+    wait: Callable[[Callable[[list[Job]], None]], None] | None = None,
 ) -> None:
+    """Run ``work`` on a Dask cluster (a local one of ``workers`` processes, or the one at
+    ``scheduler``), then ``wait(execute)``: ``execute`` submits more jobs to the same
+    cluster (combinations another run held and gave up)."""
     try:
         from distributed import Client, LocalCluster, as_completed
     except ImportError as exc:  # pragma: no cover
@@ -450,12 +514,15 @@ def run_dask(
                 "(for example tcp://host:8786) and that the scheduler is running."
             ) from exc
     futures: dict[Any, Job] = {}
-    try:
-        for index, job in enumerate(work):
-            future = client.submit(run_job, job, grid, key=f"brainrank-job-{grid.run_id}-{index}",
-                                   pure=False)  # fmt: skip
-            futures[future] = job
-        for future in as_completed(list(futures)):
+    numbers = itertools.count()
+
+    def execute(jobs: list[Job]) -> None:
+        submitted = {}
+        for job in jobs:
+            key = f"brainrank-job-{grid.run_id}-{next(numbers)}"
+            submitted[client.submit(run_job, job, grid, key=key, pure=False)] = job
+        futures.update(submitted)
+        for future in as_completed(list(submitted)):
             job = futures[future]
             try:
                 result = future.result()
@@ -469,6 +536,11 @@ def run_dask(
             collect(result)
             bars.update("scoring", result.n_combos, job.model)
             bars.update("extraction", 1, job.model)
+
+    try:
+        execute(work)
+        if wait is not None:
+            wait(execute)
     except BaseException:
         for future in futures:
             future.cancel()
@@ -491,12 +563,16 @@ def score_one(
     extraction: ExtractionConfig | None = None,
     cache: FeatureCache | None = None,
     plugin: str = "",
+    device: str | None = None,
 ) -> tuple[int, list[Score]]:
     """Score one model object on one dataset with one metric through the grid's job function
     (the Python API's door): a run is recorded, the dataset and metric are registered, the
     rows carry their run and content hashes and a completion record is written. Errors are
-    recorded, then raised. Returns ``(run_id, scores)``."""
+    recorded, then raised. Returns ``(run_id, scores)``. ``device``: as for
+    :func:`run_grid`."""
     extraction = extraction or ExtractionConfig()
+    device = resolve_device(device if device is not None else extraction.device)
+    extraction = dataclasses.replace(extraction, device=device)
     metric.check_applicable(dataset)
     stimuli_hash = dataset.stimuli.content_hash()
     data_hash = dataset_hash(dataset)
@@ -523,7 +599,8 @@ def score_one(
     keeping: Any = _Keeping()
     config = {"models": [model.identifier], "datasets": [dataset.identifier],
               "metrics": [metric.identifier], "extraction": dataclasses.asdict(extraction),
-              "metric_params": {metric.identifier: metric.parameters}, "api": "brainrank.score"}  # fmt: skip
+              "metric_params": {metric.identifier: metric.parameters}, "api": "brainrank.score",
+              "device": device}  # fmt: skip
     run_id = store.start_run(config, seeds={"projection_seed": extraction.projection_seed},
                              executor="local (brainrank.score)")  # fmt: skip
     status = "interrupted"
@@ -534,7 +611,7 @@ def score_one(
                                stimuli_hash=stimuli_hash, data_hash=data_hash)  # fmt: skip
         grid = GridConfig(store=None, run_id=run_id, extraction=extraction,
                           cache_root=str(cache.root) if cache is not None else None,
-                          raise_errors=True)  # fmt: skip
+                          raise_errors=True, device=device)  # fmt: skip
         context = Context(grid, store=keeping, datasets={dataset.identifier: dataset},
                           metrics={(metric.identifier, metric.config_hash): metric},
                           models={model.identifier: model})  # fmt: skip

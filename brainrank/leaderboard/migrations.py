@@ -14,6 +14,9 @@ Version history:
    ``neuroid_sets``, ``neuroid_values`` (per-neuroid arrays) and ``completions`` (what a
    resumed run may skip). Scores of version 1 have no completion rows, so the first run
    after the migration recomputes them once (their rows are updated in place).
+3. per-stage seconds (``seconds_model``, ``seconds_extraction``, ``seconds_scoring``,
+   ``seconds_writing``) and regression ``fits`` on runs (empty for older runs); new table
+   ``leases`` (the combinations live runs are computing).
 """
 
 from __future__ import annotations
@@ -40,6 +43,13 @@ ADDED_COLUMNS: dict[int, list[tuple[str, str]]] = {
         ("scores", "stimuli_hash"),
         ("scores", "data_hash"),
     ],
+    2: [
+        ("runs", "seconds_model"),
+        ("runs", "seconds_extraction"),
+        ("runs", "seconds_scoring"),
+        ("runs", "seconds_writing"),
+        ("runs", "fits"),
+    ],
 }
 
 
@@ -63,8 +73,13 @@ def _v1_to_v2(conn: Connection) -> None:
     Base.metadata.create_all(conn, checkfirst=True)  # the new tables
 
 
+def _v2_to_v3(conn: Connection) -> None:
+    _add_columns(conn, ADDED_COLUMNS[2])
+    Base.metadata.create_all(conn, checkfirst=True)  # leases
+
+
 #: {from_version: migration}; each takes the schema from_version to from_version + 1
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _v1_to_v2}
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _v1_to_v2, 2: _v2_to_v3}
 
 
 def migrate(conn: Connection, from_version: int, to_version: int) -> list[int]:

@@ -5,7 +5,9 @@
 - ``metrics``: one row per metric identifier and parameter set (``config_hash``), with its
   parameters and version.
 - ``runs``: provenance of every run: code version and git revision, package versions,
-  configuration, seeds, executor (local or a Dask cluster), host, start and end.
+  configuration, seeds, executor (local or a Dask cluster), host, start and end; the seconds
+  spent per stage (model building, extraction, scoring, writing, summed over its jobs) and
+  the regression fits its scoring made.
 - ``scores``: one row per model x dataset x metric configuration x subject x region x
   layer x selection. ``selection`` is ``"layer"`` for per-layer scores and names the
   layer-choice policy (``"max"``, ``"heldout"``, ... any string) for the summary rows.
@@ -18,6 +20,9 @@
 - ``completions``: one row per (model, dataset, metric configuration) whose scores are all
   stored, written in the same transaction as the scores. A resumed run skips what is here
   with the same content hashes.
+- ``leases``: one row per (model, dataset, metric configuration) a live run is computing
+  now (run, host, process, heartbeat), so two runs on one leaderboard never compute the
+  same combination; removed with the completion record (see :meth:`Store.acquire_leases`).
 - ``failures``: what went wrong, with the traceback, per run.
 - ``meta``: the schema version (see :mod:`brainrank.leaderboard.migrations`).
 """
@@ -41,7 +46,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 SCORE_KEY = (
     "model",
@@ -132,6 +137,13 @@ class RunRow(Base):
     seeds: Mapped[dict | None] = mapped_column(JSON)
     executor: Mapped[str | None] = mapped_column(String(256))
     n_skipped: Mapped[int | None] = mapped_column(Integer)
+    # v3: where the time went, summed over the run's jobs (every worker adds its own)
+    seconds_model: Mapped[float | None] = mapped_column(Float)
+    seconds_extraction: Mapped[float | None] = mapped_column(Float)
+    seconds_scoring: Mapped[float | None] = mapped_column(Float)
+    seconds_writing: Mapped[float | None] = mapped_column(Float)
+    #: regression fits made by scoring (one target on one layer with one penalty)
+    fits: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class ScoreRow(Base):
@@ -203,6 +215,28 @@ class CompletionRow(Base):
     seconds: Mapped[float | None] = mapped_column(Float)
     run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id"))
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+
+class LeaseRow(Base):
+    """A combination a run is computing now. ``heartbeat`` (seconds since the epoch, the
+    holder's clock) is renewed while the holder works; a lease whose heartbeat is older than
+    the timeout, whose run has ended, or whose process is gone from this host is taken
+    over."""
+
+    __tablename__ = "leases"
+    __table_args__ = (UniqueConstraint(*COMPLETION_KEY, name="uq_lease"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    model: Mapped[str] = mapped_column(String(256))
+    dataset: Mapped[str] = mapped_column(String(256))
+    metric: Mapped[str] = mapped_column(String(256))
+    metric_hash: Mapped[str] = mapped_column(String(32))
+    run_id: Mapped[int | None] = mapped_column(Integer)
+    host: Mapped[str] = mapped_column(String(256))
+    pid: Mapped[int] = mapped_column(Integer)
+    #: one per holding process: who renews and releases the lease
+    token: Mapped[str] = mapped_column(String(64), index=True)
+    acquired_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    heartbeat: Mapped[float] = mapped_column(Float)
 
 
 class FailureRow(Base):

@@ -30,7 +30,10 @@ def test_dask_workers_write_one_postgresql_leaderboard(postgres_url, tmp_path, t
     b = scores(store).sort_values(KEY).reset_index(drop=True)
     assert len(b) == len(a) > 0 and not b.duplicated(KEY).any()
     assert (a[KEY] == b[KEY]).all().all()
-    np.testing.assert_allclose(a["score"], b["score"], rtol=1e-6, atol=1e-7)
+    # Dask workers run one BLAS/torch thread each, the serial run two: the float32 Gram of a
+    # 150,528-feature layer (baseline/pixels) sums in another order, which moves an RSA
+    # score by up to ~3e-6 (measured); float32 rounding, not a different computation
+    np.testing.assert_allclose(a["score"], b["score"], rtol=0, atol=2e-5)
     assert store.count("completions") == 4
     assert store.count("neuroid_values") == reference.count("neuroid_values") > 0
     again = run_grid(registry=registry, store=store, **grid)
