@@ -7,14 +7,36 @@ the same numbers. Test statistics are computed here; p-values use scipy's distri
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import scipy.stats
 
 from brainrank.core.errors import InputError
+
+
+def _sps() -> Any:
+    """scipy.stats, imported on first use (it costs about half a second of start-up, and
+    listing the plugins imports this module)."""
+    import scipy.stats
+
+    return scipy.stats
+
+
+@contextmanager
+def _one_blas_thread() -> Iterator[None]:
+    """Limit the BLAS to one thread inside the block (through threadpoolctl, installed with
+    scikit-learn; without it the BLAS keeps its own thread count)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
+        yield
+        return
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
+
 
 # --------------------------------------------------------------------------- correlation
 
@@ -55,6 +77,9 @@ def split_half_reliability(
     splits of the repetitions into two halves (seeded), the two half-averages are correlated
     over stimuli per neuroid; the mean r over splits is returned, Spearman-Brown corrected
     to the full number of repetitions (``correct=True``: ``2 r / (1 + r)``).
+
+    A split drawn more than once (with 2 repetitions every split is the same one, with 3
+    there are 3) is correlated only once; its r is reused wherever it was drawn.
     """
     t = np.asarray(trials, dtype=np.float64)
     if t.ndim != 3:
@@ -65,11 +90,23 @@ def split_half_reliability(
     if not np.all(np.isfinite(t)):
         raise InputError("trials contain NaN or infinite values.")
     rng = np.random.default_rng(seed)
-    total = np.zeros(t.shape[2])
+    # the split as an unordered pair of sorted halves: Pearson r is symmetric in its two
+    # arguments, and the order within a half of up to 2 repetitions (up to 4 in all) does
+    # not change its mean, so reusing r is exact there (and within rounding beyond)
+    splits = []
     for _ in range(n_splits):
         order = rng.permutation(reps)
-        half_a, half_b = order[: reps // 2], order[reps // 2 :]
-        total += pearson_columns(t[half_a].mean(axis=0), t[half_b].mean(axis=0))
+        halves = sorted(
+            tuple(sorted(int(i) for i in h)) for h in (order[: reps // 2], order[reps // 2 :])
+        )
+        splits.append(tuple(halves))
+    computed: dict[tuple, np.ndarray] = {}
+    total = np.zeros(t.shape[2])
+    for split in splits:
+        if split not in computed:
+            half_a, half_b = (list(half) for half in split)
+            computed[split] = pearson_columns(t[half_a].mean(axis=0), t[half_b].mean(axis=0))
+        total += computed[split]
     r = total / n_splits
     return spearman_brown(r) if correct else r
 
@@ -212,14 +249,18 @@ def mean_sqrt_reliability(
     rho = np.linspace(0.0, 0.999, grid_size)
     scale = 1.0 - rho
     # likelihood of each neuroid's F under each grid value (v, k), in logs for stability
-    log_like = scipy.stats.f.logpdf(F[:, None] * scale[None, :], df1, df2) + np.log(scale)[None]
+    log_like = _sps().f.logpdf(F[:, None] * scale[None, :], df1, df2) + np.log(scale)[None]
     log_like -= log_like.max(axis=1, keepdims=True)
     like = np.exp(log_like)
     weights = np.full(grid_size, 1.0 / grid_size)
-    for _ in range(n_iterations):
-        posterior = like * weights
-        posterior /= posterior.sum(axis=1, keepdims=True)
-        weights = posterior.mean(axis=0)
+    # EM: the posterior of neuroid i is like[i] * weights / (like[i] @ weights) and the new
+    # weights its mean over neuroids, i.e. weights * (like.T @ (1 / (like @ weights))) / v,
+    # two matrix-vector products without forming the (v, k) posterior
+    # (one BLAS thread: these small products ran 5x slower on two shared cores with two)
+    n_kept = like.shape[0]
+    with _one_blas_thread():
+        for _ in range(n_iterations):
+            weights = weights * (like.T @ (1.0 / (like @ weights))) / n_kept
     value = float(np.dot(weights, np.sqrt(rho)))
     # constant neuroids (no trial-to-trial variation, no signal) count as reliability 0
     return value * keep.sum() / keep.size
@@ -342,7 +383,7 @@ def fdr_bh(p_values: Any, alpha: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
     """Benjamini-Hochberg adjusted p-values and the rejections at ``alpha``.
 
     NaN p-values (tests that could not be done) are left out of the family: their adjusted
-    value is NaN and they are never rejected. Oracle: ``scipy.stats.false_discovery_control``.
+    value is NaN and they are never rejected. Oracle: ``_sps().false_discovery_control``.
     """
     p, keep, values, adjusted = _family(p_values)
     m = values.size
@@ -406,7 +447,7 @@ def paired_ttest(a: Any, b: Any) -> TestResult:
         if d.mean()
         else np.nan
     )
-    p = 2 * scipy.stats.t.sf(abs(t), n - 1) if np.isfinite(t) else (0.0 if np.isinf(t) else np.nan)
+    p = 2 * _sps().t.sf(abs(t), n - 1) if np.isfinite(t) else (0.0 if np.isinf(t) else np.nan)
     return TestResult(float(t), float(p), float(n - 1))
 
 
@@ -469,8 +510,8 @@ def spearman_rank_agreement(a: Any, b: Any, *, n_boot: int = 1000, seed: int = 0
         raise InputError("rank agreement needs at least 3 items with both scores.")
 
     def rho(idx: np.ndarray) -> float:
-        rx = scipy.stats.rankdata(x[idx])
-        ry = scipy.stats.rankdata(y[idx])
+        rx = _sps().rankdata(x[idx])
+        ry = _sps().rankdata(y[idx])
         return float(pearson_columns(rx[:, None], ry[:, None])[0])
 
     value = rho(np.arange(x.size))
@@ -489,7 +530,7 @@ def kruskal_wallis(groups: Sequence[Any]) -> TestResult:
         raise InputError("Kruskal-Wallis needs at least 2 non-empty groups.")
     values = np.concatenate(samples)
     n = values.size
-    ranks = scipy.stats.rankdata(values)
+    ranks = _sps().rankdata(values)
     h, start = 0.0, 0
     for g in samples:
         r = ranks[start : start + g.size]
@@ -500,7 +541,7 @@ def kruskal_wallis(groups: Sequence[Any]) -> TestResult:
     correction = 1 - (counts**3 - counts).sum() / (n**3 - n)
     h = h / correction if correction > 0 else np.nan
     df = len(samples) - 1
-    return TestResult(float(h), float(scipy.stats.chi2.sf(h, df)), float(df))
+    return TestResult(float(h), float(_sps().chi2.sf(h, df)), float(df))
 
 
 def epsilon_squared(h: float, n: int) -> float:
