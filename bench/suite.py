@@ -12,6 +12,8 @@
    from that rate.
 
 python -m bench.suite [--quick] [--voxels V] [--model ID]
+python -m bench.suite --model-only [--images N] [--voxels V]   # whole run vs kernel only
+python -m bench.suite --profile [--images 500] [--voxels 5000]  # where the time goes
 """
 
 from __future__ import annotations
@@ -27,8 +29,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
+from bench.common import max_rss_bytes, nsd_like_images, nsd_like_trials, voxel_regions
 from brainrank.core.registry import hookimpl
 
 #: the workload of Conwell, Prince, Alvarez & Konkle
@@ -73,6 +74,46 @@ def default_suite() -> dict[str, Any]:
     }
 
 
+#: run in a fresh Python whose only child is the command: its RUSAGE_CHILDREN is the command's
+_RUSAGE_WRAPPER = """
+import json, resource, subprocess, sys, time
+start = time.perf_counter()
+out = subprocess.run(sys.argv[1:], capture_output=True, text=True)
+wall = time.perf_counter() - start
+use = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(json.dumps({"returncode": out.returncode, "stderr": out.stderr[-3000:], "wall": wall,
+                  "user": use.ru_utime, "system": use.ru_stime, "maxrss": use.ru_maxrss * 1024}))
+"""
+
+
+def make_run() -> dict[str, Any]:
+    """``make run`` (``brainrank run``, the default suite) from cold: a fresh brainrank home,
+    nothing cached. CPU seconds (user + system) and peak RSS of the command alone, read with
+    ``getrusage(RUSAGE_CHILDREN)`` in a wrapper process that runs nothing else."""
+    with tempfile.TemporaryDirectory(prefix="brainrank-make-run-") as home:
+        env = {**os.environ, "BRAINRANK_HOME": home, "BRAINRANK_OFFLINE": "1"}
+        command = [sys.executable, "-m", "brainrank", "run", "--quiet"]
+        out = subprocess.run(
+            [sys.executable, "-c", _RUSAGE_WRAPPER, *command],
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+    if out.returncode != 0:
+        raise RuntimeError(f"the rusage wrapper failed:\n{out.stderr[-3000:]}")
+    use = json.loads(out.stdout.strip().splitlines()[-1])
+    if use["returncode"] != 0:
+        raise RuntimeError(f"brainrank run failed:\n{use['stderr']}")
+    return {
+        "wall_seconds": use["wall"],
+        "cpu_seconds": use["user"] + use["system"],
+        "user_seconds": use["user"],
+        "system_seconds": use["system"],
+        "peak_rss_bytes": use["maxrss"],
+        "load_average": os.getloadavg()[0],
+    }
+
+
 class _BenchPlugin:
     """A dataset of ``n`` images and ``v`` voxels for the whole-model run (registered as an
     object, not installed)."""
@@ -80,36 +121,22 @@ class _BenchPlugin:
     def __init__(self, n: int, v: int, size: int = 224, seed: int = 0):
         self.n, self.v, self.size, self.seed = n, v, size, seed
 
-    def _images(self):
-        rng = np.random.default_rng(self.seed)
-        base = rng.integers(0, 256, (64, self.size, self.size, 3), dtype=np.uint8)
-        shifts = rng.integers(0, self.size, (self.n, 2))
-        return base, shifts
-
     def build(self, data_dir=None):
         from brainrank import Dataset, DatasetMetadata, StimulusSet, make_responses
 
-        base, shifts = self._images()
+        image = nsd_like_images(self.n, self.size, self.seed)
         ids = [f"img{i:04d}" for i in range(self.n)]
 
         def load(stimulus_id: str):
-            i = int(stimulus_id[3:])
-            return np.roll(base[i % len(base)], tuple(shifts[i]), axis=(0, 1))
+            return image(int(stimulus_id[3:]))
 
-        rng = np.random.default_rng(self.seed + 1)
-        # voxels: smooth functions of the image statistics plus noise, 2 repetitions
-        stats = np.stack([load(s).reshape(-1, 3).mean(0) for s in ids])
-        stats = (stats - stats.mean(0)) / (stats.std(0) + 1e-9)
-        signal = stats @ rng.standard_normal((3, self.v))
-        trials = np.concatenate([signal + rng.standard_normal(signal.shape) for _ in range(2)])
-        regions = np.array(["V1", "V4", "IT", "FFA"])[np.arange(self.v) % 4]
         responses = make_responses(
-            trials.astype(np.float32),
+            nsd_like_trials(self.n, self.v, image, self.seed),
             stimulus_id=ids * 2,
             repetition=[0] * self.n + [1] * self.n,
             neuroid_id=[f"v{i}" for i in range(self.v)],
             subject="subj01",
-            region=regions,
+            region=voxel_regions(self.v),
         )
         metadata = DatasetMetadata(species="none", modality="synthetic", n_stimuli=self.n)
         stimuli = StimulusSet("bench", ids, load, content_id=f"bench-{self.n}-{self.seed}")
@@ -124,9 +151,19 @@ class _BenchPlugin:
 
 
 def whole_model(
-    model: str = "torchvision/alexnet:random", n: int = 1000, voxels: int = 10_000
+    model: str = "torchvision/alexnet:random",
+    n: int = 1000,
+    voxels: int = 10_000,
+    kernel: bool = True,
 ) -> dict[str, Any]:
-    """One model, every layer, NSD protocol: fits per second through the real runner."""
+    """One model, every layer, NSD protocol: fits per second through the real runner, and
+    (``kernel``) the ridge kernel's own rate on the same projected features and voxels.
+
+    The run writes its features to a feature cache in a temporary folder (as ``brainrank
+    run`` does); the kernel then reads them back, z-scores each layer as the metric does and
+    times ``RidgeCV(alphas=[1e5]).fit`` alone. Its per-region scores are checked against the
+    run's (``kernel_max_difference``). ``peak_rss_bytes`` is read before the kernel step."""
+    from brainrank.core.cache import FeatureCache
     from brainrank.core.extraction import ExtractionConfig
     from brainrank.core.registry import Registry
     from brainrank.grid import run_grid
@@ -136,6 +173,7 @@ def whole_model(
     registry = Registry(plugins=[plugin])
     with tempfile.TemporaryDirectory(prefix="brainrank-bench-") as folder:
         store = open_store(str(Path(folder) / "lb.db"))
+        cache = FeatureCache(Path(folder) / "features")
         start = time.perf_counter()
         cpu_start = time.process_time()
         summary = run_grid(
@@ -145,31 +183,172 @@ def whole_model(
             datasets=["bench/nsd-like"],
             metrics=["srp-ridge:nsd"],
             extraction=ExtractionConfig(batch_size=50),
+            cache=cache,
             progress=False,
         )
-        seconds = time.perf_counter() - start
+        finished = time.perf_counter()
+        seconds = finished - start
         cpu = time.process_time() - cpu_start
+        peak = max_rss_bytes()
         if summary.failures:
             raise RuntimeError(f"the run failed: {summary.failures}")
         frame = store.completions_frame()
         scoring = float(frame["seconds"].sum())
         scores = store.scores_frame()
-        layers = scores[scores["selection"] == "layer"]["layer"].nunique()
         store.close()
-    fits = layers * voxels
+        rows = scores[scores["selection"] == "layer"]
+        layer_scores: dict[str, dict[str, float]] = {}
+        for row in rows.sort_values("layer_index").itertuples():
+            layer_scores.setdefault(str(row.layer), {})[str(row.region)] = float(row.score)
+        layers = len(layer_scores)
+        fits = layers * voxels
+        result: dict[str, Any] = {
+            "model": model,
+            "stimuli": n,
+            "voxels": voxels,
+            "layers": int(layers),
+            "fits": int(fits),
+            "seconds": seconds,
+            "cpu_seconds": cpu,
+            "scoring_seconds": scoring,
+            "peak_rss_bytes": peak,
+            "fits_per_second": fits / seconds,
+            "scoring_fits_per_second": fits / scoring if scoring > 0 else float("nan"),
+            "projected_paper_hours": PAPER_FITS / (fits / seconds) / 3600,
+            "run_finished_at": finished,  # time.perf_counter() when run_grid returned
+            "layer_scores": layer_scores,
+        }
+        if kernel:
+            result.update(kernel_rate(plugin.build(), cache, layer_scores))
+            result["kernel_ratio"] = result["fits_per_second"] / result["kernel_fits_per_second"]
+    return result
+
+
+def kernel_rate(dataset, cache, layer_scores: dict[str, dict[str, float]]) -> dict[str, Any]:
+    """The ridge kernel alone on the features a run cached: per layer, the metric's design
+    matrix and z-scoring (``prepare_seconds``) and ``RidgeCV(alphas=[1e5]).fit``
+    (``kernel_seconds``), with the largest difference from the run's per-region scores."""
+    from brainrank.core.ridge import RidgeCV, zscore_columns
+    from brainrank.plugins.metrics import _encoding as enc
+
+    entries = sorted(Path(cache.root).glob("??/*/meta.json"))
+    if len(entries) != 1:
+        raise RuntimeError(
+            f"expected one feature-cache entry under {cache.root}, found {len(entries)}; the "
+            "runner no longer caches features where bench/suite.py expects them."
+        )
+    features = cache.load(entries[0].parent.name)
+    targets = enc.Targets.of(dataset)
+    k = enc.dimension({"n_components": "jl", "eps": 0.1}, len(targets.stimulus_ids))
+    rows = enc.rows_for(features, targets)
+    prepare = kernel = 0.0
+    fitted_layers = 0
+    difference = 0.0
+    for layer in features:
+        start = time.perf_counter()
+        X = enc.design(layer, k, rows)
+        if X is None:
+            continue
+        X = zscore_columns(X)
+        middle = time.perf_counter()
+        fitted = RidgeCV([1e5]).fit(X, targets.values).result_
+        kernel += time.perf_counter() - middle
+        prepare += middle - start
+        fitted_layers += 1
+        for (_, region), index in targets.groups:
+            value = enc.group_mean(fitted.scores, index)[0]
+            stored = layer_scores.get(layer.name, {}).get(region, float("nan"))
+            difference = max(difference, abs(value - stored))
+    fits = fitted_layers * targets.values.shape[1]
     return {
-        "model": model,
-        "stimuli": n,
-        "voxels": voxels,
-        "layers": int(layers),
-        "fits": int(fits),
-        "seconds": seconds,
-        "cpu_seconds": cpu,
-        "scoring_seconds": scoring,
-        "fits_per_second": fits / seconds,
-        "scoring_fits_per_second": fits / scoring if scoring > 0 else float("nan"),
-        "projected_paper_hours": PAPER_FITS / (fits / seconds) / 3600,
+        "kernel_fits": fits,
+        "kernel_seconds": kernel,
+        "prepare_seconds": prepare,
+        "kernel_fits_per_second": fits / kernel,
+        "kernel_max_difference": difference,
     }
+
+
+#: where a whole run's time goes: (label, substring of a profiled function's file path)
+PROFILE_PARTS = [
+    ("extraction: forward pass + hooks", "brainrank/core/extraction.py"),
+    ("projection", "brainrank/core/projection.py"),
+    ("ridge kernel", "brainrank/core/ridge.py"),
+    ("feature cache", "brainrank/core/cache.py"),
+    ("leaderboard writes", "brainrank/leaderboard/"),
+    ("grid: planning, jobs", "brainrank/grid/"),
+    ("metric + dataset (targets, ceilings)", "brainrank/plugins/"),
+    ("synthetic images (bench)", "bench/"),
+    ("torch (forward pass: convolutions, linear layers)", "/torch/"),
+    ("numpy", "/numpy/"),
+    ("scipy", "/scipy/"),
+]
+
+#: functions whose cumulative time is reported on its own
+PROFILE_FUNCTIONS = [
+    "run_grid",
+    "extract_features",
+    "_forward",
+    "score",
+    "fit",
+    "ceiling",
+    "zscore_columns",
+    "column_pearson",
+    "load",
+    "store",
+    "add_scores",
+    "write_scores",
+    "build",
+]
+
+
+def profile_whole_model(
+    model: str = "torchvision/alexnet:random", n: int = 500, voxels: int = 5000, top: int = 25
+) -> str:
+    """A cProfile of :func:`whole_model` (no kernel step): the top functions by cumulative
+    and by own time, and own time summed per part of the code (see ``PROFILE_PARTS``)."""
+    import cProfile
+    import io
+    import pstats
+
+    profiler = cProfile.Profile()
+    start = time.perf_counter()
+    profiler.enable()
+    whole_model(model, n, voxels, kernel=False)
+    profiler.disable()
+    wall = time.perf_counter() - start
+    out = io.StringIO()
+    stats = pstats.Stats(profiler, stream=out)
+    parts: dict[str, float] = {}
+    named: dict[str, float] = {}
+
+    def part(path: str) -> str | None:
+        return next((label for label, key in PROFILE_PARTS if key in path), None)
+
+    for (path, _, name), (_, _, own, cumulative, callers) in stats.stats.items():
+        label = part(path)
+        if label is None and callers:  # a built-in: its time goes to its callers' parts
+            total = sum(c[3] for c in callers.values()) or 1.0
+            for (caller, _, _), c in callers.items():
+                where = part(caller) or "other (interpreter, imports, stdlib)"
+                parts[where] = parts.get(where, 0.0) + own * c[3] / total
+        else:
+            label = label or "other (interpreter, imports, stdlib)"
+            parts[label] = parts.get(label, 0.0) + own
+        if name in PROFILE_FUNCTIONS and "brainrank" in path:
+            where = path.split("brainrank/", 1)[-1]
+            named[f"{where}:{name}"] = max(named.get(f"{where}:{name}", 0.0), cumulative)
+    lines = [f"profile of {model}, {n} images x {voxels} voxels: {wall:.1f} s under cProfile"]
+    lines.append("own time per part of the code:")
+    for label, seconds in sorted(parts.items(), key=lambda item: -item[1]):
+        lines.append(f"  {seconds:8.2f} s  {label}")
+    lines.append("cumulative time of brainrank's main steps:")
+    for name, seconds in sorted(named.items(), key=lambda item: -item[1]):
+        if seconds >= 0.05:
+            lines.append(f"  {seconds:8.2f} s  {name}")
+    stats.sort_stats("tottime").print_stats(top)
+    lines.append(out.getvalue())
+    return "\n".join(lines)
 
 
 def run(
@@ -184,7 +363,9 @@ def run(
         f"{suite['load_average']:.1f}; "
         f"{suite['failures']} failures; {fits['model']} {fits['layers']} layers x "
         f"{fits['voxels']} voxels = {fits['fits']} fits at {fits['fits_per_second']:.0f} fits/s "
-        f"({fits['scoring_fits_per_second']:.0f}/s in scoring); 5.17e9 fits: "
+        f"({fits['scoring_fits_per_second']:.0f}/s in scoring; kernel alone "
+        f"{fits['kernel_fits_per_second']:.0f}/s, whole run / kernel = {fits['kernel_ratio']:.2f}); "
+        "5.17e9 fits: "
         f"{fits['projected_paper_hours']:.1f} h ({fits['projected_paper_hours'] / 24:.1f} days)"
     )
     return {
@@ -203,14 +384,40 @@ def run(
     }
 
 
+def kernel_line(fits: dict[str, Any]) -> str:
+    """One line: whole-run vs kernel fits/s of a :func:`whole_model` result."""
+    return (
+        f"{fits['model']}, {fits['stimuli']} images x {fits['voxels']} voxels, "
+        f"{fits['layers']} layers: whole run {fits['seconds']:.1f} s = "
+        f"{fits['fits_per_second']:.0f} fits/s; kernel alone {fits['kernel_seconds']:.1f} s = "
+        f"{fits['kernel_fits_per_second']:.0f} fits/s; ratio {fits['kernel_ratio']:.2f} "
+        f"(target >= 0.5); kernel scores = run's within {fits['kernel_max_difference']:.1e}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--quick", action="store_true", help="2,000 voxels instead of 10,000")
     parser.add_argument("--voxels", type=int)
+    parser.add_argument("--images", type=int, default=1000)
     parser.add_argument("--model", default="torchvision/alexnet:random")
+    parser.add_argument(
+        "--model-only", action="store_true", help="whole run vs kernel only, no default suite"
+    )
+    parser.add_argument(
+        "--profile", action="store_true", help="cProfile of the whole run (default 5,000 voxels)"
+    )
     args = parser.parse_args()
+    if args.profile:
+        print(profile_whole_model(args.model, args.images, args.voxels or 5000))
+        return
+    if args.model_only:
+        fits = whole_model(args.model, args.images, args.voxels or 10_000)
+        print(kernel_line(fits))
+        print(json.dumps(fits))
+        return
     result = run(args.quick, args.voxels, args.model)
     print(result["summary"])
     print(json.dumps(result))
