@@ -327,6 +327,28 @@ def test_cli_refuses_a_device_it_cannot_use_up_front(command, device, tiny_plugi
     assert not db.exists()  # nothing was started
 
 
+@pytest.mark.parametrize("where", ["option", "environment", "config"])
+def test_a_refused_device_names_where_it_came_from(where, tiny_plugin_path, tmp_path,
+                                                   brainrank_home, monkeypatch):  # fmt: skip
+    args = ["--plugin", str(tiny_plugin_path), "run", "--models", "tiny/net", "--datasets",
+            "tiny/data", "--metrics", "rsa", "--db", str(tmp_path / "lb.db")]  # fmt: skip
+    monkeypatch.delenv("BRAINRANK_DEVICE", raising=False)
+    if where == "option":
+        args += ["--device", "gpu"]
+    elif where == "environment":
+        monkeypatch.setenv("BRAINRANK_DEVICE", "gpu")
+    else:
+        (brainrank_home / "config.toml").write_text('device = "gpu"\n')
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 1, result.output
+    expected = {
+        "option": "from --device",
+        "environment": "from the environment variable BRAINRANK_DEVICE",
+        "config": "from the device setting of config.toml",
+    }[where]
+    assert expected in " ".join(result.output.split())
+
+
 def test_cli_run_on_device_cpu_records_it(tiny_plugin_path, tmp_path):
     db = tmp_path / "lb.db"
     result = CliRunner().invoke(main, ["--plugin", str(tiny_plugin_path), "run", "--models",

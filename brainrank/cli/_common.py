@@ -63,3 +63,23 @@ def echo_frame(frame: pd.DataFrame, fmt: str, float_format: str = "{:.3f}") -> N
                 float_format=lambda v: float_format.format(v),
             )
         )
+
+
+def checked_device(given: str | None, chosen: str) -> str:
+    """The device a command runs on, resolved and checked before any work; an error names
+    where the value came from (the option, ``BRAINRANK_DEVICE`` or ``config.toml``)."""
+    import os
+
+    from brainrank.core.backend import resolve_device
+    from brainrank.core.errors import InputError
+
+    try:
+        return resolve_device(chosen)
+    except InputError as exc:
+        if given:
+            source = "--device"
+        elif os.environ.get("BRAINRANK_DEVICE"):
+            source = "the environment variable BRAINRANK_DEVICE"
+        else:
+            source = "the device setting of config.toml"
+        raise InputError(f"{exc} (The device {chosen!r} came from {source}.)") from None

@@ -7,7 +7,7 @@ import time
 import click
 
 from brainrank.cli import main
-from brainrank.cli._common import plugin_option, registry_for
+from brainrank.cli._common import checked_device, plugin_option, registry_for
 from brainrank.core.errors import InputError, NotApplicableError
 
 
@@ -52,7 +52,6 @@ def extract_command(ctx, model, datasets, metrics, weights, data_dir, batch_size
     A second call with the same model, weights, preprocessing and stimuli finds everything
     in the cache and computes nothing.
     """
-    from brainrank.core.backend import resolve_device
     from brainrank.core.cache import FeatureCache
     from brainrank.core.extraction import ExtractionConfig
     from brainrank.core.features import compute_features
@@ -62,7 +61,7 @@ def extract_command(ctx, model, datasets, metrics, weights, data_dir, batch_size
     conf = settings(
         data_dir=data_dir, memory_budget_gb=memory_budget, batch_size=batch_size, device=device
     )
-    device = resolve_device(conf.device)  # checked before any work starts
+    device = checked_device(device, conf.device)  # checked before any work starts
     registry = registry_for(ctx, plugin_files)
     spec = registry.get("model", model)
     dataset_ids = registry.select("dataset", datasets)

@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from brainrank.cli import main
-from brainrank.cli._common import plugin_option, registry_for
+from brainrank.cli._common import checked_device, plugin_option, registry_for
 from brainrank.core.errors import InputError
 
 #: exit status of a run that stored some but not all of the requested combinations (some
@@ -143,7 +143,6 @@ def run_command(ctx, models, datasets, metrics, db, data_dir, weights, params, b
     and its features extracted once for every dataset and metric on those stimuli.
     """
     from brainrank import suite
-    from brainrank.core.backend import resolve_device
     from brainrank.core.cache import FeatureCache
     from brainrank.core.extraction import ExtractionConfig
     from brainrank.grid import run_grid
@@ -152,7 +151,7 @@ def run_command(ctx, models, datasets, metrics, db, data_dir, weights, params, b
 
     conf = settings(data_dir=data_dir, db=db, memory_budget_gb=memory_budget,
                     batch_size=batch_size, device=device)  # fmt: skip
-    device = resolve_device(conf.device)  # checked before any work starts
+    device = checked_device(device, conf.device)  # checked before any work starts
     registry = registry_for(ctx, plugin_files)
     # a --data-dir given here is passed on; otherwise each dataset finds its folder through
     # the settings ([dataset_dirs] of config.toml included)
