@@ -3,7 +3,8 @@
 A job leases its combinations before extracting and scoring them; a combination another
 live run holds is skipped and waited for (then counted as stored by that run, or computed
 here if its holder stopped without storing it). Leases of dead holders (run ended, process
-gone from this host, no heartbeat) are taken over. SQLite and PostgreSQL.
+gone from this host, no heartbeat) are taken over. SQLite and PostgreSQL (the
+``postgres_url`` and ``db_url`` fixtures of this folder's conftest).
 """
 
 from __future__ import annotations
@@ -14,9 +15,7 @@ import sys
 import textwrap
 import threading
 import time
-import uuid
 from collections import Counter
-from urllib.parse import quote
 
 import pytest
 
@@ -30,39 +29,7 @@ from brainrank.leaderboard.compare import compare
 from brainrank.leaderboard.schema import LeaseRow
 from brainrank.leaderboard.store import Store
 
-POSTGRES = os.environ.get("BRAINRANK_TEST_POSTGRES", "postgresql://127.0.0.1:5432/test")
 KEY = ("tiny/net", "tiny/data", "rsa", "h1")
-
-
-@pytest.fixture
-def postgres_url():
-    """A PostgreSQL URL whose tables live in a fresh schema, dropped after the test (as in
-    tests/leaderboard/conftest.py)."""
-    sqlalchemy = pytest.importorskip("sqlalchemy")
-    pytest.importorskip("psycopg2")
-    from brainrank.leaderboard.engine import engine_url
-
-    engine = sqlalchemy.create_engine(engine_url(POSTGRES), connect_args={"connect_timeout": 3})
-    schema = f"brainrank_test_{uuid.uuid4().hex[:12]}"
-    try:
-        with engine.begin() as conn:
-            conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-    except Exception as exc:
-        engine.dispose()
-        pytest.skip(f"no PostgreSQL server reachable at {POSTGRES}: {str(exc).splitlines()[0]}")
-    try:
-        yield f"{POSTGRES}?options={quote(f'-csearch_path={schema}')}"
-    finally:
-        with engine.begin() as conn:
-            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
-        engine.dispose()
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request, tmp_path):
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'lb.db'}"
-    return request.getfixturevalue("postgres_url")
 
 
 def _run(store: Store) -> int:
