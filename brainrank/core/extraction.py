@@ -340,7 +340,7 @@ class _Arena:
             self._map = mmap.mmap(-1, size)
         self.data = np.frombuffer(self._map, dtype=np.float32)
 
-    def views(self, n: int, widths: list[int]) -> list[np.ndarray]:
+    def views(self, n: int, widths: list[int]) -> list[Any]:
         out, offset = [], 0
         for width in widths:
             out.append(self.data[offset : offset + n * width].reshape(n, width))
@@ -353,20 +353,14 @@ class _Arena:
             self._map.close()
 
 
-class _DeviceArena:
-    """The pass buffers as one float32 torch tensor on the extraction device."""
+class _DeviceArena(_Arena):
+    """The pass buffers as one float32 torch tensor on the extraction device (its views are
+    :class:`_Arena`'s: a reshape of a contiguous slice is a view in torch as in numpy)."""
 
     def __init__(self, n_floats: int, device: str):
         import torch
 
         self.data = torch.empty(max(1, n_floats), dtype=torch.float32, device=device)
-
-    def views(self, n: int, widths: list[int]) -> list[Any]:
-        out, offset = [], 0
-        for width in widths:
-            out.append(self.data[offset : offset + n * width].view(n, width))
-            offset += n * width
-        return out
 
     def close(self) -> None:
         self.data = None
