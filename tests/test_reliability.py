@@ -427,9 +427,9 @@ def test_large_finite_activations_are_not_taken_for_nan():
     from brainrank.core.errors import InputError
     from brainrank.core.extraction import _check_finite, _Slice
 
-    block = np.ones((4, 6), np.float32)
-    block[:, 2] = 3e38  # finite, but four of them sum to inf in float32
+    block = np.ones((6, 4), np.float32)  # feature-major, as the pass buffers are
+    block[2] = 3e38  # finite, but four of them sum to inf in float32
     _check_finite("m", [_Slice("a", 0, 6)], {"a": block})
-    block[1, 4] = np.inf
+    block[4, 1] = np.inf
     with pytest.raises(InputError, match=r"'a' \(1 features\)"):
         _check_finite("m", [_Slice("a", 0, 6)], {"a": block})
