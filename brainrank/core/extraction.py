@@ -26,7 +26,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -164,6 +164,42 @@ class _Hooks:
             self.handler(name, module_name, tensor)
 
         return hook
+
+
+@contextlib.contextmanager
+def _channels_last_pooling(root: Any, device: str) -> Iterator[None]:
+    """On the CPU, 2-d max pooling runs on a channels-last copy of its input and hands back
+    its output in the usual layout: the same values (a maximum is exact), and torch's
+    channels-last kernel is much faster (measured here: 32 x 64 x 112 x 112, 0.185 s in
+    the default layout vs 0.036 s channels-last; 3.6 s of alexnet's 1000-image pass).
+    The hooks are put first, so every other hook sees the usual layout."""
+    import torch
+
+    if _on_device(device):
+        yield
+        return
+
+    def before(_module: Any, inputs: Any) -> Any:
+        x = inputs[0] if inputs else None
+        if isinstance(x, torch.Tensor) and x.dim() == 4 and x.is_floating_point():
+            return (x.contiguous(memory_format=torch.channels_last), *inputs[1:])
+        return None
+
+    def after(_module: Any, _inputs: Any, output: Any) -> Any:
+        if isinstance(output, torch.Tensor) and output.dim() == 4:
+            return output.contiguous()
+        return None
+
+    handles = []
+    try:
+        for module in root.modules():
+            if isinstance(module, torch.nn.MaxPool2d) and not module.return_indices:
+                handles.append(module.register_forward_pre_hook(before, prepend=True))
+                handles.append(module.register_forward_hook(after, prepend=True))
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
 
 
 def _batch_tensor(model: Model, images: list[np.ndarray], device: str):
@@ -510,7 +546,7 @@ def extract_features(
     inputs = _Inputs(model, stimuli, config, keep=len(passes) > 1, budget=budget)
     largest = max(n * sum(p.stop - p.start for p in slices) for slices in passes)
     arena = _DeviceArena(largest, config.device) if on_device else _Arena(largest)
-    with _Hooks(modules) as hooks:
+    with _channels_last_pooling(model.module, config.device), _Hooks(modules) as hooks:
         for number, slices in enumerate(passes):
             capture = _PassCapture(slices, n, arena, axes)
             hooks.handler = capture

@@ -230,3 +230,42 @@ def test_sequence_first_outputs_and_constant_layers():
     assert features["mix"].shape == (9, 5)
     np.testing.assert_allclose(features["mix"].projections[100], expected, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(features["mix"].rdm, rdm(expected, dtype="float64"), atol=2e-5)
+
+
+def test_max_pooling_gives_the_same_features_through_its_channels_last_kernel():
+    """On the CPU, max pooling runs on a channels-last copy of its input (a faster kernel):
+    every layer's features, the pooling's own and those after it, equal the features
+    computed by hand in the default layout, and the hooks are gone afterwards."""
+    from brainrank.core.extraction import _channels_last_pooling
+
+    torch.manual_seed(1)
+    module = nn.Sequential(
+        OrderedDict(
+            conv=nn.Conv2d(3, 5, 3, padding=1),
+            pool=nn.MaxPool2d(3, 2, 1),
+            conv2=nn.Conv2d(5, 3, 3),
+            flat=nn.Flatten(),
+        )
+    ).eval()
+    stim = stimuli(n=9, size=17)
+    batch = batch_of(stim)
+    with torch.no_grad():  # in the extraction's batches of 4 (same convolution kernels)
+        conv = torch.cat([module.conv(batch[i : i + 4]) for i in range(0, len(batch), 4)])
+        pool = nn.functional.max_pool2d(conv, 3, 2, 1)
+        conv2 = torch.cat([module.conv2(pool[i : i + 4]) for i in range(0, len(batch), 4)])
+    seen = []
+    probe = module.pool.register_forward_pre_hook(
+        lambda _m, inputs: seen.append(inputs[0].is_contiguous(memory_format=torch.channels_last))
+    )
+    with _channels_last_pooling(module, "cpu"), torch.no_grad():
+        out = torch.cat([module(batch[i : i + 4]) for i in range(0, len(batch), 4)])
+    probe.remove()
+    assert seen == [True] * 3  # the kernel got a channels-last input
+    assert torch.equal(out, conv2.flatten(1))
+    assert not module.pool._forward_pre_hooks and not module.pool._forward_hooks
+    features = extract_features(
+        toy_model(module), stim, FeatureRequest(frozenset({10_000}), rdm=False),
+        ExtractionConfig(batch_size=4),
+    )  # fmt: skip
+    np.testing.assert_array_equal(features["pool"].projections[10_000], pool.flatten(1).numpy())
+    np.testing.assert_array_equal(features["conv2"].projections[10_000], conv2.flatten(1).numpy())
