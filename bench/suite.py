@@ -155,6 +155,7 @@ def whole_model(
     n: int = 1000,
     voxels: int = 10_000,
     kernel: bool = True,
+    memory_budget: float = 4.0,
 ) -> dict[str, Any]:
     """One model, every layer, NSD protocol: fits per second through the real runner, and
     (``kernel``) the ridge kernel's own rate on the same projected features and voxels.
@@ -182,7 +183,7 @@ def whole_model(
             models=[model],
             datasets=["bench/nsd-like"],
             metrics=["srp-ridge:nsd"],
-            extraction=ExtractionConfig(batch_size=50),
+            extraction=ExtractionConfig(batch_size=50, memory_budget=int(memory_budget * 2**30)),
             cache=cache,
             progress=False,
         )
@@ -204,6 +205,7 @@ def whole_model(
         fits = layers * voxels
         result: dict[str, Any] = {
             "model": model,
+            "memory_budget_gib": memory_budget,
             "stimuli": n,
             "voxels": voxels,
             "layers": int(layers),
@@ -391,7 +393,9 @@ def kernel_line(fits: dict[str, Any]) -> str:
         f"{fits['layers']} layers: whole run {fits['seconds']:.1f} s = "
         f"{fits['fits_per_second']:.0f} fits/s; kernel alone {fits['kernel_seconds']:.1f} s = "
         f"{fits['kernel_fits_per_second']:.0f} fits/s; ratio {fits['kernel_ratio']:.2f} "
-        f"(target >= 0.5); kernel scores = run's within {fits['kernel_max_difference']:.1e}"
+        f"(target >= 0.5); kernel scores = run's within {fits['kernel_max_difference']:.1e}; "
+        f"peak RSS {fits['peak_rss_bytes'] / 1e9:.2f} GB at a "
+        f"{fits.get('memory_budget_gib', 4.0):g} GiB budget"
     )
 
 
@@ -409,12 +413,17 @@ def main() -> None:
     parser.add_argument(
         "--profile", action="store_true", help="cProfile of the whole run (default 5,000 voxels)"
     )
+    parser.add_argument(
+        "--memory-budget", type=float, default=4.0, help="GiB of activations (--model-only)"
+    )
     args = parser.parse_args()
     if args.profile:
         print(profile_whole_model(args.model, args.images, args.voxels or 5000))
         return
     if args.model_only:
-        fits = whole_model(args.model, args.images, args.voxels or 10_000)
+        fits = whole_model(
+            args.model, args.images, args.voxels or 10_000, memory_budget=args.memory_budget
+        )
         print(kernel_line(fits))
         print(json.dumps(fits))
         return

@@ -13,8 +13,10 @@ The model's own output is a layer too (it may come from parameters used directly
 leaf module). Outputs whose batch dimension comes second (sequence-first transformer layouts)
 are read with the batch first; outputs without one row per image are not layers.
 
-Per layer the extractor returns the sparse random projections the metrics asked for and the
-exact correlation-distance RDM. Full activations are held for one pass only: the layers are
+Per layer the extractor returns the sparse random projections the metrics asked for and,
+when asked, the exact correlation-distance RDM. Without RDMs each batch's activations are
+projected as they come, in one pass, and no layer is held for all images. An exact RDM needs
+every image's activations of a layer at once; they are held for one pass only: the layers are
 grouped into passes over the stimuli so that a pass's activations fit ``memory_budget``; a
 layer larger than the budget is split into column slices over several passes, which the
 projection and the RDM accumulate exactly. A pass stops the forward computation after its
@@ -26,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
+import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -506,9 +509,10 @@ def extract_features(
     ``request.projection_dims`` lists the projection sizes k wanted; a layer with at most k
     features keeps its raw features for that k. ``request.rdm`` asks for exact RDMs.
     ``progress(n_images)`` is called after every batch.
-    """
-    import torch
 
+    Without RDMs every batch is projected as it comes (one pass, nothing held for all
+    images); with them, layers are held for all images in memory-budgeted passes.
+    """
     config = config or ExtractionConfig()
     n = len(stimuli)
     if n < 2:
@@ -539,9 +543,70 @@ def extract_features(
                 state.raw[k] = []
         states[info.name] = state
 
+    modules = leaf_modules(model.module, model.layers)
+    if not request.rdm:
+        chunk = _stream(model, stimuli, config, states, axes, layers, modules, progress)
+        n_passes = 1
+    else:
+        n_passes = len(_passes(model, stimuli, config, states, axes, layers, modules, progress))
+        chunk = n
+    out_layers: list[LayerFeatures] = []
+    depth_den = max(1, len(layers) - 1)
+    for index, info in enumerate(layers):
+        state = states[info.name]
+        if state.done != info.size:
+            raise RuntimeError(f"layer {info.name}: {state.done} of {info.size} columns captured")
+        projections = {k: acc.result() for k, acc in state.projections.items()}
+        for k, parts in state.raw.items():
+            projections[k] = _host_columns(parts)
+        out_layers.append(
+            LayerFeatures(
+                name=info.name,
+                index=index,
+                relative_depth=index / depth_den if len(layers) > 1 else 0.0,
+                n_features=info.size,
+                shape=info.shape,
+                projections=projections,
+                rdm=state.gram.rdm("correlation") if state.gram is not None else None,
+            )
+        )
+        states[info.name] = None  # type: ignore[assignment]  # free the accumulators
+    return FeatureSet(
+        model=model.identifier,
+        stimulus_ids=stimuli.stimulus_ids,
+        layers=out_layers,
+        info={
+            "duplicates": duplicates,
+            "constant_layers": constant,
+            "passes": n_passes,
+            "images_per_chunk": chunk,
+            "projection_seed": config.projection_seed,
+            "projection_scheme": SCHEME,
+            "projection_dims": sorted(request.projection_dims),
+            "rdm": request.rdm,
+            "extraction_version": EXTRACTION_VERSION,
+        },
+    )
+
+
+def _passes(
+    model: Model,
+    stimuli: StimulusSet,
+    config: ExtractionConfig,
+    states: dict[str, _LayerState],
+    axes: dict[str, int],
+    layers: list[LayerInfo],
+    modules: list[tuple[str, Any]],
+    progress: Callable[[int], None] | None,
+) -> list[list[_Slice]]:
+    """Run the memory-budgeted passes (needed for exact RDMs): each pass holds its layers'
+    activations for every image, then adds them to the Grams and projections."""
+    import torch
+
+    n = len(stimuli)
+    on_device = _on_device(config.device)
     budget = pass_budget(config)
     passes = plan_balanced(layers, n, budget)
-    modules = leaf_modules(model.module, model.layers)
     log.info("%s: %d layers in %d passes", model.identifier, len(layers), len(passes))
     inputs = _Inputs(model, stimuli, config, keep=len(passes) > 1, budget=budget)
     largest = max(n * sum(p.stop - p.start for p in slices) for slices in passes)
@@ -576,43 +641,82 @@ def extract_features(
             del capture
     del inputs
     arena.close()
+    return passes
 
-    out_layers: list[LayerFeatures] = []
-    depth_den = max(1, len(layers) - 1)
-    for index, info in enumerate(layers):
-        state = states[info.name]
-        if state.done != info.size:
-            raise RuntimeError(f"layer {info.name}: {state.done} of {info.size} columns captured")
-        projections = {k: acc.result() for k, acc in state.projections.items()}
-        for k, parts in state.raw.items():
-            projections[k] = _host_columns(parts)
-        out_layers.append(
-            LayerFeatures(
-                name=info.name,
-                index=index,
-                relative_depth=index / depth_den if len(layers) > 1 else 0.0,
-                n_features=info.size,
-                shape=info.shape,
-                projections=projections,
-                rdm=state.gram.rdm("correlation") if state.gram is not None else None,
-            )
-        )
-        states[info.name] = None  # type: ignore[assignment]  # free the accumulators
-    return FeatureSet(
-        model=model.identifier,
-        stimulus_ids=stimuli.stimulus_ids,
-        layers=out_layers,
-        info={
-            "duplicates": duplicates,
-            "constant_layers": constant,
-            "passes": len(passes),
-            "projection_seed": config.projection_seed,
-            "projection_scheme": SCHEME,
-            "projection_dims": sorted(request.projection_dims),
-            "rdm": request.rdm,
-            "extraction_version": EXTRACTION_VERSION,
-        },
-    )
+
+def stream_chunk(n: int, bytes_per_image: int, budget: int, batch_size: int) -> int:
+    """Images per chunk of a streamed extraction: all ``n`` when they fit ``budget``, else
+    the fewest chunks that fit (each a multiple of the batch size, at least one batch), made
+    as equal as that allows (so 1000 images that need 1.1 budgets go in 2 chunks of 500,
+    not 950 + 50)."""
+    fit = max(1, budget // max(1, bytes_per_image))
+    if fit >= n:
+        return n
+    fit = max(batch_size, fit // batch_size * batch_size)
+    chunks = math.ceil(n / fit)
+    return min(fit, math.ceil(math.ceil(n / chunks) / batch_size) * batch_size)
+
+
+def _stream(
+    model: Model,
+    stimuli: StimulusSet,
+    config: ExtractionConfig,
+    states: dict[str, _LayerState],
+    axes: dict[str, int],
+    layers: list[LayerInfo],
+    modules: list[tuple[str, Any]],
+    progress: Callable[[int], None] | None,
+) -> int:
+    """One forward pass over the stimuli when no RDM is asked for: every layer is held for a
+    chunk of images at a time (as many as the memory budget allows, a multiple of the batch
+    size) and projected chunk by chunk into the output's rows, so a smaller budget costs
+    more, narrower sparse products instead of more forward passes. Returns the chunk size."""
+    import torch
+
+    n = len(stimuli)
+    on_device = _on_device(config.device)
+    total = sum(info.size for info in layers)
+    chunk = stream_chunk(n, 4 * total, pass_budget(config), config.batch_size)
+    for state in states.values():
+        for parts in state.raw.values():
+            shape = (n, state.info.size)
+            if on_device:
+                parts.append(torch.empty(shape, dtype=torch.float32, device=config.device))
+            else:
+                parts.append(np.empty(shape, dtype=np.float32))
+    slices = [_Slice(info.name, 0, info.size) for info in layers]
+    arena = _DeviceArena(chunk * total, config.device) if on_device else _Arena(chunk * total)
+    capture = _PassCapture(slices, chunk, arena, axes)
+    log.info("%s: %d layers, one pass in chunks of %d images", model.identifier, len(layers), chunk)
+
+    def flush(start: int, stop: int) -> None:
+        width = stop - start
+        views = {name: buffer[:, :width] for name, buffer in capture.buffers.items()}
+        _check_finite(model.identifier, slices, views)
+        for name, view in views.items():
+            state = states[name]
+            block = torch.as_tensor(view).T  # (images, features), no copy
+            for acc in state.projections.values():
+                acc.add(block, 0, rows=slice(start, stop))
+            for parts in state.raw.values():
+                parts[0][start:stop] = block if on_device else block.numpy()
+
+    start = 0
+    with _channels_last_pooling(model.module, config.device), _Hooks(modules) as hooks:
+        hooks.handler = capture
+        for rows, batch in _Inputs(model, stimuli, config, keep=False, budget=0):
+            if rows.stop - start > chunk:
+                flush(start, rows.start)
+                start = rows.start
+            capture.rows = slice(rows.start - start, rows.stop - start)
+            _forward(model, batch, hooks)
+            if progress is not None:
+                progress(rows.stop - rows.start)
+        flush(start, n)
+    arena.close()
+    for state in states.values():
+        state.done = state.info.size
+    return chunk
 
 
 def _host_columns(parts: list[Any]) -> np.ndarray:

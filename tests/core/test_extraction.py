@@ -176,6 +176,38 @@ def test_tiny_budget_gives_the_same_features_in_many_passes():
         np.testing.assert_allclose(a.projections[300], b.projections[300], rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("batch_size", [4, 5])  # chunks of 8 or 5 images, the last one short
+def test_without_rdms_images_are_projected_in_chunks_with_the_same_features(batch_size):
+    """No RDM asked for: one forward pass, every layer held for a chunk of images only (as
+    many as the budget allows); the projections equal the hand-computed ones and the
+    whole-set extraction's, and layers kept raw equal their activations."""
+    stim = stimuli(n=13, size=100)  # conv layers: 40,000 features; 1 MiB holds ~1.6 images
+    module = toy_module()
+    expected = reference_activations(module, batch_of(stim))
+    k = 300
+    request = FeatureRequest(frozenset({k}), rdm=False)
+    whole = extract_features(toy_model(module), stim, request, ExtractionConfig(projection_seed=2))
+    passes: list[int] = []
+    chunked = extract_features(
+        toy_model(module), stim, request,
+        ExtractionConfig(memory_budget=2**20, batch_size=batch_size, projection_seed=2),
+        progress=passes.append,
+    )  # fmt: skip
+    assert whole.info["passes"] == chunked.info["passes"] == 1
+    assert whole.info["images_per_chunk"] == len(stim)
+    assert chunked.info["images_per_chunk"] == batch_size  # 1 MiB: one batch at a time
+    assert sum(passes) == len(stim)  # every image through the network once
+    for layer, same in zip(chunked, whole, strict=True):
+        assert layer.rdm is None and same.rdm is None
+        acts = expected[layer.name].flatten(1).numpy().astype(np.float64)
+        if acts.shape[1] > k:
+            reference = acts @ SparseRandomProjection(acts.shape[1], k, seed=2).dense()
+            np.testing.assert_allclose(layer.projections[k], reference, rtol=1e-4, atol=1e-4)
+        else:
+            np.testing.assert_allclose(layer.projections[k], acts, rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(layer.projections[k], same.projections[k], rtol=1e-5, atol=1e-5)
+
+
 def test_seeded_extraction_is_deterministic():
     stim = stimuli()
     request = FeatureRequest(frozenset({50}), rdm=True)
@@ -269,3 +301,19 @@ def test_max_pooling_gives_the_same_features_through_its_channels_last_kernel():
     )  # fmt: skip
     np.testing.assert_array_equal(features["pool"].projections[10_000], pool.flatten(1).numpy())
     np.testing.assert_array_equal(features["conv2"].projections[10_000], conv2.flatten(1).numpy())
+
+
+def test_stream_chunks_are_the_fewest_that_fit_and_as_equal_as_batches_allow():
+    from brainrank.core.extraction import stream_chunk
+
+    per_image = 4 * 1_075_688  # alexnet's layers, float32
+    assert stream_chunk(1000, per_image, 8 * 2**30, 50) == 1000  # everything fits
+    assert stream_chunk(1000, per_image, 4 * 2**30, 50) == 500  # 1.002 budgets: 2 x 500
+    assert stream_chunk(1000, per_image, 2**29, 50) == 100  # 124 fit: 10 chunks of 100
+    assert stream_chunk(13, 640_000, 2**20, 4) == 4  # less than one batch fits: one batch
+    for n, budget, batch in [(1000, 2**29, 50), (997, 3 * 2**28, 32), (13, 2**21, 5)]:
+        chunk = stream_chunk(n, per_image if n > 13 else 640_000, budget, batch)
+        fit = budget // (per_image if n > 13 else 640_000)
+        assert chunk % batch == 0 and (chunk <= fit or chunk == batch)
+        chunks = -(-n // chunk)
+        assert chunks == -(-n // max(batch, fit // batch * batch))  # no more chunks than needed
