@@ -208,7 +208,7 @@ def test_estimated_ceilings_match_the_simulated_reliability(dataset):
     reason="known limit (issue 10): the mean sqrt(reliability) of a group cannot be estimated "
     "without bias where true reliabilities are near 0 (a few hundredths look like 0); the "
     "F-distribution estimator (stats.mean_sqrt_reliability) cut the bias of a 48 + 12-noise "
-    "group from +0.026 to +0.013..+0.022 over Monte Carlo draws and of an all-noise group "
+    "group from +0.026 to +0.018 (+0.009..+0.025 per seed of 20 draws) and of an all-noise group "
     "from +0.14 to +0.05; on this one draw it is off by +0.008/+0.007 (early), "
     "+0.049/+0.004 (late), +0.022/+0.022 (null). Remove this marker when it holds.",
 )

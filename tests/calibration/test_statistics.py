@@ -115,8 +115,9 @@ def encoding_dataset(signal, trials, reps):
         (4, 0.35, 0.9, 0, 0.02),
         (2, 0.2, 0.6, 0, 0.02),
         (4, 0.05, 0.3, 0, 0.02),
-        # as simulated: 48 signal + 12 pure-noise neuroids; measured +0.013 to +0.022 (the
-        # noise neuroids cannot be told from reliabilities of a few hundredths)
+        # as simulated: 48 signal + 12 pure-noise neuroids; measured +0.018 over 120 draws,
+        # +0.009 to +0.025 per seed (the noise neuroids cannot be told from reliabilities of
+        # a few hundredths; docs/validation.md)
         (4, 0.35, 0.9, 12, 0.03),
         (4, 0.0, 0.0, 48, 0.08),  # all pure noise: was +0.14
     ],
