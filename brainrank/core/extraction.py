@@ -497,6 +497,22 @@ class _LayerState:
     done: int = 0
 
 
+@dataclass
+class _Extraction:
+    """What :func:`_passes` and :func:`_stream` work on: the model and stimuli, the
+    per-layer accumulators (``states``), each layer's batch axis, the layers, the hooked
+    modules and the progress callback."""
+
+    model: Model
+    stimuli: StimulusSet
+    config: ExtractionConfig
+    states: dict[str, _LayerState]
+    axes: dict[str, int]
+    layers: list[LayerInfo]
+    modules: list[tuple[str, Any]]
+    progress: Callable[[int], None] | None
+
+
 def extract_features(
     model: Model,
     stimuli: StimulusSet,
@@ -544,11 +560,12 @@ def extract_features(
         states[info.name] = state
 
     modules = leaf_modules(model.module, model.layers)
+    run = _Extraction(model, stimuli, config, states, axes, layers, modules, progress)
     if not request.rdm:
-        chunk = _stream(model, stimuli, config, states, axes, layers, modules, progress)
+        chunk = _stream(run)
         n_passes = 1
     else:
-        n_passes = len(_passes(model, stimuli, config, states, axes, layers, modules, progress))
+        n_passes = len(_passes(run))
         chunk = n
     out_layers: list[LayerFeatures] = []
     depth_den = max(1, len(layers) - 1)
@@ -589,19 +606,13 @@ def extract_features(
     )
 
 
-def _passes(
-    model: Model,
-    stimuli: StimulusSet,
-    config: ExtractionConfig,
-    states: dict[str, _LayerState],
-    axes: dict[str, int],
-    layers: list[LayerInfo],
-    modules: list[tuple[str, Any]],
-    progress: Callable[[int], None] | None,
-) -> list[list[_Slice]]:
+def _passes(run: _Extraction) -> list[list[_Slice]]:
     """Run the memory-budgeted passes (needed for exact RDMs): each pass holds its layers'
     activations for every image, then adds them to the Grams and projections."""
     import torch
+
+    model, stimuli, config, states, axes = run.model, run.stimuli, run.config, run.states, run.axes
+    layers, modules, progress = run.layers, run.modules, run.progress
 
     n = len(stimuli)
     on_device = _on_device(config.device)
@@ -657,21 +668,15 @@ def stream_chunk(n: int, bytes_per_image: int, budget: int, batch_size: int) -> 
     return min(fit, math.ceil(math.ceil(n / chunks) / batch_size) * batch_size)
 
 
-def _stream(
-    model: Model,
-    stimuli: StimulusSet,
-    config: ExtractionConfig,
-    states: dict[str, _LayerState],
-    axes: dict[str, int],
-    layers: list[LayerInfo],
-    modules: list[tuple[str, Any]],
-    progress: Callable[[int], None] | None,
-) -> int:
+def _stream(run: _Extraction) -> int:
     """One forward pass over the stimuli when no RDM is asked for: every layer is held for a
     chunk of images at a time (as many as the memory budget allows, a multiple of the batch
     size) and projected chunk by chunk into the output's rows, so a smaller budget costs
     more, narrower sparse products instead of more forward passes. Returns the chunk size."""
     import torch
+
+    model, stimuli, config, states, axes = run.model, run.stimuli, run.config, run.states, run.axes
+    layers, modules, progress = run.layers, run.modules, run.progress
 
     n = len(stimuli)
     on_device = _on_device(config.device)
