@@ -138,9 +138,10 @@ def _wait_until(condition, seconds=120.0):
         time.sleep(0.05)
 
 
-def test_a_run_waits_for_a_combination_another_run_holds_and_reports_it_as_theirs(
-    db_url, tmp_path, tiny_plugin_path, monkeypatch
-):
+def _waiting_run(db_url, tmp_path, tiny_plugin_path, monkeypatch):
+    """A run of tiny/net and baseline/pixels, in a thread, while another live run holds
+    tiny/net: once it has stored baseline/pixels it is still alive, waiting for tiny/net.
+    Returns ``(reference store, store, holder run id, thread, its output dict)``."""
     monkeypatch.setattr(grid_run, "WAIT_POLL", 0.1)
     reference = _reference(tmp_path, tiny_plugin_path, ["tiny/net", "baseline/pixels"])
     store = open_store(db_url)
@@ -149,6 +150,15 @@ def test_a_run_waits_for_a_combination_another_run_holds_and_reports_it_as_their
     _wait_until(lambda: (store.completions_frame()["model"] == "baseline/pixels").any())
     time.sleep(0.5)
     assert thread.is_alive()  # waiting for tiny/net
+    return reference, store, holder, thread, out
+
+
+def test_a_run_waits_for_a_combination_another_run_holds_and_reports_it_as_theirs(
+    db_url, tmp_path, tiny_plugin_path, monkeypatch
+):
+    reference, store, holder, thread, out = _waiting_run(
+        db_url, tmp_path, tiny_plugin_path, monkeypatch
+    )
     # the holder stores it (the same rows as the serial run's), then its lease is gone
     rows = scores(reference)
     rows = rows[rows["model"] == "tiny/net"]
@@ -170,14 +180,9 @@ def test_a_run_waits_for_a_combination_another_run_holds_and_reports_it_as_their
 def test_a_combination_whose_holder_gives_up_is_computed_by_the_waiting_run(
     db_url, tmp_path, tiny_plugin_path, monkeypatch
 ):
-    monkeypatch.setattr(grid_run, "WAIT_POLL", 0.1)
-    reference = _reference(tmp_path, tiny_plugin_path, ["tiny/net", "baseline/pixels"])
-    store = open_store(db_url)
-    holder, _ = _hold(store, reference, "tiny/net")
-    thread, out = _in_thread(db_url, tiny_plugin_path, ["tiny/net", "baseline/pixels"])
-    _wait_until(lambda: (store.completions_frame()["model"] == "baseline/pixels").any())
-    time.sleep(0.5)
-    assert thread.is_alive()
+    reference, store, holder, thread, out = _waiting_run(
+        db_url, tmp_path, tiny_plugin_path, monkeypatch
+    )
     store.finish_run(holder, "failed", 0, 1)  # it stopped without storing tiny/net
     thread.join(120)
     assert not thread.is_alive() and "error" not in out, out.get("error")
