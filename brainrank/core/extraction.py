@@ -14,8 +14,9 @@ leaf module). Outputs whose batch dimension comes second (sequence-first transfo
 are read with the batch first; outputs without one row per image are not layers.
 
 Per layer the extractor returns the sparse random projections the metrics asked for and,
-when asked, the exact correlation-distance RDM. Without RDMs each batch's activations are
-projected as they come, in one pass, and no layer is held for all images. An exact RDM needs
+when asked, the exact correlation-distance RDM. Without RDMs there is one pass: the layers
+are held for a chunk of images (as many as ``memory_budget`` allows) and projected chunk by
+chunk, so no layer need be held for all images. An exact RDM needs
 every image's activations of a layer at once; they are held for one pass only: the layers are
 grouped into passes over the stimuli so that a pass's activations fit ``memory_budget``; a
 layer larger than the budget is split into column slices over several passes, which the
@@ -526,8 +527,8 @@ def extract_features(
     features keeps its raw features for that k. ``request.rdm`` asks for exact RDMs.
     ``progress(n_images)`` is called after every batch.
 
-    Without RDMs every batch is projected as it comes (one pass, nothing held for all
-    images); with them, layers are held for all images in memory-budgeted passes.
+    Without RDMs the layers are projected chunk of images by chunk in one pass (see
+    :func:`_stream`); with them, layers are held for all images in memory-budgeted passes.
     """
     config = config or ExtractionConfig()
     n = len(stimuli)
@@ -725,7 +726,10 @@ def _stream(run: _Extraction) -> int:
 
 
 def _host_columns(parts: list[Any]) -> np.ndarray:
-    """Column blocks (numpy, or torch on a device) joined into one C-contiguous numpy array."""
+    """Column blocks (numpy, or torch on a device) joined into one C-contiguous numpy array
+    (a single host block, as a streamed extraction leaves it, is returned without a copy)."""
+    if len(parts) == 1 and isinstance(parts[0], np.ndarray):
+        return np.ascontiguousarray(parts[0])
     if parts and not isinstance(parts[0], np.ndarray):
         import torch
 
