@@ -95,7 +95,7 @@ def test_gram_accumulator_torch_chunks_equal_numpy():
 @pytest.mark.parametrize("scipy_rows", [0, 32])  # torch's CSR kernel (as on a GPU) / scipy's
 def test_projection_accumulator_torch_chunks_equal_numpy(monkeypatch, scipy_rows):
     monkeypatch.setattr(projection, "SCIPY_ROWS", scipy_rows)
-    monkeypatch.setattr(projection, "CHUNK_BYTES", 1)  # pieces of one block: 3 per chunk
+    monkeypatch.setattr(projection, "PIECE_ROWS", 1000)  # several pieces, not block-aligned
     rng = np.random.default_rng(2)
     x = rng.standard_normal((7, 9000)).astype(np.float32)
     proj = SparseRandomProjection(9000, 50, seed=3)

@@ -21,7 +21,8 @@ every image's activations of a layer at once; they are held for one pass only: t
 grouped into passes over the stimuli so that a pass's activations fit ``memory_budget``; a
 layer larger than the budget is split into column slices over several passes, which the
 projection and the RDM accumulate exactly. A pass stops the forward computation after its
-last layer.
+last layer. Projections of several sizes cost one product, with the largest: the smaller
+ones are its leading components, rescaled (projections of one seed are nested).
 """
 
 from __future__ import annotations
@@ -493,7 +494,10 @@ class _Inputs:
 class _LayerState:
     info: LayerInfo
     gram: GramAccumulator | None
-    projections: dict[int, Any] = field(default_factory=dict)  # k -> accumulator
+    # k -> accumulator: one, for the largest k below the layer's size; the smaller k are
+    # its leading components (projections are nested), listed in ``nested``
+    projections: dict[int, Any] = field(default_factory=dict)
+    nested: list[int] = field(default_factory=list)
     raw: dict[int, list[Any]] = field(default_factory=dict)  # k >= p: raw columns
     done: int = 0
 
@@ -551,12 +555,15 @@ def extract_features(
     states: dict[str, _LayerState] = {}
     for info in layers:
         state = _LayerState(info, GramAccumulator(n, device=where) if request.rdm else None)
-        for k in sorted(request.projection_dims):
-            if info.size > k:
-                state.projections[k] = SparseRandomProjection(
-                    info.size, k, seed=config.projection_seed
-                ).accumulator(n, device=where)
-            else:
+        projected = sorted(k for k in request.projection_dims if info.size > k)
+        if projected:
+            largest = projected[-1]
+            state.projections[largest] = SparseRandomProjection(
+                info.size, largest, seed=config.projection_seed
+            ).accumulator(n, device=where)
+            state.nested = projected[:-1]
+        for k in request.projection_dims:
+            if info.size <= k:
                 state.raw[k] = []
         states[info.name] = state
 
@@ -575,6 +582,8 @@ def extract_features(
         if state.done != info.size:
             raise RuntimeError(f"layer {info.name}: {state.done} of {info.size} columns captured")
         projections = {k: acc.result() for k, acc in state.projections.items()}
+        for acc in state.projections.values():
+            projections.update({k: acc.result(k) for k in state.nested})
         for k, parts in state.raw.items():
             projections[k] = _host_columns(parts)
         out_layers.append(

@@ -126,10 +126,10 @@ def test_features_are_exact_projections_and_rdms():
     stim = stimuli(n=12, size=24)  # conv layers: 4 x 24 x 24 = 2304 features
     module = toy_module()
     expected = reference_activations(module, batch_of(stim))
-    k = 500
+    dims = (200, 500, 3000)  # 3000 keeps the conv layers raw; 200 is nested in 500's product
     config = ExtractionConfig(batch_size=5, projection_seed=3)
     features = extract_features(
-        toy_model(module), stim, FeatureRequest(frozenset({k}), rdm=True), config
+        toy_model(module), stim, FeatureRequest(frozenset(dims), rdm=True), config
     )
     assert features.layer_names == list(expected)
     assert features.info["passes"] == 1
@@ -139,12 +139,14 @@ def test_features_are_exact_projections_and_rdms():
         acts = expected[layer.name].flatten(1).numpy().astype(np.float64)
         assert layer.n_features == acts.shape[1]
         np.testing.assert_allclose(layer.rdm, rdm(acts, dtype="float64"), atol=2e-5)
-        projected = layer.projections[k]
-        if acts.shape[1] > k:
-            reference = acts @ SparseRandomProjection(acts.shape[1], k, seed=3).dense()
-            np.testing.assert_allclose(projected, reference, rtol=1e-4, atol=1e-4)
-        else:  # small layers are kept as they are
-            np.testing.assert_allclose(projected, acts, rtol=1e-6, atol=1e-6)
+        assert sorted(layer.projections) == sorted(dims)
+        for k in dims:
+            projected = layer.projections[k]
+            if acts.shape[1] > k:  # each size against its own matrix, drawn directly
+                reference = acts @ SparseRandomProjection(acts.shape[1], k, seed=3).dense()
+                np.testing.assert_allclose(projected, reference, rtol=1e-4, atol=1e-4)
+            else:  # small layers are kept as they are
+                np.testing.assert_allclose(projected, acts, rtol=1e-6, atol=1e-6)
 
 
 def test_plan_groups_layers_and_slices_big_ones():
@@ -184,8 +186,8 @@ def test_without_rdms_images_are_projected_in_chunks_with_the_same_features(batc
     stim = stimuli(n=13, size=100)  # conv layers: 40,000 features; 1 MiB holds ~1.6 images
     module = toy_module()
     expected = reference_activations(module, batch_of(stim))
-    k = 300
-    request = FeatureRequest(frozenset({k}), rdm=False)
+    k, nested = 300, 120
+    request = FeatureRequest(frozenset({k, nested}), rdm=False)
     whole = extract_features(toy_model(module), stim, request, ExtractionConfig(projection_seed=2))
     passes: list[int] = []
     chunked = extract_features(
@@ -206,6 +208,9 @@ def test_without_rdms_images_are_projected_in_chunks_with_the_same_features(batc
         else:
             np.testing.assert_allclose(layer.projections[k], acts, rtol=1e-6, atol=1e-6)
         np.testing.assert_allclose(layer.projections[k], same.projections[k], rtol=1e-5, atol=1e-5)
+        if acts.shape[1] > nested:
+            reference = acts @ SparseRandomProjection(acts.shape[1], nested, seed=2).dense()
+            np.testing.assert_allclose(layer.projections[nested], reference, rtol=1e-4, atol=1e-4)
 
 
 def test_seeded_extraction_is_deterministic():

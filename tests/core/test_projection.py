@@ -64,6 +64,28 @@ def test_same_seed_same_projection_whatever_the_chunking():
     assert (other.rows(0, 1000) != proj.rows(0, 1000)).nnz > 0
 
 
+@pytest.mark.parametrize("density", [None, 1.0])  # geometric gaps / every cell non-zero
+def test_projections_of_one_seed_are_nested(density):
+    """The first k' components of the k-component matrix are the k'-component matrix
+    (same cells, same signs; value 1/sqrt(k' s)), so one product serves every size."""
+    p, k = 2 * BLOCK_ROWS + 333, 450
+    big = SparseRandomProjection(p, k, seed=7, density=density)
+    R = big.dense()
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((9, p)).astype(np.float32)
+    acc = big.accumulator(9)
+    acc.add(X, 0)
+    for small in (1, 37, 200, 449):
+        R_small = SparseRandomProjection(p, small, seed=7, density=density).dense()
+        assert np.array_equal(R_small != 0, R[:, :small] != 0)
+        assert np.array_equal(np.sign(R_small), np.sign(R[:, :small]))
+        np.testing.assert_allclose(R[:, :small] * np.sqrt(k / small), R_small, rtol=1e-6)
+        np.testing.assert_allclose(acc.result(small), X @ R_small, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(acc.result(k), acc.result(), rtol=0, atol=0)
+    with pytest.raises(InputError, match="n_components"):
+        acc.result(k + 1)
+
+
 def test_pairwise_distances_preserved_within_the_jl_bound():
     rng = np.random.default_rng(1)
     n, p, eps = 40, 20_000, 0.3
