@@ -13,5 +13,52 @@ effect (set it in the shell then).
 from __future__ import annotations
 
 import os
+import sys
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
+#: glibc ``mallopt`` parameters (malloc.h).
+_M_TRIM_THRESHOLD = -1
+_M_MMAP_MAX = -4
+
+#: Freed memory at the top of the heap kept for reuse before it is returned to the system.
+KEEP_FREED_BYTES = 2**30
+
+_allocator_tuned: bool | None = None
+
+
+def keep_freed_memory() -> bool:
+    """Let glibc's malloc reuse freed memory instead of mapping fresh pages each time.
+
+    A forward pass allocates its large activations anew for every batch (tens to hundreds
+    of MB each). glibc serves every allocation above 32 MB with its own ``mmap`` and returns
+    it with ``munmap`` when freed, so the kernel zeroes and faults in those pages again for
+    the next batch. Serving them from the heap instead, and keeping up to
+    :data:`KEEP_FREED_BYTES` of freed memory at its top, removes that: extracting every
+    layer of ``timm/resnet18:random`` for 200 images with RDMs took 13.5-15.7 s of system
+    time and 33.5-34.4 s wall by default, 2.4-2.6 s and 28.7-29.1 s so (2-core VM, peak
+    memory within 0.15 GB).
+
+    Called by every grid job (CLI, Python API and Dask workers alike); it changes the whole
+    process's allocator, so ``BRAINRANK_MALLOC=system`` in the environment turns it off.
+    Linux with glibc only; elsewhere (and when turned off) it does nothing and returns
+    False. Idempotent.
+    """
+    global _allocator_tuned
+    if _allocator_tuned is not None:
+        return _allocator_tuned
+    _allocator_tuned = False
+    if os.environ.get("BRAINRANK_MALLOC", "").lower() == "system" or sys.platform != "linux":
+        return False
+    try:
+        import ctypes
+
+        mallopt = ctypes.CDLL("libc.so.6").mallopt
+    except (OSError, AttributeError):  # not glibc (musl has no mallopt)
+        return False
+    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+    _allocator_tuned = bool(
+        mallopt(_M_TRIM_THRESHOLD, KEEP_FREED_BYTES) and mallopt(_M_MMAP_MAX, 0)
+    )
+    return _allocator_tuned

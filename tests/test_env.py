@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import platform
 import subprocess
 import sys
+
+import pytest
 
 PROBE = (
     "import os, sys; import brainrank; "
@@ -29,3 +32,59 @@ def test_openmp_threads_sleep_when_idle_unless_the_user_chose():
     # set before torch can load (importing brainrank does not import torch at all)
     assert _probe(OMP_WAIT_POLICY=None) == ["PASSIVE", "False"]
     assert _probe(OMP_WAIT_POLICY="ACTIVE") == ["ACTIVE", "False"]
+
+
+REUSE = """
+import resource
+import numpy as np
+from brainrank._env import keep_freed_memory
+tuned = keep_freed_memory()
+np.ones(25_000_000, dtype=np.float32)  # the first 100 MB allocation faults its pages in
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+for _ in range(5):
+    block = np.ones(25_000_000, dtype=np.float32)
+    del block
+print(tuned, resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+"""
+
+
+def _reuse(**env: str) -> tuple[str, int]:
+    out = subprocess.run(
+        [sys.executable, "-c", REUSE], env={**os.environ, **env},
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    tuned, faults = out.stdout.split()
+    return tuned, int(faults)
+
+
+@pytest.mark.skipif(
+    not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc",
+    reason="the allocator setting applies to Linux with glibc only",
+)
+def test_jobs_reuse_freed_memory_instead_of_faulting_fresh_pages_unless_turned_off():
+    """keep_freed_memory (called by every grid job): a large block allocated again after
+    being freed reuses the heap's pages; with BRAINRANK_MALLOC=system glibc unmaps and
+    faults them in again every time."""
+    tuned, faults = _reuse(BRAINRANK_MALLOC="")
+    default_tuned, default_faults = _reuse(BRAINRANK_MALLOC="system")
+    assert (tuned, default_tuned) == ("True", "False")
+    assert default_faults > 200  # 5 x 100 MB faulted in again (in 2 MB or 4 kB pages)
+    assert faults < default_faults / 10
+
+
+def test_every_grid_job_keeps_freed_memory(monkeypatch):
+    from brainrank.grid import jobs
+
+    calls = []
+    monkeypatch.setattr(jobs, "keep_freed_memory", lambda: calls.append(1) or True)
+
+    class Stop(Exception):
+        pass
+
+    def stop(_config):
+        raise Stop
+
+    monkeypatch.setattr(jobs, "worker_context", stop)
+    with pytest.raises(Stop):
+        jobs.run_job(None, None)  # type: ignore[arg-type]
+    assert calls == [1]

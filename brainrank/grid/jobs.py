@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from brainrank._env import keep_freed_memory
 from brainrank.core.cache import FeatureCache
 from brainrank.core.dataset import Dataset
 from brainrank.core.errors import BrainrankError, InputError, PluginError
@@ -442,6 +443,7 @@ def run_job(
     A failure at any stage is recorded in the store with its traceback and the job goes on
     with what it can still do (``config.raise_errors``: raised after it is recorded).
     """
+    keep_freed_memory()  # large activations reuse freed heap pages (BRAINRANK_MALLOC=system)
     ctx = context or worker_context(config)
     progress = progress or JobProgress()
     store = ctx.store
