@@ -665,12 +665,20 @@ def _passes(run: _Extraction) -> list[list[_Slice]]:
     return passes
 
 
-def stream_chunk(n: int, bytes_per_image: int, budget: int, batch_size: int) -> int:
-    """Images per chunk of a streamed extraction: all ``n`` when they fit ``budget``, else
-    the fewest chunks that fit (each a multiple of the batch size, at least one batch), made
-    as equal as that allows (so 1000 images that need 1.1 budgets go in 2 chunks of 500,
-    not 950 + 50)."""
-    fit = max(1, budget // max(1, bytes_per_image))
+#: Most images per chunk of a streamed extraction. Wider chunks only cost memory: the
+#: sparse products' time is per image (alexnet, 1000 images, whole run of `srp-ridge:nsd`:
+#: 52-55 s and 2.85 GB in chunks of 200, 49-57 s and 4.1 GB in chunks of 500).
+STREAM_IMAGES = 256
+
+
+def stream_chunk(
+    n: int, bytes_per_image: int, budget: int, batch_size: int, most: int = STREAM_IMAGES
+) -> int:
+    """Images per chunk of a streamed extraction: all ``n`` when they fit ``budget`` and
+    ``most``, else the fewest chunks that fit both (each a multiple of the batch size, at
+    least one batch), made as equal as that allows (so 1000 images that need 1.1 budgets
+    go in 2 chunks of 500, not 950 + 50)."""
+    fit = max(1, min(budget // max(1, bytes_per_image), most))
     if fit >= n:
         return n
     fit = max(batch_size, fit // batch_size * batch_size)
@@ -680,8 +688,8 @@ def stream_chunk(n: int, bytes_per_image: int, budget: int, batch_size: int) -> 
 
 def _stream(run: _Extraction) -> int:
     """One forward pass over the stimuli when no RDM is asked for: every layer is held for a
-    chunk of images at a time (as many as the memory budget allows, a multiple of the batch
-    size) and projected chunk by chunk into the output's rows, so a smaller budget costs
+    chunk of images at a time (as many as the memory budget allows, up to
+    :data:`STREAM_IMAGES`, a multiple of the batch size) and projected chunk by chunk into the output's rows, so a smaller budget costs
     more, narrower sparse products instead of more forward passes. Returns the chunk size."""
     import torch
 

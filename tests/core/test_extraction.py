@@ -312,10 +312,15 @@ def test_stream_chunks_are_the_fewest_that_fit_and_as_equal_as_batches_allow():
     from brainrank.core.extraction import stream_chunk
 
     per_image = 4 * 1_075_688  # alexnet's layers, float32
-    assert stream_chunk(1000, per_image, 8 * 2**30, 50) == 1000  # everything fits
-    assert stream_chunk(1000, per_image, 4 * 2**30, 50) == 500  # 1.002 budgets: 2 x 500
+    big = 10_000  # no cap on the images per chunk
+    assert stream_chunk(1000, per_image, 8 * 2**30, 50, big) == 1000  # everything fits
+    assert stream_chunk(1000, per_image, 4 * 2**30, 50, big) == 500  # 1.002 budgets: 2 x 500
     assert stream_chunk(1000, per_image, 2**29, 50) == 100  # 124 fit: 10 chunks of 100
     assert stream_chunk(13, 640_000, 2**20, 4) == 4  # less than one batch fits: one batch
+    # at most STREAM_IMAGES (256) images per chunk whatever the budget, balanced
+    assert stream_chunk(1000, per_image, 8 * 2**30, 50) == 250  # 4 x 250
+    assert stream_chunk(200, per_image, 8 * 2**30, 32) == 200  # all fit under the cap
+    assert stream_chunk(300, 4, 8 * 2**30, 32) == 160  # 2 chunks: 160 + 140
     for n, budget, batch in [(1000, 2**29, 50), (997, 3 * 2**28, 32), (13, 2**21, 5)]:
         chunk = stream_chunk(n, per_image if n > 13 else 640_000, budget, batch)
         fit = budget // (per_image if n > 13 else 640_000)
