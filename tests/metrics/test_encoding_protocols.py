@@ -362,6 +362,32 @@ def test_stacking_layer_scores_equal_scikit_learn_on_the_test_half():
     assert row.extra["R"] == pytest.approx(np.sqrt(r2.mean()), abs=1e-4)
 
 
+def test_stacking_scores_do_not_depend_on_a_constant_offset_of_the_responses():
+    """Pearson r, R^2 and the stacked weights are unchanged when every response is shifted
+    by 1000 (predictions shift with the intercept). Keeping the predictions in float32 with
+    the offset in them made a weak layer's r rounding noise (its spread is far below the
+    offset's float32 resolution)."""
+    rng = np.random.default_rng(9)
+    n, v = 60, 5
+    good = rng.standard_normal((n, 6))
+    weak = 1e-3 * rng.standard_normal((n, 6))  # heavily shrunk: predicts almost the mean
+    Y = good @ rng.standard_normal((6, v)) + rng.standard_normal((n, v))
+    metric = brainrank.load_metric("stacking")
+    k = min(metric.feature_request(dataset_of(Y)).projection_dims)
+    spaces = {"good": good, "weak": weak}
+    plain = metric.score(features_of(spaces, k), dataset_of(Y))
+    shifted = metric.score(features_of(spaces, k), dataset_of(Y + 1e3))
+    assert len(plain) == len(shifted)
+    for a, b in zip(plain, shifted, strict=True):
+        assert (a.selection, a.layer, a.region) == (b.selection, b.layer, b.region)
+        # the float32 responses themselves are rounded to ~6e-5 at 1000
+        np.testing.assert_allclose(b.per_neuroid, a.per_neuroid, atol=2e-4)
+        assert b.extra["r2"] == pytest.approx(a.extra["r2"], abs=2e-4)
+        if a.selection == "stacked":
+            for layer, weight in a.extra["weights"].items():
+                assert b.extra["weights"][layer] == pytest.approx(weight, abs=1e-3)
+
+
 def test_stacking_max_row_chooses_its_layer_on_the_training_stimuli():
     """Noise-only layers: the max row's layer is the one with the best mean LOO R^2 on the
     training stimuli, not the one with the best test score (the seed makes them differ)."""

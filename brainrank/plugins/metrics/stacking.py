@@ -168,6 +168,10 @@ class Stacking(enc.OnDevice, Metric):
             missing = sorted(set(wanted) - {layer.name for layer in layers})
             raise InputError(f"model {features.model!r} has no layers {missing}.")
         kernels = self.array_backend()
+        # Predictions are kept (float32, for memory) as deviations from the training mean:
+        # a layer that barely varies predicts almost that mean everywhere, and in float32 its
+        # spread would be rounding noise. The weights sum to 1, so the mean adds back exactly.
+        centre = Y[train].astype(np.float64).mean(axis=0)
         loo_train, test_pred, used, train_r2 = [], [], [], []
         rows: list[Score] = []
         for layer in layers:
@@ -180,10 +184,10 @@ class Stacking(enc.OnDevice, Metric):
                 **self.ridge_options(),
             )
             fitted = ridge.fit(X[train], Y[train])
-            loo_train.append(fitted.result_.predictions.astype(np.float32))
+            loo_train.append((fitted.result_.predictions - centre).astype(np.float32))
             train_r2.append(fitted.result_.r2)
-            predicted = fitted.predict(X[test]).astype(np.float32)
-            test_pred.append(predicted)
+            predicted = fitted.predict(X[test])  # float64: r and R^2 from these
+            test_pred.append((predicted - centre).astype(np.float32))
             used.append(layer)
             r, r2 = enc.column_r(predicted, Y[test], kernels), r_squared(predicted, Y[test])
             for key, index in targets.groups:
@@ -194,16 +198,16 @@ class Stacking(enc.OnDevice, Metric):
         if not used:
             return rows
         rows += self._max_rows(rows, np.stack(train_r2), used, targets)
-        P_train = np.stack(loo_train)  # (L, n_train, v)
-        P_test = np.stack(test_pred)  # (L, n_test, v)
+        P_train = np.stack(loo_train)  # (L, n_train, v), minus the training mean
+        P_test = np.stack(test_pred)  # (L, n_test, v), minus the training mean
         v = Y.shape[1]
         weights = np.empty((v, len(used)))
         for start in range(0, v, self.neuroid_batch):
             cols = slice(start, min(v, start + self.neuroid_batch))
             weights[cols] = stack_weights(
-                P_train[:, :, cols], Y[train][:, cols], backend=kernels
+                P_train[:, :, cols], Y[train][:, cols] - centre[cols], backend=kernels
             ).weights
-        stacked = np.einsum("lnv,vl->nv", P_test, weights)
+        stacked = np.einsum("lnv,vl->nv", P_test, weights) + centre
         r, r2 = enc.column_r(stacked, Y[test], kernels), r_squared(stacked, Y[test])
         names = [layer.name for layer in used]
         for key, index in targets.groups:
