@@ -689,8 +689,9 @@ def stream_chunk(
 def _stream(run: _Extraction) -> int:
     """One forward pass over the stimuli when no RDM is asked for: every layer is held for a
     chunk of images at a time (as many as the memory budget allows, up to
-    :data:`STREAM_IMAGES`, a multiple of the batch size) and projected chunk by chunk into the output's rows, so a smaller budget costs
-    more, narrower sparse products instead of more forward passes. Returns the chunk size."""
+    :data:`STREAM_IMAGES`, a multiple of the batch size) and projected chunk by chunk into
+    the output's rows, so a smaller budget costs more, narrower sparse products instead of
+    more forward passes. Returns the chunk size."""
     import torch
 
     model, stimuli, config, states, axes = run.model, run.stimuli, run.config, run.states, run.axes
