@@ -40,7 +40,8 @@ def keep_freed_memory() -> bool:
     time and 33.5-34.4 s wall by default, 2.4-2.6 s and 28.7-29.1 s so (2-core VM, peak
     memory within 0.15 GB).
 
-    Called by every grid job (CLI, Python API and Dask workers alike); it changes the whole
+    Called by every grid job (CLI, Python API and Dask workers alike), which hands what it
+    freed back with :func:`release_freed_memory` when it ends. It changes the whole
     process's allocator, so ``BRAINRANK_MALLOC=system`` in the environment turns it off.
     Linux with glibc only; elsewhere (and when turned off) it does nothing and returns
     False. Idempotent.
@@ -62,3 +63,14 @@ def keep_freed_memory() -> bool:
         mallopt(_M_TRIM_THRESHOLD, KEEP_FREED_BYTES) and mallopt(_M_MMAP_MAX, 0)
     )
     return _allocator_tuned
+
+
+def release_freed_memory() -> None:
+    """Hand the freed memory that :func:`keep_freed_memory` keeps back to the system
+    (glibc ``malloc_trim``), between jobs: reuse within a job, nothing held after it. Does
+    nothing unless :func:`keep_freed_memory` took effect."""
+    if not _allocator_tuned:
+        return
+    import ctypes
+
+    ctypes.CDLL("libc.so.6").malloc_trim(0)

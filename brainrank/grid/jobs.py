@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from brainrank._env import keep_freed_memory
+from brainrank._env import keep_freed_memory, release_freed_memory
 from brainrank.core.cache import FeatureCache
 from brainrank.core.dataset import Dataset
 from brainrank.core.errors import BrainrankError, InputError, PluginError
@@ -488,6 +488,7 @@ def run_job(
             else:  # nothing left for this job: build no model
                 result = JobResult(model=job.model, seconds=time.time() - started)
     finally:
+        release_freed_memory()  # what the job freed goes back to the system between jobs
         try:
             store.release_leases(token)
         except Exception as exc:  # they expire; never hide the job's own error
