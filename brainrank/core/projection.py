@@ -158,10 +158,11 @@ class SparseRandomProjection:
             parts.append(block if (a, b) == (0, block.shape[1]) else block[:, a:b].tocsr())
         matrix = _join_columns(parts, self.n_components)
         if matrix.nnz <= CACHE_NONZEROS:
+            global _joined_nonzeros
             _joined[key] = matrix
-            total = sum(m.nnz for m in _joined.values())
-            while total > CACHE_NONZEROS:
-                total -= _joined.popitem(last=False)[1].nnz
+            _joined_nonzeros += matrix.nnz  # a running total: summing every entry on each
+            while _joined_nonzeros > CACHE_NONZEROS:  # insertion was quadratic in entries
+                _joined_nonzeros -= _joined.popitem(last=False)[1].nnz
         return matrix
 
     def rows(self, start: int, stop: int) -> sp.csr_matrix:
@@ -215,6 +216,7 @@ class SparseRandomProjection:
 CACHE_NONZEROS = 2**23
 
 _joined: OrderedDict[tuple[SparseRandomProjection, int, int], sp.csr_matrix] = OrderedDict()
+_joined_nonzeros = 0  # sum of the cached matrices' nnz
 
 
 def _join_columns(parts: list[sp.csr_matrix], k: int) -> sp.csr_matrix:
@@ -249,8 +251,12 @@ def _block(projection: SparseRandomProjection, j: int) -> sp.csr_matrix:
 #: Up to this many samples, CPU products use scipy's sparse kernel instead of torch's.
 SCIPY_ROWS = 32
 
-#: Feature rows of one sparse-dense product (see :meth:`ProjectionAccumulator.add`).
+#: Feature rows of one sparse-dense product, at least (see :meth:`ProjectionAccumulator.add`).
 PIECE_ROWS = BLOCK_ROWS
+
+#: Input bytes of one product: pieces have more rows than PIECE_ROWS when few samples make
+#: them this small (fewer calls; the piece still stays in cache).
+PIECE_BYTES = 2 * 2**20
 
 
 class ProjectionAccumulator:
@@ -297,13 +303,14 @@ class ProjectionAccumulator:
             )
         # The sparse kernels want the chunk transposed and contiguous (the extraction's
         # feature-major buffers are; anything else is copied piece by piece). The columns go
-        # through in pieces of PIECE_ROWS, aligned on multiples of it so that layers of one
-        # size reuse the joined matrices. Small pieces are much faster: every non-zero of R
+        # through in pieces of PIECE_ROWS (more when the samples are few: PIECE_BYTES),
+        # aligned on multiples of it so that layers of one size reuse the joined matrices.
+        # Pieces that fit in cache are much faster: every non-zero of R
         # adds a whole input row (n floats) to an output row, and a piece that stays in cache
         # serves those reads from it (measured on 2 cores, one 193,600-feature layer x 1000
         # images -> 5920: 1.5-1.7 s in pieces of 16,384 rows, 0.32-0.34 s in pieces of 4096).
         n = int(x.shape[0])
-        width = PIECE_ROWS
+        width = max(PIECE_ROWS, PIECE_BYTES // (4 * max(1, n)) // PIECE_ROWS * PIECE_ROWS)
         a = start
         while a < stop:
             b = min(stop, (a // width + 1) * width)
