@@ -118,6 +118,18 @@ def test_joined_columns_equal_the_dense_matrix(monkeypatch):
     np.testing.assert_array_equal(first.toarray(), dense.T)
 
 
+def test_joined_cache_keeps_its_running_total_within_the_limit(monkeypatch):
+    monkeypatch.setattr(projection, "_joined", projection.OrderedDict())
+    monkeypatch.setattr(projection, "_joined_nonzeros", 0)
+    monkeypatch.setattr(projection, "CACHE_NONZEROS", 3000)
+    proj = SparseRandomProjection(40_000, 50, seed=1)  # ~10 non-zeros per 40 columns
+    for start in range(0, 40_000, 1000):
+        proj.columns_transposed(start, start + 1000)
+        cached = projection._joined
+        assert projection._joined_nonzeros == sum(m.nnz for m in cached.values()) <= 3000
+    assert 0 < len(projection._joined) < 40  # the oldest were evicted
+
+
 # ----------------------------------------------------------------------------- extraction
 
 
