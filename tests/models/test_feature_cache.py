@@ -87,7 +87,9 @@ def test_the_budget_does_not_change_the_features(stimuli_factory):
     assert too_big and sliced.info["passes"] >= 2 * len(too_big)  # each split in 2+ passes
     for a, b in zip(roomy, sliced, strict=True):
         np.testing.assert_allclose(a.rdm, b.rdm, atol=1e-6)
-        np.testing.assert_allclose(a.projections[8], b.projections[8], rtol=1e-5, atol=1e-5)
+        # the same sums in another order: float32 rounding relative to the layer's scale
+        scale = float(np.abs(a.projections[8]).max())
+        np.testing.assert_allclose(a.projections[8], b.projections[8], rtol=0, atol=2e-6 * scale)
 
 
 def test_extract_command_fills_the_cache(tiny_plugin_path, brainrank_home):
