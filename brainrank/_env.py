@@ -26,6 +26,7 @@ _M_MMAP_MAX = -4
 KEEP_FREED_BYTES = 2**30
 
 _allocator_tuned: bool | None = None
+_libc = None  # glibc, once keep_freed_memory has tuned it
 
 
 def keep_freed_memory() -> bool:
@@ -46,7 +47,7 @@ def keep_freed_memory() -> bool:
     Linux with glibc only; elsewhere (and when turned off) it does nothing and returns
     False. Idempotent.
     """
-    global _allocator_tuned
+    global _allocator_tuned, _libc
     if _allocator_tuned is not None:
         return _allocator_tuned
     _allocator_tuned = False
@@ -55,13 +56,15 @@ def keep_freed_memory() -> bool:
     try:
         import ctypes
 
-        mallopt = ctypes.CDLL("libc.so.6").mallopt
+        libc = ctypes.CDLL("libc.so.6")
+        mallopt = libc.mallopt
     except (OSError, AttributeError):  # not glibc (musl has no mallopt)
         return False
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     _allocator_tuned = bool(
         mallopt(_M_TRIM_THRESHOLD, KEEP_FREED_BYTES) and mallopt(_M_MMAP_MAX, 0)
     )
+    _libc = libc if _allocator_tuned else None
     return _allocator_tuned
 
 
@@ -69,8 +72,5 @@ def release_freed_memory() -> None:
     """Hand the freed memory that :func:`keep_freed_memory` keeps back to the system
     (glibc ``malloc_trim``), between jobs: reuse within a job, nothing held after it. Does
     nothing unless :func:`keep_freed_memory` took effect."""
-    if not _allocator_tuned:
-        return
-    import ctypes
-
-    ctypes.CDLL("libc.so.6").malloc_trim(0)
+    if _libc is not None:
+        _libc.malloc_trim(0)

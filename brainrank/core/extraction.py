@@ -494,10 +494,10 @@ class _Inputs:
 class _LayerState:
     info: LayerInfo
     gram: GramAccumulator | None
-    # k -> accumulator: one, for the largest k below the layer's size; the smaller k are
-    # its leading components (projections are nested), listed in ``nested``
-    projections: dict[int, Any] = field(default_factory=dict)
-    nested: list[int] = field(default_factory=list)
+    # one accumulator, for the largest requested k below the layer's size; every k in
+    # ``projected`` is read from it (projections are nested)
+    projection: Any = None
+    projected: list[int] = field(default_factory=list)
     raw: dict[int, list[Any]] = field(default_factory=dict)  # k >= p: raw columns
     done: int = 0
 
@@ -555,13 +555,11 @@ def extract_features(
     states: dict[str, _LayerState] = {}
     for info in layers:
         state = _LayerState(info, GramAccumulator(n, device=where) if request.rdm else None)
-        projected = sorted(k for k in request.projection_dims if info.size > k)
-        if projected:
-            largest = projected[-1]
-            state.projections[largest] = SparseRandomProjection(
-                info.size, largest, seed=config.projection_seed
+        state.projected = sorted(k for k in request.projection_dims if info.size > k)
+        if state.projected:
+            state.projection = SparseRandomProjection(
+                info.size, state.projected[-1], seed=config.projection_seed
             ).accumulator(n, device=where)
-            state.nested = projected[:-1]
         for k in request.projection_dims:
             if info.size <= k:
                 state.raw[k] = []
@@ -581,9 +579,7 @@ def extract_features(
         state = states[info.name]
         if state.done != info.size:
             raise RuntimeError(f"layer {info.name}: {state.done} of {info.size} columns captured")
-        projections = {k: acc.result() for k, acc in state.projections.items()}
-        for acc in state.projections.values():
-            projections.update({k: acc.result(k) for k in state.nested})
+        projections = {k: state.projection.result(k) for k in state.projected}
         for k, parts in state.raw.items():
             projections[k] = _host_columns(parts)
         out_layers.append(
@@ -649,8 +645,8 @@ def _passes(run: _Extraction) -> list[list[_Slice]]:
                 block = torch.as_tensor(capture.buffers.pop(part.layer)).T
                 if state.gram is not None:
                     state.gram.add(block)
-                for acc in state.projections.values():
-                    acc.add(block, part.start)
+                if state.projection is not None:
+                    state.projection.add(block, part.start)
                 for k in state.raw:
                     state.raw[k].append(
                         block.clone(memory_format=torch.contiguous_format)
@@ -720,8 +716,8 @@ def _stream(run: _Extraction) -> int:
         for name, view in views.items():
             state = states[name]
             block = torch.as_tensor(view).T  # (images, features), no copy
-            for acc in state.projections.values():
-                acc.add(block, 0, rows=slice(start, stop))
+            if state.projection is not None:
+                state.projection.add(block, 0, rows=slice(start, stop))
             for parts in state.raw.values():
                 parts[0][start:stop] = block if on_device else block.numpy()
 

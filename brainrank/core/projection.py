@@ -305,10 +305,10 @@ class ProjectionAccumulator:
         # feature-major buffers are; anything else is copied piece by piece). The columns go
         # through in pieces of PIECE_ROWS (more when the samples are few: PIECE_BYTES),
         # aligned on multiples of it so that layers of one size reuse the joined matrices.
-        # Pieces that fit in cache are much faster: every non-zero of R
-        # adds a whole input row (n floats) to an output row, and a piece that stays in cache
-        # serves those reads from it (measured on 2 cores, one 193,600-feature layer x 1000
-        # images -> 5920: 1.5-1.7 s in pieces of 16,384 rows, 0.32-0.34 s in pieces of 4096).
+        # Pieces that fit in cache are much faster: every non-zero of R adds a whole input
+        # row (n floats) to an output row, and a piece that stays in cache serves those reads
+        # from it (measured on 2 cores, one 193,600-feature layer x 1000 images -> 5920:
+        # 1.5-1.7 s in pieces of 16,384 rows, 0.32-0.34 s in pieces of 4096).
         n = int(x.shape[0])
         width = max(PIECE_ROWS, PIECE_BYTES // (4 * max(1, n)) // PIECE_ROWS * PIECE_ROWS)
         a = start
