@@ -33,7 +33,7 @@ from brainrank.core.errors import InputError, NotApplicableError
 @click.option(
     "--memory-budget",
     type=click.FloatRange(min=0, min_open=True),
-    help="GiB of activations held at once during extraction (more than 0).",
+    help="Most GiB of activations held at once during extraction (more than 0).",
 )
 @click.option(
     "--device",

@@ -98,7 +98,7 @@ def _parse_assignments(values: tuple[str, ...], what: str) -> dict[str, dict[str
 @click.option(
     "--memory-budget",
     type=click.FloatRange(min=0, min_open=True),
-    help="GiB of activations held at once during extraction (more than 0).",
+    help="Most GiB of activations held at once during extraction (more than 0).",
 )
 @click.option("--no-cache", is_flag=True, help="Do not read or write the feature cache.")
 @click.option(

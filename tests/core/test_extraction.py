@@ -164,6 +164,65 @@ def test_plan_groups_layers_and_slices_big_ones():
     ]  # fmt: skip
 
 
+def _resnet_like():
+    """Layer sizes shaped like resnet18's (large early layers): 5.4 GB for 200 images."""
+    from brainrank.core.extraction import LayerInfo
+
+    sizes = [802_816] * 3 + [200_704] * 13 + [100_352] * 10 + [50_176] * 10 + [25_088] * 10
+    return [LayerInfo(f"l{i}", f"l{i}", (s,), s) for i, s in enumerate([*sizes, 512, 1000])]
+
+
+def _covers_in_order(plan, layers) -> None:
+    spans = [(p.layer, p.start, p.stop) for slices in plan for p in slices]
+    assert [layer for layer, _, _ in spans] == [layer.name for layer in layers]
+    assert all(
+        start == 0 and stop == layer.size
+        for (_, start, stop), layer in zip(spans, layers, strict=True)
+    )
+
+
+def test_plan_by_need_trades_a_few_passes_over_few_images_for_memory():
+    from brainrank.core import extraction
+    from brainrank.core.extraction import plan_balanced, plan_by_need
+
+    budget = 4 * 2**30
+    layers = _resnet_like()
+    fewest, by_need = plan_balanced(layers, 200, budget), plan_by_need(layers, 200, budget)
+    assert len(fewest) == 2
+    assert len(fewest) < len(by_need) <= len(fewest) + extraction.SPARE_IMAGES // 200
+    largest = extraction._largest(by_need, 200)
+    assert extraction.SMALLEST_PASS_BYTES <= largest < 0.6 * extraction._largest(fewest, 200)
+    _covers_in_order(by_need, layers)
+    # many images: every extra pass runs them all again, so the fewest passes are kept
+    many = plan_balanced(layers, 1000, budget)
+    assert plan_by_need(layers, 1000, budget) == many
+    # one more pass at most where it runs at most SPARE_IMAGES images
+    n = extraction.SPARE_IMAGES
+    assert len(plan_balanced(layers, n, budget)) <= len(plan_by_need(layers, n, budget))
+    assert len(plan_by_need(layers, n, budget)) <= len(plan_balanced(layers, n, budget)) + 1
+    # small runs are not split below the smallest pass buffer
+    small = layers[-12:]
+    assert plan_by_need(small, 200, budget) == plan_balanced(small, 200, budget)
+    assert len(plan_by_need(small, 200, budget)) == 1
+
+
+def test_extraction_plans_by_need_with_the_same_features(monkeypatch):
+    """Passes smaller than the budget (here: the smallest buffer lowered to 1 MiB) give the
+    same RDMs and projections as one pass."""
+    from brainrank.core import extraction
+
+    stim = stimuli(n=12, size=100)  # conv layers: 40,000 features x 12 stimuli = 1.9 MB
+    request = FeatureRequest(frozenset({300}), rdm=True)
+    config = ExtractionConfig(memory_budget=2**30, batch_size=4)
+    one = extract_features(toy_model(), stim, request, config)
+    monkeypatch.setattr(extraction, "SMALLEST_PASS_BYTES", 2**20)
+    several = extract_features(toy_model(), stim, request, config)
+    assert one.info["passes"] == 1 < several.info["passes"]
+    for a, b in zip(one, several, strict=True):
+        np.testing.assert_allclose(a.rdm, b.rdm, atol=1e-6)
+        np.testing.assert_allclose(a.projections[300], b.projections[300], rtol=1e-5, atol=1e-5)
+
+
 def test_tiny_budget_gives_the_same_features_in_many_passes():
     stim = stimuli(n=12, size=100)  # conv layers: 40,000 features x 12 stimuli = 1.9 MB
     request = FeatureRequest(frozenset({300}), rdm=True)
