@@ -412,6 +412,43 @@ def test_sigterm_stops_a_run_like_ctrl_c_and_records_it(tmp_path, variable_plugi
     assert 1 <= store.count("completions") < 6
 
 
+def test_a_stop_request_whose_interrupt_was_dropped_stops_after_the_job(
+    tmp_path, variable_plugin, monkeypatch
+):
+    """The KeyboardInterrupt of a signal handler is dropped by Python when it lands in a
+    garbage-collection callback (seen: SQLAlchemy's weakref callback; the run then finished
+    every job and exited 0). The request flag the handler also sets stops the run after the
+    job it came in."""
+    from brainrank.grid import run as grid_run
+
+    store = open_store(str(tmp_path / "lb.db"))
+    registry = Registry(plugin_files=[variable_plugin])
+    models = [f"var/net-{i}" for i in range(6)]
+    grid = dict(registry=registry, store=store, models=models, datasets=["var/data"])
+    monkeypatch.setattr(grid_run.STOP_REQUESTED, "is_set", lambda: True)  # as if signalled
+    with pytest.raises(KeyboardInterrupt):
+        run_grid(**grid, metrics=["logged-rsa"], progress=False)
+    assert len(scored_log(variable_plugin)) == 1  # one job of six, then it stopped
+    run = store.runs_frame().iloc[-1]
+    assert run["status"] == "interrupted" and store.count("completions") == 1
+
+
+def test_the_run_command_turns_sigterm_into_a_stop_request():
+    import signal as signals
+
+    from brainrank.cli.run import _sigterm_as_interrupt
+    from brainrank.grid.run import STOP_REQUESTED
+
+    before = signals.getsignal(signals.SIGTERM), signals.getsignal(signals.SIGINT)
+    with _sigterm_as_interrupt():
+        assert not STOP_REQUESTED.is_set()
+        with pytest.raises(KeyboardInterrupt):
+            signals.raise_signal(signals.SIGTERM)
+        assert STOP_REQUESTED.is_set()
+    assert not STOP_REQUESTED.is_set()  # cleared for the next run in this process
+    assert (signals.getsignal(signals.SIGTERM), signals.getsignal(signals.SIGINT)) == before
+
+
 def test_an_existing_dask_scheduler_runs_the_grid(tmp_path, tiny_plugin_path):
     """``scheduler=ADDRESS``: the jobs go to a scheduler and workers that brainrank did not
     start (here a separate local cluster, as dask-jobqueue would start one on SLURM); the

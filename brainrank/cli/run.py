@@ -24,19 +24,28 @@ EXIT_INCOMPLETE = 3
 @contextlib.contextmanager
 def _sigterm_as_interrupt():
     """SIGTERM (sent by batch schedulers and `kill`) stops a run like Ctrl-C: the run is
-    recorded as interrupted and a later run resumes it."""
+    recorded as interrupted and a later run resumes it. Both signals also set the grid's
+    ``STOP_REQUESTED``, so that a KeyboardInterrupt Python drops (raised inside a garbage
+    collection callback) still stops the run after the job it landed in."""
+    from brainrank.grid.run import STOP_REQUESTED
+
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
     def handler(signum, _frame):
+        STOP_REQUESTED.set()
         raise KeyboardInterrupt(f"signal {signum}")
 
-    previous = signal.signal(signal.SIGTERM, handler)
+    STOP_REQUESTED.clear()
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, old in previous.items():
+            if old is not None:  # None: a handler installed outside Python, left as it was
+                signal.signal(sig, old)
+        STOP_REQUESTED.clear()
 
 
 def _run(run_grid, **kwargs):

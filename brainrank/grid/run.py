@@ -45,6 +45,7 @@ import inspect
 import itertools
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -311,6 +312,7 @@ def run_grid(
         summary.n_elsewhere += len(result.elsewhere)
         summary.stats.add(result.stats)
         held.extend((result.model, combo, run) for combo, run in result.held)
+        stop_if_requested()  # a stop whose KeyboardInterrupt was dropped (see STOP_REQUESTED)
 
     def wait_for_others(execute: Callable[[list[Job]], None]) -> None:
         """Wait for the combinations other live runs hold: each is then stored (counted in
@@ -326,6 +328,7 @@ def run_grid(
                             len(news), runs)  # fmt: skip
                 told |= news
             time.sleep(WAIT_POLL)
+            stop_if_requested()
             keys = [combo_key(m, c) for m, c, _ in waiting]
             stored = store.completed(keys)
             holders = store.lease_holders(keys, grid.lease_timeout)
@@ -472,6 +475,21 @@ def run_grid(
         except Exception as exc:  # never hide the original error behind this one
             log.error("could not record the end of run %s: %s", run_id, exc)
     return summary
+
+
+#: Set when a signal asked the run to stop (``brainrank run`` sets it for SIGINT and SIGTERM,
+#: and its handler also raises KeyboardInterrupt). Python drops an exception raised while a
+#: weakref or ``__del__`` callback runs (it prints "Exception ignored in ..." and goes on):
+#: a SIGTERM that landed in SQLAlchemy's garbage-collection callback let a run finish every
+#: job and exit 0. The grid checks this flag after every job and every wait, so a stop
+#: request is never lost.
+STOP_REQUESTED = threading.Event()
+
+
+def stop_if_requested() -> None:
+    """Raise KeyboardInterrupt when :data:`STOP_REQUESTED` is set."""
+    if STOP_REQUESTED.is_set():
+        raise KeyboardInterrupt("stop requested")
 
 
 def run_dask(
