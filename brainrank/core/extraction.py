@@ -350,15 +350,20 @@ def plan_balanced(layers: list[LayerInfo], n: int, budget: int) -> list[list[_Sl
     if len(passes) < 2:
         return passes
     low = -(-4 * n * sum(layer.size for layer in layers) // len(passes))
-    high = budget
-    while high - low > high // 64:  # a few percent above the smallest is enough
+    balanced = plan_passes(layers, n, _smallest_budget(layers, n, low, budget, len(passes)))
+    return balanced if len(balanced) <= len(passes) else passes
+
+
+def _smallest_budget(layers: list[LayerInfo], n: int, low: int, high: int, most: int) -> int:
+    """The smallest budget above ``low``, to within ``high / 64`` (a few percent above the
+    smallest is enough), whose plan needs at most ``most`` passes (``high``'s does)."""
+    while high - low > high // 64:
         middle = (low + high) // 2
-        if len(plan_passes(layers, n, middle)) <= len(passes):
+        if len(plan_passes(layers, n, middle)) <= most:
             high = middle
         else:
             low = middle
-    balanced = plan_passes(layers, n, high)
-    return balanced if len(balanced) <= len(passes) else passes
+    return high
 
 
 #: Images that a plan chosen by :func:`plan_by_need` may run through the model beyond those of
@@ -392,15 +397,10 @@ def plan_by_need(layers: list[LayerInfo], n: int, budget: int) -> list[list[_Sli
     if not extra or budget <= SMALLEST_PASS_BYTES:
         return passes
     allowed = len(passes) + extra
-    low, high = SMALLEST_PASS_BYTES, budget
-    if len(plan_passes(layers, n, low)) <= allowed:
-        high = low
-    while high - low > high // 64:
-        middle = (low + high) // 2
-        if len(plan_passes(layers, n, middle)) <= allowed:
-            high = middle
-        else:
-            low = middle
+    if len(plan_passes(layers, n, SMALLEST_PASS_BYTES)) <= allowed:
+        high = SMALLEST_PASS_BYTES
+    else:
+        high = _smallest_budget(layers, n, SMALLEST_PASS_BYTES, budget, allowed)
     smaller = plan_balanced(layers, n, high)
     return smaller if _largest(smaller, n) < _largest(passes, n) else passes
 
@@ -674,13 +674,14 @@ def _passes(run: _Extraction) -> list[list[_Slice]]:
     on_device = _on_device(config.device)
     budget = pass_budget(config)
     passes = plan_by_need(layers, n, budget)
-    largest = _largest(passes, n) // 4
+    largest = _largest(passes, n)  # bytes
     log.info(
         "%s: %d layers in %d passes of at most %.2f GiB",
-        model.identifier, len(layers), len(passes), 4 * largest / 2**30,
+        model.identifier, len(layers), len(passes), largest / 2**30,
     )  # fmt: skip
     inputs = _Inputs(model, stimuli, config, keep=len(passes) > 1, budget=budget)
-    arena = _DeviceArena(largest, config.device) if on_device else _Arena(largest)
+    floats = largest // 4
+    arena = _DeviceArena(floats, config.device) if on_device else _Arena(floats)
     with _channels_last_pooling(model.module, config.device), _Hooks(modules) as hooks:
         for number, slices in enumerate(passes):
             capture = _PassCapture(slices, n, arena, axes)
