@@ -12,7 +12,7 @@ from brainrank.core import registry as registry_module
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("BRAINRANK_SHARED", REPO.parent / "shared"))
-TINY_PLUGIN = Path(__file__).parent / "plugins" / "tiny_plugin.py"
+TINY_PLUGIN = Path(__file__).parent / "fixtures" / "tiny_plugin.py"
 
 
 @pytest.fixture(autouse=True)

@@ -54,7 +54,7 @@ from brainrank.plugins.datasets import simulated
 
 #: the metrics the calibration covers (those not registered yet are skipped, saying so)
 #: the NSD paper's protocol, reproduced exactly (equal to the authors' scikit-learn pipeline,
-#: tests/metrics/test_encoding_protocols.py): leave-one-out predictions at a fixed alpha of
+#: tests/plugins/metrics/test_encoding_protocols.py): leave-one-out predictions at a fixed alpha of
 #: 1e5 re-estimate the intercept without the held-out stimulus, which anti-correlates them
 #: with it; on 200 stimuli pure noise scores -0.11 to -0.31 (-0.02 to -0.05 at the paper's
 #: 1000 images). A property of the seed's protocol, stated in docs/validation.md; brainrank's

@@ -84,7 +84,7 @@ def reference(tmp_path_factory, tiny_plugin_path_module):
 def tiny_plugin_path_module():
     from pathlib import Path
 
-    return Path(__file__).parents[1] / "plugins" / "tiny_plugin.py"
+    return Path(__file__).parents[1] / "fixtures" / "tiny_plugin.py"
 
 
 def _same_as_reference(db: str, reference: str) -> None:

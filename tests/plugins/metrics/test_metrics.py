@@ -157,7 +157,7 @@ def test_srp_ridge_agrees_with_an_independent_scikit_learn_pipeline():
     expected = {key: r_sk[idx].mean() for key, idx in neuroid_groups(averaged)}
 
     # the LOO mode on raw features (the default is now nested 4-fold CV on z-scored features;
-    # tests/metrics/test_encoding_protocols.py checks that one against scikit-learn)
+    # tests/plugins/metrics/test_encoding_protocols.py checks that one against scikit-learn)
     metric = brainrank.load_metric(
         "srp-ridge", alphas=alphas.tolist(), alpha_scoring="mse", cv="loo", standardize="none"
     )

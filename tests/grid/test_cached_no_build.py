@@ -15,7 +15,7 @@ from brainrank.core.registry import Registry
 from brainrank.grid import run_grid
 from brainrank.leaderboard import open_store
 
-PLUGIN = Path(__file__).parent / "plugins" / "counted_builds.py"
+PLUGIN = Path(__file__).parents[1] / "fixtures" / "counted_builds.py"
 
 
 @pytest.fixture
@@ -60,7 +60,7 @@ def env(tmp_path, monkeypatch, tiny_plugin_path):
 def _weights(path: Path, seed: int) -> None:
     import torch
 
-    from tests.plugins.counted_builds import _module
+    from tests.fixtures.counted_builds import _module
 
     torch.manual_seed(seed)
     torch.save(_module().state_dict(), path)
