@@ -204,7 +204,7 @@ def stimulus_set() -> StimulusSet:
 # --------------------------------------------------------------------------- generators
 #
 # The simulation's own copies of its two generating networks (a plugin does not import
-# another plugin): ``tests/test_simulated.py`` checks that their activations equal those of
+# another plugin): ``tests/plugins/datasets/test_simulated.py`` checks that their activations equal those of
 # the registered ``baseline/gabor`` (layer ``pool``) and ``torchvision/alexnet:random``
 # (layer ``features.11``).
 

@@ -82,7 +82,7 @@ DeepNSD analysis, Conwell et al. 2024, fits on even and scores on odd images wit
 per-voxel alpha from 10^-1 .. 10^5: not this preset.)
 
 Calibration on pure-noise targets (mean r over 400 noise neuroids, n = 96 stimuli, SE
-about 0.007; ``tests/metrics/test_encoding_protocols.py``), for Gaussian / pixel-like
+about 0.007; ``tests/plugins/metrics/test_encoding_protocols.py``), for Gaussian / pixel-like
 low-rank / almost-constant features: default ``srp-ridge`` +0.015 / +0.015 / +0.013 (0
 within 3 SE, by construction); the previous default (LOO, alpha by highest LOO r, raw
 features) +0.012 / -0.002 / -0.613; ``srp-ridge:mouse`` +0.003 / -0.017 / +0.015;
@@ -110,7 +110,7 @@ computed on cuda has the same metric hash as one computed on the CPU, and the ru
 configuration (the ``runs`` table) records the device. Float32 products on another device
 may flip a neuroid between two alphas whose leave-one-out errors are tied to float32
 precision (0.1-0.4% of pure-noise neuroids); the scores agree within float32 tolerance
-(``tests/test_device_scoring.py``), which is why a device is provenance, not identity.
+(``tests/core/test_backend.py``), which is why a device is provenance, not identity.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ with a strong penalty it tends to (sum(y) - y_i) / (n - 1), a mirror image of y_
 RDM of the predictions mirrors the brain RDM whatever the features. Measured on
 ``simulated`` with features that carry nothing (constant plus 1e-6 noise), alpha 1e5: 0.242
 (early) and 0.613 (late, 1.34x that region's RSA ceiling); the leak-free modes below give
-about 0 on the same features (see ``tests/metrics/test_versa.py``). ``mode="loo"`` keeps
+about 0 on the same features (see ``tests/plugins/metrics/test_versa.py``). ``mode="loo"`` keeps
 the paper's procedure for reproduction only.
 
 Modes (``mode``):
