@@ -71,6 +71,8 @@ from brainrank.core.scores import (
     LayerFeatures,
     Score,
     best_layer_scores,
+    ceiling_fields,
+    ceiling_usable,
     heldout_layer_scores,
     split_halves,
 )
@@ -119,6 +121,8 @@ __all__ = [
     "average_repetitions",
     "best_layer_scores",
     "cache_dir",
+    "ceiling_fields",
+    "ceiling_usable",
     "check_identifier",
     "check_responses",
     "dataset_folder",

@@ -88,9 +88,20 @@ def weights_hash(model: Any) -> str:
     return model.weights_id
 
 
+#: version of what :func:`dataset_hash` covers (2: every coordinate, the reliabilities, the
+#: dataset's own train/test split and its published ceilings)
+DATASET_HASH_VERSION = "2"
+
+
 def dataset_hash(dataset: Dataset) -> str:
-    """A sha256 over a dataset's stimuli and its data (responses with their ids, or RDMs)."""
+    """A sha256 over everything of a dataset that a score depends on: its stimuli, its data
+    (responses with *every* coordinate, e.g. a ``reliability`` or ``ncsnr`` read from a
+    file, or RDMs with their descriptors), each neuroid's reliability, its own train/test
+    split and the ceilings it publishes (:meth:`Dataset.published_ceiling_kinds`; the
+    ceilings brainrank computes from the responses follow from the responses). A corrected
+    file that changes a ceiling or a split but not the responses is then scored again."""
     h = hashlib.sha256()
+    h.update(f"dataset-hash-{DATASET_HASH_VERSION}".encode())
     h.update(dataset.identifier.encode())
     h.update(dataset.stimuli.content_hash().encode())
     responses = dataset.responses()
@@ -98,14 +109,26 @@ def dataset_hash(dataset: Dataset) -> str:
         values = np.ascontiguousarray(np.asarray(responses.values))
         h.update(f"{values.dtype.str}{values.shape}".encode())
         h.update(values)  # the array's buffer, hashed in place (no copy of the data)
-        for name in ("stimulus_id", "repetition", "neuroid_id", "subject", "region"):
-            if name in responses.coords:
-                h.update(name.encode())
-                h.update("\x1f".join(map(str, responses[name].values.tolist())).encode())
+        for name in sorted(map(str, responses.coords)):
+            coordinate = responses.coords[name]
+            h.update(f"{name}{coordinate.dims}".encode())
+            h.update("\x1f".join(map(repr, np.ravel(coordinate.values).tolist())).encode())
+        reliability = dataset.neuroid_reliability()
+        if reliability is not None:
+            h.update(b"reliability")
+            h.update(np.ascontiguousarray(np.asarray(reliability, dtype=np.float64)))
     rdms = dataset.rdms()
     if rdms is not None:
         h.update(np.ascontiguousarray(rdms.dissimilarities))
         h.update(json.dumps([rdms.stimulus_ids, rdms.descriptors], default=str).encode())
+    split = dataset.train_test_split()
+    if split is not None:
+        h.update(json.dumps([list(map(str, part)) for part in split]).encode())
+    for kind in dataset.published_ceiling_kinds():
+        values = sorted(
+            (list(map(str, k)), repr(float(v))) for k, v in dataset.ceiling(kind).items()
+        )
+        h.update(json.dumps([kind, values]).encode())
     return h.hexdigest()
 
 

@@ -33,6 +33,21 @@ class Metric:
         The one declaration of it; ``MetricMetadata.needs``, when given, must agree.
     parameters : dict
         The metric's parameters (JSON-serialisable values).
+    headline : str or None
+        The summary row (``selection``) that rankings take for this metric: the layer
+        choice (or combination of layers) that a held-out split cannot beat by chance, e.g.
+        ``"heldout"`` (layer chosen on one half of the stimuli, scored on the other, see
+        :func:`~brainrank.core.scores.heldout_layer_scores`), ``"stacked"``,
+        ``"generalisation"``. The metric must store rows of that selection. ``None`` (not
+        declared): rankings take ``heldout`` rows where stored, else the optimistic ``max``,
+        and say so.
+    calibrated : bool
+        Whether the metric's expected score on data without signal (pure noise, or the
+        stimulus correspondence broken) is 0 for any features. A configuration that is not
+        (a seed paper's exact protocol whose null is below 0, a leaky predictor) is scored
+        as usual, and each of its stored scores carries its chance level (the same score
+        with the stimulus labels permuted, :mod:`brainrank.core.chance`); default rankings
+        leave it out. A property where it depends on the parameters.
     device : str
         A run setting, not a parameter: the torch device (``"cpu"``, ``"cuda"``,
         ``"cuda:N"``, ``"mps"``) the runner asks the metric to compute on, set before
@@ -43,6 +58,8 @@ class Metric:
     identifier: str = ""
     version: str = "1"
     needs: str = "responses"
+    headline: str | None = None
+    calibrated: bool = True
     device: str = "cpu"
 
     def __init__(self, **parameters: Any):

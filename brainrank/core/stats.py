@@ -139,6 +139,7 @@ def rdm_ceiling(
     n_levels: int = 3,
     seed: int = 0,
     distance: str = "correlation",
+    _fast: bool = False,
 ) -> float:
     """Noise ceiling of an RSA score (Pearson r between a model RDM and the RDM of the
     trial-averaged patterns): the expected correlation between the measured RDM and its
@@ -186,6 +187,16 @@ def rdm_ceiling(
     def vector(patterns: np.ndarray) -> np.ndarray:
         return upper_triangle(rdm(patterns, distance, dtype="float64"))
 
+    if _fast and distance == "correlation":  # the interval's many small RDMs (numpy, float64)
+        rows, cols = np.triu_indices(n, k=1)
+
+        def vector(patterns: np.ndarray) -> np.ndarray:
+            centred = patterns - patterns.mean(axis=1, keepdims=True)
+            norms = np.sqrt((centred * centred).sum(axis=1))
+            with np.errstate(invalid="ignore", divide="ignore"):
+                unit = centred / norms[:, None]
+            return 1.0 - (unit @ unit.T)[rows, cols]
+
     measured = vector(mean)
     total = measured.var()
     if not np.isfinite(total) or total <= 0:
@@ -232,6 +243,26 @@ def mean_sqrt_reliability(
     distribution. Calibrated against the true mean sqrt(reliability) in
     ``tests/calibration``.
     """
+    like, rho, n_kept, n_total = _reliability_likelihood(trials, grid_size)
+    weights = np.full(grid_size, 1.0 / grid_size)
+    # EM: the posterior of neuroid i is like[i] * weights / (like[i] @ weights) and the new
+    # weights its mean over neuroids, i.e. weights * (like.T @ (1 / (like @ weights))) / v,
+    # two matrix-vector products without forming the (v, k) posterior
+    # (one BLAS thread: these small products ran 5x slower on two shared cores with two)
+    with _one_blas_thread():
+        for _ in range(n_iterations):
+            weights = weights * (like.T @ (1.0 / (like @ weights))) / n_kept
+    value = float(np.dot(weights, np.sqrt(rho)))
+    # constant neuroids (no trial-to-trial variation, no signal) count as reliability 0
+    return value * n_kept / n_total
+
+
+def _reliability_likelihood(
+    trials: np.ndarray, grid_size: int
+) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """The likelihood of each non-constant neuroid's F statistic on the reliability grid
+    (rows scaled to a maximum of 1), the grid, and the numbers of non-constant and of all
+    neuroids (see :func:`mean_sqrt_reliability`)."""
     t = np.asarray(trials, dtype=np.float64)
     if t.ndim != 3:
         raise InputError(f"trials must be (repetitions, stimuli, neuroids); got {t.shape}.")
@@ -251,19 +282,99 @@ def mean_sqrt_reliability(
     # likelihood of each neuroid's F under each grid value (v, k), in logs for stability
     log_like = _sps().f.logpdf(F[:, None] * scale[None, :], df1, df2) + np.log(scale)[None]
     log_like -= log_like.max(axis=1, keepdims=True)
-    like = np.exp(log_like)
+    return np.exp(log_like), rho, int(keep.sum()), int(keep.size)
+
+
+def mean_sqrt_reliability_interval(
+    trials: np.ndarray,
+    *,
+    ci: float = 0.95,
+    n_boot: int = 200,
+    seed: int = 0,
+    grid_size: int = 200,
+    n_iterations: int = 500,
+) -> tuple[float, float]:
+    """Percentile-bootstrap interval of :func:`mean_sqrt_reliability` over the group's
+    neuroids: the group is resampled with replacement ``n_boot`` times and the estimator
+    run on each resample (the EM of all resamples at once, each started from the full
+    group's solution). It covers the sampling of neuroids and, through each neuroid's F
+    statistic, the trial noise of their reliabilities; it is the interval the ranking's
+    ceiling floor is checked against (a group of pure-noise neuroids has an estimate of
+    about +0.05 and an upper bound below 0.1; see docs/validation.md)."""
+    if not 0 < ci < 1:
+        raise InputError(f"ci must be in (0, 1), got {ci}.")
+    like, rho, n_kept, n_total = _reliability_likelihood(trials, grid_size)
     weights = np.full(grid_size, 1.0 / grid_size)
-    # EM: the posterior of neuroid i is like[i] * weights / (like[i] @ weights) and the new
-    # weights its mean over neuroids, i.e. weights * (like.T @ (1 / (like @ weights))) / v,
-    # two matrix-vector products without forming the (v, k) posterior
-    # (one BLAS thread: these small products ran 5x slower on two shared cores with two)
-    n_kept = like.shape[0]
     with _one_blas_thread():
         for _ in range(n_iterations):
             weights = weights * (like.T @ (1.0 / (like @ weights))) / n_kept
-    value = float(np.dot(weights, np.sqrt(rho)))
-    # constant neuroids (no trial-to-trial variation, no signal) count as reliability 0
-    return value * keep.sum() / keep.size
+    rng = np.random.default_rng(seed)
+    # neuroids drawn from all n_total; the constant ones (index >= n_kept here) count as 0
+    draws = rng.integers(0, n_total, size=(n_boot, n_total))
+    counts = np.stack([np.bincount(d, minlength=n_total)[:n_kept] for d in draws], axis=1)
+    kept = counts.sum(axis=0).astype(np.float64)  # non-constant neuroids per resample
+    usable = kept > 0
+    counts, kept = counts[:, usable], kept[usable]
+    w = np.repeat(weights[:, None], counts.shape[1], axis=1)
+    with _one_blas_thread():
+        for _ in range(n_iterations):
+            w = w * (like.T @ (counts / (like @ w))) / kept
+    values = np.zeros(n_boot)
+    values[usable] = (np.sqrt(rho) @ w) * kept / n_total
+    alpha = (1 - ci) / 2
+    return float(np.quantile(values, alpha)), float(np.quantile(values, 1 - alpha))
+
+
+def rdm_ceiling_interval(
+    trials: np.ndarray,
+    *,
+    ci: float = 0.95,
+    n_boot: int = 30,
+    inner_boot: int = 10,
+    seed: int = 0,
+    distance: str = "correlation",
+) -> tuple[float, float]:
+    """Percentile-bootstrap interval of :func:`rdm_ceiling` over the group's neuroids:
+    ``n_boot`` resamples of the neuroids (with replacement), each ceiling estimated with
+    ``inner_boot`` draws per noise level (fewer than the point estimate's 30: the interval
+    then also carries that Monte Carlo error, which widens it a little), the correlation
+    distances computed in float64 numpy (the same values as :func:`brainrank.core.rsa.rdm`
+    to rounding). Cost: ``n_boot * 3 * inner_boot`` RDMs of the group."""
+    if not 0 < ci < 1:
+        raise InputError(f"ci must be in (0, 1), got {ci}.")
+    t = np.asarray(trials, dtype=np.float64)
+    if t.ndim != 3:
+        raise InputError(f"trials must be (repetitions, stimuli, neuroids); got {t.shape}.")
+    rng = np.random.default_rng(seed)
+    values = []
+    for b in range(n_boot):
+        index = rng.integers(0, t.shape[2], size=t.shape[2])
+        try:
+            value = rdm_ceiling(
+                t[:, :, index], n_boot=inner_boot, seed=seed + 1 + b, distance=distance, _fast=True
+            )
+            values.append(value)
+        except InputError:  # a resample of constant patterns: its ceiling is 0
+            values.append(0.0)
+    alpha = (1 - ci) / 2
+    return float(np.quantile(values, alpha)), float(np.quantile(values, 1 - alpha))
+
+
+def mean_interval(
+    values: Any, *, ci: float = 0.95, n_boot: int = 1000, seed: int = 0
+) -> tuple[float, float]:
+    """Percentile-bootstrap interval of the mean of ``values`` (NaN ignored) over its
+    entries: the interval of a ceiling that is a mean of per-neuroid ceilings."""
+    x = np.asarray(values, dtype=np.float64)
+    x = x[np.isfinite(x)]
+    if x.size < 2:
+        return float("nan"), float("nan")
+    if not 0 < ci < 1:
+        raise InputError(f"ci must be in (0, 1), got {ci}.")
+    index = np.random.default_rng(seed).integers(0, x.size, size=(n_boot, x.size))
+    means = x[index].mean(axis=1)
+    alpha = (1 - ci) / 2
+    return float(np.quantile(means, alpha)), float(np.quantile(means, 1 - alpha))
 
 
 def ncsnr_noise_ceiling(ncsnr: Any, n_trials: int = 3) -> np.ndarray:

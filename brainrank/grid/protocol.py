@@ -128,8 +128,11 @@ class ResultStore(Protocol):
     ) -> None:  # fmt: skip
         """Record a dataset's metadata and content hashes."""
 
-    def register_metric(self, metric: Metric, plugin: str = "") -> None:
-        """Record a metric configuration (identifier, configuration hash, parameters)."""
+    def register_metric(
+        self, metric: Metric, plugin: str = "", defaults: dict[str, Any] | None = None
+    ) -> None:
+        """Record a metric configuration (identifier, configuration hash, parameters, the
+        parameters of the preset it was built from, headline row, calibration)."""
 
     def write_scores(
         self, *, run_id: int | None, model: str, dataset: str, metric: Metric,
@@ -237,9 +240,9 @@ class MemoryStore:
         self.datasets[spec.identifier] = {"spec": spec, "n_stimuli": n_stimuli,
                                           "stimuli_hash": stimuli_hash, "data_hash": data_hash}  # fmt: skip
 
-    def register_metric(self, metric, plugin="") -> None:
+    def register_metric(self, metric, plugin="", defaults=None) -> None:
         self.metrics[(metric.identifier, metric.config_hash)] = {
-            "parameters": dict(metric.parameters), "plugin": plugin}  # fmt: skip
+            "parameters": dict(metric.parameters), "plugin": plugin, "defaults": defaults}  # fmt: skip
 
     def write_scores(self, *, run_id, model, dataset, metric, scores, feature_key=None,
                      weights_hash=None, stimuli_hash=None, data_hash=None, plan_hash=None,

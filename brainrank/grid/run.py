@@ -362,7 +362,9 @@ def run_grid(
             try:
                 spec = registry.get("metric", identifier)
                 metric = prebuilt.get(identifier) or spec.load()
-                store.register_metric(metric, spec.plugin)
+                # the preset's own parameters: a configuration is named by what differs
+                defaults = spec.load().parameters if identifier in prebuilt else metric.parameters
+                store.register_metric(metric, spec.plugin, defaults=defaults)
                 loaded_metrics[(identifier, metric.config_hash)] = metric
             except (Exception, SystemExit) as exc:
                 fail("metric", exc, metric=identifier)

@@ -24,8 +24,8 @@ import numpy as np
 import pandas as pd
 
 from brainrank.core.errors import InputError
+from brainrank.core.scores import ceiling_usable
 from brainrank.leaderboard.ranking import (
-    HEADLINE_SELECTIONS,
     MIN_UNITS,
     NOT_SUMMARY,
     Ranking,
@@ -36,6 +36,7 @@ from brainrank.leaderboard.ranking import (
     data_groups,
     parameter_summary,
     rank_models,
+    row_flags,
 )
 from brainrank.leaderboard.store import Store, open_store
 
@@ -62,16 +63,35 @@ _SQL_FILTERS = ("model", "dataset", "metric", "region", "subject", "layer", "sel
 AGGREGATE_OVER = ("region", "subject", "dataset")
 
 
+def split_patterns(text: str) -> list[str]:
+    """Comma-separated patterns, split only at commas outside parentheses and brackets, so
+    that a configuration name such as ``srp-ridge:mouse(alphas=1, standardize=all)`` is one
+    pattern."""
+    out, depth, current = [], 0, []
+    for char in text:
+        if char in "([{":
+            depth += 1
+        elif char in ")]}" and depth:
+            depth -= 1
+        if char == "," and depth == 0:
+            out.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+    out.append("".join(current))
+    return [p.strip() for p in out if p.strip()]
+
+
 def _patterns(patterns: str | Iterable[str]) -> list[str]:
     if isinstance(patterns, str):
-        return [p.strip() for p in patterns.split(",") if p.strip()]
+        return split_patterns(patterns)
     return [str(p) for p in patterns]
 
 
 def _match(series: pd.Series, patterns: str | Iterable[str]) -> pd.Series:
     wanted = _patterns(patterns)
-    exact = {p for p in wanted if not any(c in p for c in "*?[")}  # a set: many patterns stay fast
-    globs = [p for p in wanted if p not in exact]
+    exact = set(wanted)  # a name equal to a pattern matches it, brackets and all
+    globs = [p for p in wanted if any(c in p for c in "*?[")]
     values = series.astype(str)
     return values.map(lambda v: v in exact or any(fnmatch.fnmatchcase(v, p) for p in globs)).astype(
         bool
@@ -111,13 +131,34 @@ def scores(db: str | Store | None = None, **filters: Any) -> pd.DataFrame:
     prefilter = {k: v for k, v in filters.items() if k in _SQL_FILTERS and v is not None}
     frame = store.scores_frame(**prefilter)
     frame["best"] = ~frame["selection"].isin(NOT_SUMMARY)
-    parameters, known = metric_configs(store)
+    parameters, known, defaults = _metric_configs(store)
     frame.insert(
         frame.columns.get_loc("metric_hash") + 1,
         "config",
-        config_labels(frame, parameters, known),
+        config_labels(frame, parameters, known, defaults),
     )
+    frame["normalized"] = normalized_values(frame)
+    frame["flag"] = row_flags(frame)
     return filter_scores(frame, **filters)
+
+
+def normalized_values(frame: pd.DataFrame) -> pd.Series:
+    """``score / ceiling`` where the ceiling is usable (its lower confidence bound, or the
+    ceiling itself where no interval is stored, above
+    :data:`~brainrank.core.scores.CEILING_FLOOR`), else NaN: the rule every view applies,
+    also to rows stored before it."""
+    if frame.empty:
+        return pd.Series([], index=frame.index, dtype=np.float64)
+    score = pd.to_numeric(frame["score"], errors="coerce").to_numpy(dtype=np.float64)
+    ceiling = pd.to_numeric(frame["ceiling"], errors="coerce").to_numpy(dtype=np.float64)
+    low = (
+        pd.to_numeric(frame["ceiling_low"], errors="coerce").to_numpy(dtype=np.float64)
+        if "ceiling_low" in frame.columns
+        else np.full(len(frame), np.nan)
+    )
+    usable = np.array([ceiling_usable(c, lo) for c, lo in zip(ceiling, low, strict=True)], bool)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return pd.Series(np.where(usable, score / ceiling, np.nan), index=frame.index)
 
 
 def metric_configs(
@@ -126,18 +167,29 @@ def metric_configs(
     """The parameters of every registered metric configuration, ``{(metric, hash):
     parameters}``, and the (metric, hash) pairs that have stored scores (so that a
     configuration's name does not depend on the filter)."""
+    parameters, known, _ = _metric_configs(db)
+    return parameters, known
+
+
+def _metric_configs(
+    db: str | Store | None = None,
+) -> tuple[dict[tuple[str, str], Any], list[tuple[str, str]], dict[tuple[str, str], Any]]:
+    """:func:`metric_configs` and the parameters of the preset each configuration was built
+    from (``defaults``; ``None`` where not recorded)."""
     store = _store(db)
     metrics = store.metrics_frame()
+    pairs = list(zip(metrics.get("identifier", []), metrics.get("config_hash", []), strict=True))
     parameters = {
         (str(m), str(h)): p if isinstance(p, dict) else None
-        for m, h, p in zip(
-            metrics.get("identifier", []), metrics.get("config_hash", []),
-            metrics.get("parameters", []), strict=True,
-        )
-    }  # fmt: skip
+        for (m, h), p in zip(pairs, metrics.get("parameters", []), strict=True)
+    }
+    defaults = {
+        (str(m), str(h)): d if isinstance(d, dict) else None
+        for (m, h), d in zip(pairs, metrics.get("defaults", [None] * len(pairs)), strict=True)
+    }
     with store.engine.connect() as conn:
         rows = conn.exec_driver_sql("SELECT DISTINCT metric, metric_hash FROM scores").all()
-    return parameters, sorted((str(m), str(h)) for m, h in rows)
+    return parameters, sorted((str(m), str(h)) for m, h in rows), defaults
 
 
 def configurations(db: str | Store | None = None, **filters: Any) -> pd.DataFrame:
@@ -145,7 +197,7 @@ def configurations(db: str | Store | None = None, **filters: Any) -> pd.DataFram
     metric, the full configuration hash, its version and parameters and how many score rows
     it has. ``filters``: ``metric`` or ``config`` patterns."""
     store = _store(db)
-    parameters, known = metric_configs(store)
+    parameters, known, defaults = _metric_configs(store)
     metrics = store.metrics_frame()
     versions = {
         (str(m), str(h)): v
@@ -160,7 +212,7 @@ def configurations(db: str | Store | None = None, **filters: Any) -> pd.DataFram
             ).all()
         )
     pairs = sorted(set(known) | set(parameters))
-    labels = config_label_map([*known, *pairs], parameters)
+    labels = config_label_map([*known, *pairs], parameters, defaults)
     rows = [
         {
             "config": labels[p],
@@ -301,20 +353,25 @@ def rankings(
     n_boot: int = 1000,
     seed: int = 0,
     value: str = "auto",
+    include_uncalibrated: bool | None = None,
     **filters: Any,
 ) -> list[Ranking]:
     """The rankings (real data, simulated data) of the stored summary scores: the objects
-    behind :func:`ranking`, with their cells, excluded cells and notes."""
+    behind :func:`ranking`, with their cells, excluded cells and notes.
+    ``include_uncalibrated``: rank configurations that are not calibrated too (default:
+    only when a ``config`` or ``metric`` filter is given, i.e. when they are asked for by
+    name)."""
     store = _store(db)
-    if selection is None:
-        wanted = ",".join(HEADLINE_SELECTIONS)
-    else:  # every summary policy, so that columns without the one asked for are named
-        policies = [p for p in store.distinct_values()["selection"] if p not in NOT_SUMMARY]
-        wanted = ",".join(policies) or selection
+    # every summary policy: each metric's declared row is chosen per configuration, and
+    # columns without the policy asked for are named
+    policies = [p for p in store.distinct_values()["selection"] if p not in NOT_SUMMARY]
+    wanted = ",".join(policies) or (selection or "max")
     frame = scores(store, selection=wanted, **filters)
+    if include_uncalibrated is None:  # a configuration named by a filter is ranked
+        include_uncalibrated = bool(filters.get("config") or filters.get("metric"))
     return rank_models(
         frame, selection=selection, value=value, ci=ci, n_boot=n_boot, seed=seed,
-        species=species_of(store),
+        species=species_of(store), include_uncalibrated=include_uncalibrated,
     )  # fmt: skip
 
 
@@ -326,17 +383,30 @@ def ranking(
     n_boot: int = 1000,
     seed: int = 0,
     value: str = "auto",
+    include_uncalibrated: bool | None = None,
     **filters: Any,
 ) -> pd.DataFrame:
     """Models ranked like with like (the one definition of
     :mod:`brainrank.leaderboard.ranking`, shared with the CLI, report and web page).
 
-    Default: per (dataset, metric configuration) the ``heldout`` layer choice where stored,
-    else ``max``; ceiling-normalised where a ceiling exists; only the cells every model has;
-    simulated data ranked apart from real data (column ``data``). The notes
-    (``result.attrs["notes"]``) say what was ranked and what was left out."""
+    Default: per (dataset, metric configuration) the row its metric declares leak-free
+    (``heldout``, ``stacked``, ``generalisation``); calibrated configurations only (one that
+    is not is ranked when named by ``config=``/``metric=`` or ``include_uncalibrated=True``,
+    with a ``(chance)`` column beside each of its columns); ceiling-normalised where the
+    ceiling is usable; only the cells every model has; simulated data ranked apart from real
+    data (column ``data``). The notes (``result.attrs["notes"]``) say what was ranked and
+    what was left out."""
     return combined(
-        rankings(db, selection, ci=ci, n_boot=n_boot, seed=seed, value=value, **filters)
+        rankings(
+            db,
+            selection,
+            ci=ci,
+            n_boot=n_boot,
+            seed=seed,
+            value=value,
+            include_uncalibrated=include_uncalibrated,
+            **filters,
+        )
     )
 
 

@@ -433,13 +433,21 @@ class Store:
             row["data_hash"] = data_hash
         self._retrying(lambda conn: self._upsert(conn, DatasetRow, [row], ["identifier"]))
 
-    def register_metric(self, metric: Metric, plugin: str = "") -> None:
+    def register_metric(
+        self, metric: Metric, plugin: str = "", defaults: dict[str, Any] | None = None
+    ) -> None:
+        """Record a metric configuration: its parameters, the ``defaults`` of the preset it
+        was built from (what its name is relative to; unknown when ``None``), the summary
+        row the ranking takes and whether it is calibrated."""
         row = {
             "identifier": metric.identifier,
             "config_hash": metric.config_hash,
             "version": metric.version,
             "parameters": jsonable(metric.parameters),
             "plugin": plugin,
+            "defaults": jsonable(defaults) if defaults is not None else None,
+            "headline": metric.headline,
+            "calibrated": bool(metric.calibrated),
         }
         self._retrying(
             lambda conn: self._upsert(conn, MetricRow, [row], ["identifier", "config_hash"])
@@ -483,6 +491,10 @@ class Store:
                     "value": _finite(s.value),
                     "ceiling": _finite(s.ceiling),
                     "normalized": _finite(s.normalized),
+                    "ceiling_low": _finite(s.ceiling_low),
+                    "ceiling_high": _finite(s.ceiling_high),
+                    "chance": _finite(s.chance),
+                    "chance_sd": _finite(s.chance_sd),
                     "ci_low": _finite(s.ci_low),
                     "ci_high": _finite(s.ci_high),
                     "n_neuroids": int(s.n_neuroids) if s.n_neuroids is not None else None,
@@ -803,6 +815,10 @@ class Store:
             ScoreRow.value.label("score"),
             ScoreRow.ceiling,
             ScoreRow.normalized,
+            ScoreRow.ceiling_low,
+            ScoreRow.ceiling_high,
+            ScoreRow.chance,
+            ScoreRow.chance_sd,
             ScoreRow.ci_low,
             ScoreRow.ci_high,
             ScoreRow.n_neuroids,
@@ -821,7 +837,15 @@ class Store:
             ModelRow.architecture,
             ModelRow.task,
             ModelRow.training_data,
+            MetricRow.headline,
+            MetricRow.calibrated,
         ).join(ModelRow, ModelRow.identifier == ScoreRow.model, isouter=True)
+        stmt = stmt.join(
+            MetricRow,
+            (MetricRow.identifier == ScoreRow.metric)
+            & (MetricRow.config_hash == ScoreRow.metric_hash),
+            isouter=True,
+        )
         for column, value in patterns.items():
             if value is None:
                 continue

@@ -28,6 +28,7 @@ from brainrank.plugin import (
     MetricSpec,
     Score,
     average_repetitions,
+    ceiling_fields,
     heldout_layer_scores,
     hookimpl,
     neuroid_groups,
@@ -42,6 +43,7 @@ DESCRIPTION = "correlation-distance RDMs compared by the Pearson r of their uppe
 
 class RSA(OnDevice, Metric):
     identifier = "rsa"
+    headline = "heldout"  # the layer chosen on one half of the stimuli, scored on the other
     version = "2"
     needs = "rdms"
 
@@ -78,7 +80,8 @@ class RSA(OnDevice, Metric):
     def score(self, features: FeatureSet, dataset: Dataset) -> list[Score]:
         ids, keys, brain, sizes = self.brain_rdms(dataset)
         unscorable = _unscorable_groups(brain, keys, dataset.identifier)
-        ceilings = dataset.ceiling("rsa") if self.parameters["comparison"] == "pearson" else {}
+        pearson = self.parameters["comparison"] == "pearson"
+        ceilings = dataset.ceiling_with_interval("rsa") if pearson else {}
         rows = features.rows_for(ids)
         half_a, half_b = split_halves(len(ids), SPLIT_SEED)
         scores: list[Score] = []
@@ -114,7 +117,7 @@ class RSA(OnDevice, Metric):
                         n_neuroids=sizes[g],
                         layer_index=layer.index,
                         relative_depth=layer.relative_depth,
-                        ceiling=ceilings.get((subject, region)),
+                        **ceiling_fields(ceilings, (subject, region)),
                         halves=(float(on_a[g]), float(on_b[g])),
                         extra={"n_stimuli": int((~np.isnan(model_rdm).all(axis=1)).sum())},
                     )
