@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 
 from brainrank.core.dataset import Dataset
-from brainrank.core.errors import BrainrankError
+from brainrank.core.errors import BrainrankError, RemovedAPIWarning
 from brainrank.core.metric import Metric
 from brainrank.core.responses import check_responses, make_responses
 from brainrank.core.scores import FeatureRequest, FeatureSet, LayerFeatures, Score
@@ -478,7 +478,7 @@ def check_dataset(
     metadata: DatasetMetadata | None = None
     if isinstance(dataset, DatasetSpec):
         spec = dataset
-        if not spec.available(data_dir=data_dir):
+        if not _available(spec, data_dir):
             _fail(
                 f"dataset {spec.identifier!r} says its files are not in {data_dir}; pass the "
                 "folder that holds them (or fix `available`)."
@@ -697,6 +697,46 @@ def check_plugin(
 ) -> PluginReport:
     """Every check on every spec ``plugin`` registers (``models`` limits which models are
     built; a dataset whose files are not in ``data_dir`` is skipped and reported)."""
+    with warnings.catch_warnings(record=True) as removed:
+        warnings.simplefilter("always", RemovedAPIWarning)
+        report = _check_plugin(plugin, data_dir=data_dir, models=models, lazy=lazy)
+    _fail_on_removed(removed)
+    return report
+
+
+def _fail_on_removed(caught: Sequence[warnings.WarningMessage]) -> None:
+    """A removed import (``brainrank.config``...) is a failed check naming its replacement."""
+    messages = sorted({str(w.message) for w in caught if issubclass(w.category, RemovedAPIWarning)})
+    if messages:
+        _fail("the plugin uses imports brainrank removed: " + " ".join(messages))
+
+
+def _available(spec: DatasetSpec, data_dir: Any) -> bool:
+    """``spec.available(data_dir)``, with an error it raises as a failed check."""
+    try:
+        return bool(spec.available(data_dir=data_dir))
+    except PluginCheckError:
+        raise
+    except Exception as exc:
+        hint = ""
+        if isinstance(exc, ImportError) and "brainrank.config" in str(exc):
+            hint = " " + " ".join(_config_hint())
+        _fail(
+            f"dataset {spec.identifier!r}: its `available` raised {type(exc).__name__}: {exc}."
+            + hint
+        )
+        raise AssertionError("unreachable") from exc
+
+
+def _config_hint() -> list[str]:
+    from brainrank.config import REPLACEMENTS, removal_message
+
+    return [removal_message(name) for name in ("settings",) if name in REPLACEMENTS]
+
+
+def _check_plugin(
+    plugin: Any, *, data_dir: Any, models: Sequence[str] | None, lazy: bool
+) -> PluginReport:
     specs = collect_specs(plugin)
     check_identifiers(specs.all())
     for spec in specs.all():
@@ -710,7 +750,7 @@ def check_plugin(
         check_model(spec)
         report.models.append(spec.identifier)
     for spec in specs.datasets:
-        if not spec.available(data_dir=data_dir):
+        if not _available(spec, data_dir):
             report.skipped.append(f"dataset {spec.identifier}: files not in {data_dir}")
             continue
         with warnings.catch_warnings(record=True) as caught:

@@ -34,6 +34,9 @@ def _list_command(kind: str, columns: list[str]):
         registry = registry_for(ctx, plugin_files)
         rows = _rows(kind, registry, pattern)
         frame = pd.DataFrame(rows)
+        for column in ("n_stimuli", "n_params", "input_size"):  # counts, never 118.000
+            if column in frame.columns:
+                frame[column] = pd.to_numeric(frame[column], errors="coerce").astype("Int64")
         if fmt == "table" and not frame.empty:
             frame = frame[[c for c in [*columns, "status"] if c in frame.columns]]
         echo_frame(frame, fmt)

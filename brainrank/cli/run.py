@@ -85,6 +85,16 @@ def _parse_assignments(values: tuple[str, ...], what: str) -> dict[str, dict[str
     return out
 
 
+#: the largest --memory-budget taken (GiB): a finite number (inf and nan are usage errors)
+MAX_BUDGET_GIB = 2.0**20
+
+
+def _finite(value: float | None, name: str) -> float | None:
+    if value is not None and value != value:  # NaN passes click's range checks
+        raise click.BadParameter(f"{value} is not a number of GiB.", param_hint=name)
+    return value
+
+
 @main.command("run")
 @click.option(
     "--models",
@@ -106,8 +116,9 @@ def _parse_assignments(values: tuple[str, ...], what: str) -> dict[str, dict[str
 @click.option("--batch-size", type=click.IntRange(min=1), help="Images per forward pass.")
 @click.option(
     "--memory-budget",
-    type=click.FloatRange(min=0, min_open=True),
-    help="Most GiB of activations held at once during extraction (more than 0).",
+    type=click.FloatRange(min=0, min_open=True, max=MAX_BUDGET_GIB),
+    callback=lambda _ctx, _param, value: _finite(value, "--memory-budget"),
+    help="Most GiB of activations held at once during extraction (more than 0, finite).",
 )
 @click.option("--no-cache", is_flag=True, help="Do not read or write the feature cache.")
 @click.option(

@@ -92,6 +92,9 @@ def row_flags(frame: pd.DataFrame, floor: float = CEILING_FLOOR) -> pd.Series:
             parts.append(LOW_CEILING)
         if calibrated is not None and (calibrated.iloc[i] is False or calibrated.iloc[i] == 0):
             parts.append(UNCALIBRATED)
+        details = frame["details"].iloc[i] if "details" in frame.columns else None
+        if isinstance(details, dict) and details.get("warning"):
+            parts.append(f"warning: {details['warning']}")
         out.append("; ".join(parts))
     return pd.Series(out, index=frame.index, dtype=object)
 
@@ -734,7 +737,7 @@ def _rank_group(
             "Not ranked: no cell is shared by every model. Narrow the comparison to models "
             "with the same coverage (--model, --dataset, --metric)."
         )
-    if unranked:
+    if unranked and not (cells.empty and dropped):
         notes.append(f"No ranked summary row at all: {', '.join(unranked)}.")
     return Ranking(group, out, columns, ranked, excluded, notes, n_units, with_ci, chance_columns)
 

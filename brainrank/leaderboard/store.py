@@ -64,6 +64,7 @@ from brainrank.core.metric import Metric
 from brainrank.core.scores import Score
 from brainrank.core.specs import DatasetSpec, ModelMetadata
 from brainrank.leaderboard.engine import (
+    BUSY_TIMEOUT_S,
     check_sqlite_path,
     dialect_insert,
     engine_url,
@@ -132,21 +133,25 @@ class Store:
                 f"{backend!r} ({self.display_url}); give --db a file path, a sqlite:///PATH "
                 "or a postgresql://USER@HOST/DATABASE URL."
             )
+        #: opened read-only (the reading commands, on an SQLite file that is current)
+        self.readonly = False
+        database = parsed.database if backend == "sqlite" else None
         if backend == "sqlite" and not create:
-            database = parsed.database
             if database and database != ":memory:" and not os.path.isfile(database):
                 raise StoreError(
                     f"there is no leaderboard at {database}: the file does not exist. Check "
                     "the path given with --db (or the db setting), or create a leaderboard "
                     f"there with `brainrank run --db {database} ...`."
                 )
-        if backend == "sqlite":
+            self.readonly = bool(database and database != ":memory:")
+        if backend == "sqlite" and not self.readonly:
             check_sqlite_path(url)
         try:
             kwargs: dict[str, Any] = {}
             if backend == "postgresql":
                 kwargs["pool_pre_ping"] = True
-            self.engine = create_engine(engine_url(url), **kwargs)
+            target = _readonly_url(database) if self.readonly else engine_url(url)
+            self.engine = create_engine(target, **kwargs)
         except (ArgumentError, ImportError) as exc:
             hint = (
                 " Install the PostgreSQL driver with `pip install psycopg2-binary` (or "
@@ -158,8 +163,12 @@ class Store:
         self._insert = dialect_insert(self.engine)
         self.dialect = self.engine.dialect.name
         if self.dialect == "sqlite":
-            event.listen(self.engine, "connect", sqlite_connect)
+            connect = _sqlite_connect_readonly if self.readonly else sqlite_connect
+            event.listen(self.engine, "connect", connect)
             event.listen(self.engine, "begin", sqlite_begin)
+        if self.readonly:
+            self.migrated_from = self._open_readonly(database)
+            return
         try:
             self.migrated_from = self._prepare_schema()
         except (OperationalError, DBAPIError) as exc:
@@ -168,6 +177,49 @@ class Store:
                 f"cannot open the leaderboard at {self.display_url}: {reason}. Check the path "
                 "or server, or choose another with --db."
             ) from exc
+
+    def _open_readonly(self, database: str) -> list[int]:
+        """Check the schema of an SQLite leaderboard opened read-only. A leaderboard in
+        another process's WAL mode whose folder is not writable is read as an immutable
+        snapshot. One written by an older brainrank is migrated first when the file is
+        writable (reopened read-write); otherwise it cannot be read, and the error says
+        why."""
+        try:
+            version = self.schema_version()
+        except (OperationalError, DBAPIError):  # no -shm can be made beside a WAL file
+            self.engine.dispose()
+            self.engine = create_engine(_readonly_url(database, immutable=True))
+            event.listen(self.engine, "connect", _sqlite_connect_readonly)
+            event.listen(self.engine, "begin", sqlite_begin)
+            try:
+                version = self.schema_version()
+            except (OperationalError, DBAPIError) as exc:
+                reason = " ".join(str(exc.orig).split())
+                raise StoreError(f"cannot read the leaderboard at {database}: {reason}.") from exc
+        if version == SCHEMA_VERSION:
+            return []
+        writable = os.access(database, os.W_OK) and os.access(
+            os.path.dirname(os.path.abspath(database)), os.W_OK
+        )
+        if version is not None and version > SCHEMA_VERSION:
+            raise StoreError(
+                f"the leaderboard at {database} has schema version {version}, newer than this "
+                f"brainrank's {SCHEMA_VERSION}; upgrade brainrank (pip install -U brainrank) "
+                "to read it."
+            )
+        if not writable:
+            raise StoreError(
+                f"the leaderboard at {database} has schema version {version}, older than this "
+                f"brainrank's {SCHEMA_VERSION}, and is read-only here, so it cannot be migrated "
+                "for reading. Open it once where it is writable (any brainrank command that "
+                "reads it migrates it, keeping a backup), or ask its owner to."
+            )
+        self.engine.dispose()  # migrate with a read-write connection, then read through it
+        self.readonly = False
+        self.engine = create_engine(engine_url(self.url))
+        event.listen(self.engine, "connect", sqlite_connect)
+        event.listen(self.engine, "begin", sqlite_begin)
+        return self._prepare_schema()
 
     @property
     def display_url(self) -> str:
@@ -1005,6 +1057,27 @@ def _neuroid_arrays(
         if score.selection != "layer" and same == out.get(key, (None, None))[1]:
             del out[key]
     return out
+
+
+def _readonly_url(database: str, immutable: bool = False) -> str:
+    """An SQLite URL that opens ``database`` read-only (``mode=ro``; ``immutable``: without
+    the WAL's shared memory, for a file in a folder this process cannot write)."""
+    from urllib.parse import quote
+
+    path = quote(os.path.abspath(database))
+    options = "mode=ro&immutable=1" if immutable else "mode=ro"
+    return f"sqlite:///file:{path}?{options}&uri=true"
+
+
+def _sqlite_connect_readonly(dbapi_connection: Any, _record: Any) -> None:
+    """As :func:`~brainrank.leaderboard.engine.sqlite_connect`, without the switch into WAL
+    mode (a write)."""
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
+    finally:
+        cursor.close()
 
 
 def _process_alive(pid: int) -> bool:

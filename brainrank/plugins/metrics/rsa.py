@@ -39,6 +39,9 @@ from brainrank.plugins.metrics._encoding import SPLIT_SEED, OnDevice
 log = logging.getLogger(__name__)
 
 DESCRIPTION = "correlation-distance RDMs compared by the Pearson r of their upper triangles"
+#: fewer stimuli than this and a score carries a warning: an RDM comparison over n stimuli
+#: rests on n (n - 1) / 2 pairs (45 for 10), and its sampling sd is ~1 / sqrt(pairs) at best
+FEW_STIMULI = 10
 
 
 class RSA(OnDevice, Metric):
@@ -85,6 +88,15 @@ class RSA(OnDevice, Metric):
         rows = features.rows_for(ids)
         half_a, half_b = split_halves(len(ids), SPLIT_SEED)
         scores: list[Score] = []
+        warning = None
+        if len(ids) < FEW_STIMULI:
+            pairs = len(ids) * (len(ids) - 1) // 2
+            warning = (
+                f"an RDM comparison over {len(ids)} stimuli ({pairs} pairs; each held-out half "
+                f"has {len(half_a)} or {len(half_b)}): its sampling error is of the order of "
+                f"the score itself; use at least {FEW_STIMULI} stimuli"
+            )
+            log.warning("rsa on %s: %s", dataset.identifier, warning)
         for layer in features:
             if layer.rdm is None:
                 raise InputError(f"features of layer {layer.name!r} have no RDM.")
@@ -119,7 +131,10 @@ class RSA(OnDevice, Metric):
                         relative_depth=layer.relative_depth,
                         **ceiling_fields(ceilings, (subject, region)),
                         halves=(float(on_a[g]), float(on_b[g])),
-                        extra={"n_stimuli": int((~np.isnan(model_rdm).all(axis=1)).sum())},
+                        extra={
+                            "n_stimuli": int((~np.isnan(model_rdm).all(axis=1)).sum()),
+                            **({"warning": warning} if warning else {}),
+                        },
                     )
                 )
         return scores + heldout_layer_scores(scores)

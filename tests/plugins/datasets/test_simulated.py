@@ -269,3 +269,32 @@ def test_stacking_gives_the_weight_to_the_generating_layer(dataset, cache, leade
         weights = row.extra["weights"]
         assert row.extra["top_layer"] == generators[row.region], weights
         assert weights[generators[row.region]] > 0.6, weights
+
+
+def test_a_damaged_cache_entry_is_moved_aside_and_generated_again(monkeypatch, caplog):
+    """Issue 20: a truncated `simulated-*.npz` made every later run on `simulated` fail with
+    "BadZipFile" naming no file. Now it is moved aside (named in a warning) and rebuilt."""
+    from brainrank.plugin import cache_dir
+
+    calls = []
+    trials = np.arange(12.0).reshape(4, 3)
+    monkeypatch.setattr(simulated, "_compute_signals", lambda: calls.append(1))
+    monkeypatch.setattr(simulated, "_simulate", lambda _: (trials, np.ones(3)))
+    folder = cache_dir() / "datasets"
+    folder.mkdir(parents=True, exist_ok=True)
+    compute = simulated._simulation.__wrapped__  # past the in-process memo
+    first, _ = compute()  # writes the entry
+    [entry] = folder.glob("simulated-*.npz")
+    assert calls == [1] and np.array_equal(first, trials)
+    assert np.array_equal(compute()[0], trials) and calls == [1]  # read back, not rebuilt
+    for damage in (entry.read_bytes()[:100], b"not a zip at all"):
+        entry.write_bytes(damage)
+        with caplog.at_level("WARNING", logger="brainrank.datasets"):
+            again, _ = compute()
+        assert np.array_equal(again, trials)
+        assert str(entry) in caplog.text and "cannot be read" in caplog.text
+        assert (folder / f"{entry.name}.damaged").exists()
+        caplog.clear()
+    assert len(calls) == 3
+    with np.load(entry) as stored:  # the rebuilt entry is whole
+        assert np.array_equal(stored["trials"], trials)
