@@ -102,9 +102,7 @@ def test_chance_levels_are_the_score_with_the_correspondence_broken(dataset):
     assert np.all(np.abs(chances) < 4 * 0.13 / np.sqrt(20))
     assert np.all((spreads > 0.05) & (spreads < 0.3))
     # a mutation that forgets to permute gives a chance level of 1: the check above fails
-    identity = attach_chance_levels(
-        rows, lambda d: metric.score(features, dataset), dataset, 3
-    )
+    identity = attach_chance_levels(rows, lambda d: metric.score(features, dataset), dataset, 3)
     assert all(r.chance == pytest.approx(1.0) for r in identity)
 
 

@@ -166,10 +166,7 @@ def test_three_datasets_rank_on_shared_cells_normalised_where_a_ceiling_exists(t
         assert table.loc[model, "mean"] == pytest.approx(np.mean([rsa, srp, k92]))
     assert list(real.table["model"]) == ["m/a", "m/c", "m/b"]
     notes = " ".join(real.notes)
-    assert (
-        "raw scores where none is: k92/rsa." in notes
-        and "ceiling-normalised" in notes
-    )
+    assert "raw scores where none is: k92/rsa." in notes and "ceiling-normalised" in notes
     assert "that every model has" in notes and "m/c (1)" in notes
     assert real.with_ci and (real.table["ci_low"] <= real.table["mean"]).all()
     # simulated: its own ranking, its own order (1 - level)
