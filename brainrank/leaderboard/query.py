@@ -17,7 +17,8 @@ regions, subjects or datasets with percentile-bootstrap confidence intervals (th
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Iterable
+import math
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -526,3 +527,219 @@ def failures(db: str | Store | None = None, run: int | None = None, **filters: A
             raise InputError(f"unknown filter {column!r}; filters: model, dataset, metric, stage.")
         mask &= _match(frame[column].fillna(""), value)
     return frame.loc[mask].reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------- for the web site
+
+#: columns of :attr:`Ranking.cells` that locate a cell; any other column the ranking adds
+#: (flags, chance levels, ceiling bounds...) is passed on as the cell's own information
+_CELL_KEYS = ("model", "dataset", "config", "region", "subject", "selection", "value", "metric",
+              "metric_hash")  # fmt: skip
+#: columns of the models table that are not a taxonomy to filter on
+_NOT_TAXONOMY = ("identifier", "model", "details", "updated_at", "plugin", "weights_hash",
+                 "architecture", "n_params", "input_size", "description", "trained")  # fmt: skip
+#: a model column with more distinct values than this is shown, not offered as a filter
+MAX_FILTER_VALUES = 40
+
+
+def model_kind(frame: pd.DataFrame) -> pd.Series:
+    """``baseline`` (a model of the ``baseline`` source, or whose ``training_method`` says
+    ``baseline``/``none``), else ``trained`` or ``random`` from the ``trained`` flag; one
+    value per row of a models frame (``source``, ``trained``; ``training_method`` where the
+    table has it)."""
+    source = frame.get("source", pd.Series("", index=frame.index)).fillna("").astype(str)
+    method = frame.get("training_method", pd.Series("", index=frame.index))
+    method = method.fillna("").astype(str).str.lower()
+    trained = frame.get("trained", pd.Series(True, index=frame.index))
+    trained = trained.astype("boolean").fillna(True)
+    kind = np.where(trained.to_numpy(dtype=bool), "trained", "random").astype(object)
+    baseline = (source == "baseline") | method.isin(("baseline", "none"))
+    kind[baseline.to_numpy(dtype=bool)] = "baseline"
+    return pd.Series(kind, index=frame.index, dtype=object)
+
+
+def model_table(db: str | Store | None = None) -> pd.DataFrame:
+    """The models table as the site shows it: every stored column (new taxonomy fields
+    appear without code changes) but ``details``, whose keys become columns too, plus
+    ``kind`` (see :func:`model_kind`) and ``scored`` (whether it has scores)."""
+    store = _store(db)
+    frame = store.models_frame()
+    details = frame.pop("details") if "details" in frame.columns else None
+    if details is not None:
+        extra = pd.DataFrame([d if isinstance(d, dict) else {} for d in details], index=frame.index)
+        extra = extra[[c for c in extra.columns if c not in frame.columns]]
+        frame = pd.concat([frame, extra], axis=1)
+    frame = frame.rename(columns={"identifier": "model"})
+    frame["kind"] = model_kind(frame)
+    scored = set(store.distinct_values()["model"])
+    frame["scored"] = frame["model"].isin(scored)
+    missing = sorted(scored - set(frame["model"]))  # scores of a model never registered
+    if missing:
+        extra_rows = pd.DataFrame({"model": missing, "kind": "trained", "scored": True})
+        frame = pd.concat([frame, extra_rows], ignore_index=True)
+    return frame.sort_values("model", kind="stable").reset_index(drop=True)
+
+
+def taxonomy(frame: pd.DataFrame) -> dict[str, list[Any]]:
+    """The model columns to filter on and their values: every column of
+    :func:`model_table` with between 1 and :data:`MAX_FILTER_VALUES` distinct text or
+    true/false values (``kind`` first; ``kind`` stands for ``trained``)."""
+    out: dict[str, list[Any]] = {}
+    for column in ["kind", *[c for c in frame.columns if c != "kind"]]:
+        if column in _NOT_TAXONOMY or column == "scored" or column not in frame.columns:
+            continue
+        values = frame[column].dropna()
+        if values.empty or not all(isinstance(v, (str, bool, np.bool_)) for v in values):
+            continue
+        distinct = sorted({v.item() if isinstance(v, np.generic) else v for v in values},
+                          key=str)  # fmt: skip
+        if 1 <= len(distinct) <= MAX_FILTER_VALUES:
+            out[column] = distinct
+    return out
+
+
+def dataset_regions(db: str | Store | None = None) -> dict[str, list[str]]:
+    """dataset -> its regions in the dataset's own order (as its plugin declares them, then
+    any other stored region in alphabetical order)."""
+    store = _store(db)
+    declared: dict[str, list[str]] = {}
+    datasets = store.datasets_frame()
+    for identifier, details in zip(datasets.get("identifier", []), datasets.get("details", []),
+                                   strict=True):  # fmt: skip
+        regions = details.get("regions") if isinstance(details, dict) else None
+        declared[str(identifier)] = [str(r) for r in regions or []]
+    with store.engine.connect() as conn:
+        stored = conn.exec_driver_sql("SELECT DISTINCT dataset, region FROM scores").all()
+    found: dict[str, set[str]] = {}
+    for dataset, region in stored:
+        found.setdefault(str(dataset), set()).add(str(region))
+    out = {}
+    for dataset in sorted(set(declared) | set(found)):
+        order = [r for r in declared.get(dataset, []) if r in found.get(dataset, set())]
+        out[dataset] = order + sorted(found.get(dataset, set()) - set(order))
+    return out
+
+
+def _flags(value: Any) -> list[str]:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return []
+    if isinstance(value, str):
+        return [value] if value else []
+    if isinstance(value, Iterable):
+        return [str(v) for v in value if v is not None and str(v)]
+    return [str(value)]
+
+
+def ranking_cells(found: Sequence[Ranking]) -> pd.DataFrame:
+    """What each ranking column is made of, for display: one row per (data, model, column,
+    region, subject) ranked cell, and one per (data, model, column, region) with ``subject``
+    None holding the region's value as the ranking computes it (the mean over subjects; a
+    column's value is the mean of these over its regions).
+
+    ``flags`` (a list of sentences) and ``extra`` (a dict) carry whatever else the ranking
+    attaches to a cell: a ``flags``/``flag``/``notes``/``note`` column of
+    :attr:`Ranking.cells` becomes ``flags``, any other column (a chance level, a ceiling
+    bound...) goes into ``extra``. A region row lists the distinct flags of its cells."""
+    columns = ["data", "model", "column", "dataset", "config", "region", "subject", "value",
+               "flags", "extra"]  # fmt: skip
+    parts = []
+    for r in found:
+        cells = r.cells
+        if cells is None or cells.empty:
+            continue
+        flag_columns = [c for c in ("flags", "flag", "notes", "note") if c in cells.columns]
+        extra_columns = [c for c in cells.columns if c not in _CELL_KEYS and c not in flag_columns]
+        rows = []
+        for record in cells.to_dict(orient="records"):
+            flags = [f for c in flag_columns for f in _flags(record.get(c))]
+            extra = {c: record[c] for c in extra_columns if not _missing(record.get(c))}
+            rows.append(
+                {"data": r.group, "model": record["model"],
+                 "column": f"{record['dataset']}/{record['config']}",
+                 "dataset": record["dataset"], "config": record["config"],
+                 "region": str(record["region"]), "subject": str(record["subject"]),
+                 "value": float(record["value"]), "flags": flags, "extra": extra}
+            )  # fmt: skip
+        subject_rows = pd.DataFrame(rows, columns=columns)
+        keys = ["data", "model", "column", "dataset", "config", "region"]
+        region_rows = (
+            subject_rows.groupby(keys, sort=True)
+            .agg(
+                value=("value", "mean"),
+                flags=("flags", lambda s: sorted({f for fl in s for f in fl})),
+            )
+            .reset_index()
+        )
+        region_rows["subject"] = None
+        region_rows["extra"] = [{} for _ in range(len(region_rows))]
+        parts += [region_rows[columns], subject_rows]
+    if not parts:
+        return pd.DataFrame(columns=columns)
+    return pd.concat(parts, ignore_index=True)
+
+
+def _missing(value: Any) -> bool:
+    if value is None or value is pd.NA:
+        return True
+    return isinstance(value, float) and math.isnan(value)
+
+
+def ceilings(
+    db: str | Store | None = None, *, frame: pd.DataFrame | None = None, **filters: Any
+) -> pd.DataFrame:
+    """The stored ceilings per (dataset, metric configuration, region, subject): ``ceiling``
+    (the value every row of that cell stores; the median where rows disagree, with
+    ``n_values`` > 1 saying so) and any ``ceiling_*`` column the store keeps (bounds).
+    ``filters``: as :func:`scores`; or ``frame``, rows of :func:`scores` already read."""
+    if frame is None:
+        frame = scores(db, **filters)
+    keys = ["dataset", "metric", "config", "region", "subject"]
+    extra = [c for c in frame.columns if c.startswith("ceiling_")]
+    columns = [*keys, "ceiling", "n_values", *extra]
+    frame = frame.dropna(subset=["ceiling"])
+    if frame.empty:
+        return pd.DataFrame(columns=columns)
+    grouped = frame.groupby(keys, sort=True)
+    out = grouped["ceiling"].median().rename("ceiling").to_frame()
+    out["n_values"] = grouped["ceiling"].nunique()
+    for column in extra:
+        out[column] = grouped[column].median()
+    return out.reset_index()[columns]
+
+
+def layer_means(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per-layer curves averaged over subjects: one row per (model, dataset, configuration,
+    region, layer) with the mean ``score`` (and ``normalized``) over the subjects that have
+    it, ``n_subjects``, and the region's ``ceiling`` range over subjects (``ceiling_low``,
+    ``ceiling_high``). ``frame``: rows of :func:`scores` (per-layer rows are used)."""
+    columns = ["model", "dataset", "metric", "config", "region", "layer_index", "layer",
+               "relative_depth", "score", "normalized", "n_subjects", "ceiling_low",
+               "ceiling_high"]  # fmt: skip
+    rows = frame[frame["selection"] == "layer"]
+    if rows.empty:
+        return pd.DataFrame(columns=columns)
+    keys = ["model", "dataset", "metric", "config", "region", "layer_index", "layer"]
+    grouped = rows.groupby(keys, sort=True, dropna=False)
+    out = grouped.agg(
+        relative_depth=("relative_depth", "mean"),
+        score=("score", "mean"),
+        normalized=("normalized", "mean"),
+        n_subjects=("subject", "nunique"),
+        ceiling_low=("ceiling", "min"),
+        ceiling_high=("ceiling", "max"),
+    ).reset_index()
+    return out[columns].sort_values(["model", "dataset", "config", "region", "layer_index"],
+                                    kind="stable").reset_index(drop=True)  # fmt: skip
+
+
+def metric_info(identifier: str) -> dict[str, Any]:
+    """A metric's description and citation from its plugin, where the plugin is installed
+    (an empty dict otherwise: a leaderboard can hold metrics this installation lacks)."""
+    try:
+        from brainrank.core.registry import get_registry
+
+        spec = get_registry().get("metric", identifier)
+    except Exception:  # an unknown or broken plugin: the page shows what the store has
+        return {}
+    return {"description": spec.metadata.description, "citation": spec.metadata.citation,
+            "plugin": spec.plugin}  # fmt: skip
