@@ -350,7 +350,7 @@ class LeaderboardAPI:
         return {
             "columns": columns,
             "column_info": column_info,
-            "selection": selection or "heldout, else max",
+            "selection": selection or "the row each metric declares leak-free",
             "value": value,
             "notes": notes,
             "groups": groups,
@@ -374,10 +374,10 @@ class LeaderboardAPI:
             for column in r.columns:
                 dataset, config = parts.get(column, tuple(column.split("/", 1)))  # type: ignore[arg-type]
                 metric = metric_of.get(config, config)
-                keyed.append((r.group, column, dataset, config, metric))
-        short = short_headers([(f"{g}|{c}", m, cf) for g, c, _, cf, m in keyed])
+                keyed.append((r.group, column, dataset, config, metric, r.chance_columns))
+        short = short_headers([(f"{g}|{c}", m, cf) for g, c, _, cf, m, _ in keyed])
         out = []
-        for group, column, dataset, config, metric in keyed:
+        for group, column, dataset, config, metric, chance_columns in keyed:
             part = cells[(cells["data"] == group) & (cells["column"] == column)]
             present = set(part["region"])
             order = [x for x in regions.get(dataset, []) if x in present]
@@ -391,7 +391,15 @@ class LeaderboardAPI:
                     "config": config,
                     "metric": metric,
                     "label": short[f"{group}|{column}"],
-                    "title": f"{dataset} / {config}",
+                    "title": f"{dataset} / {config}"
+                    + (
+                        " (not calibrated: its expected score without signal is not 0; each "
+                        "cell shows its chance level)"
+                        if column in chance_columns
+                        else ""
+                    ),
+                    "calibrated": column not in chance_columns,
+                    "chance_column": chance_columns.get(column),
                     "simulated": group == SIMULATED,
                     "regions": order,
                     "subjects": subjects,
@@ -689,7 +697,9 @@ class RankingQuery:
             None, description="layer-choice policy; default: heldout where stored, else max"
         ),
         value: Literal["auto", "score", "normalized"] = Query(
-            "auto", description="auto: ceiling-normalised where a ceiling exists"
+            "auto",
+            description="auto: ceiling-normalised where the ceiling's lower 95% bound is "
+            "above 0.1, raw where no ceiling is stored, cells below that floor left out",
         ),
         ci: bool = Query(True, description="0 skips the bootstrap confidence intervals"),
     ):

@@ -166,7 +166,7 @@ function buildFilters() {
   fillSelect(document.getElementById("f-region"), o.regions);
   const policies = o.selections.filter((s) => s !== "layer" && s !== "significance");
   // the default is the ranking's headline: 'heldout' where the metric stores it, else 'max'
-  fillSelect(document.getElementById("f-selection"), policies, "heldout, else max");
+  fillSelect(document.getElementById("f-selection"), policies, "declared leak-free row");
   const box = document.getElementById("taxonomy-filters");
   box.textContent = "";
   for (const [field, values] of Object.entries(o.taxonomy || {})) {
@@ -241,7 +241,9 @@ function leafColumns(group) {
   // the visible leaf columns of one ranking group, dataset by dataset
   const leaves = [];
   for (const info of state.ranking.column_info.filter((c) => c.data === group)) {
-    leaves.push({ type: "column", info, key: info.key, label: info.label, title: info.title });
+    // a configuration that is not calibrated is marked in its header (its cells show chance)
+    const label = info.calibrated === false ? info.label + " *" : info.label;
+    leaves.push({ type: "column", info, key: info.key, label, title: info.title });
     if (!state.expanded.has(info.key)) continue;
     for (const region of info.regions) {
       const rkey = `${info.key}|${region}`;
@@ -272,8 +274,16 @@ function leafFlags(row, leaf) {
 }
 
 function leafExtra(row, leaf) {
-  if (leaf.type !== "subject") return {};
   const cells = (row.cells || {})[leaf.info.key] || {};
+  if (leaf.type === "column") {  // a configuration that is not calibrated: its chance level
+    const name = leaf.info.chance_column;
+    return name && typeof row[name] === "number" ? { chance: row[name] } : {};
+  }
+  if (leaf.type === "region") {
+    const subjects = Object.values((cells.extra || {})[leaf.region] || {});
+    const values = subjects.map((e) => e.chance).filter((v) => typeof v === "number");
+    return values.length ? { chance: values.reduce((a, b) => a + b, 0) / values.length } : {};
+  }
   return ((cells.extra || {})[leaf.region] || {})[leaf.subject] || {};
 }
 
@@ -415,7 +425,7 @@ function colouredCell(value, range, cls, flags, extra, key) {
   const lines = [...(flags || [])];
   for (const [name, v] of Object.entries(extra || {})) lines.push(`${name.replace(/_/g, " ")}: ${fmt(v)}`);
   const chance = Object.entries(extra || {}).filter(([name]) => name.startsWith("chance"));
-  if (chance.length) td.append(el("span", { class: "chance" }, " (" + chance.map(([, v]) => fmt(v, 2)).join(" ± ") + ")"));
+  if (chance.length) td.append(el("span", { class: "chance" }, " (chance " + chance.map(([, v]) => fmt(v, 2)).join(" ± ") + ")"));
   if (lines.length) {
     td.classList.add("flagged");
     td.setAttribute("title", lines.join("\n"));

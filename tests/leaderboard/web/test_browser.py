@@ -158,12 +158,14 @@ def _loaded(driver, n: int | None = None, group: str = "real"):
 
 
 def _column(driver, key: str, group: str = "real") -> list[str]:
-    return driver.execute_script(
+    """The column's cell texts, without the marker (†) of a flagged cell."""
+    texts = driver.execute_script(
         "return [...document.querySelectorAll(`table.ranking[data-group='${arguments[0]}'] "
         "tbody tr`)].map(r => r.querySelector(`td[data-key='${arguments[1]}']`).textContent)",
         group,
         key,
     )
+    return [t.replace("\u2020", "").strip() for t in texts]
 
 
 def _api(server: str, path: str):
