@@ -48,9 +48,7 @@ def stimuli_factory():
 
     def make(n: int = 4, size: int = 16, seed: int = 0) -> StimulusSet:
         rng = np.random.default_rng(seed)
-        images = {
-            f"s{i}": rng.integers(0, 256, (size, size, 3), dtype=np.uint8) for i in range(n)
-        }
+        images = {f"s{i}": rng.integers(0, 256, (size, size, 3), dtype=np.uint8) for i in range(n)}
         return StimulusSet(f"tiny-{seed}-{n}-{size}", list(images), images.__getitem__)
 
     return make

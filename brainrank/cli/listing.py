@@ -56,15 +56,21 @@ main.command("datasets")(
 )
 
 
-def _parameters(registry, identifier: str) -> str:
-    """The metric's parameters with their defaults, read from the metric itself."""
+def _parameters(registry, identifier: str) -> dict[str, object]:
+    """The metric's parameters with their defaults, the row rankings take and whether it is
+    calibrated, read from the metric itself."""
     from brainrank.leaderboard.ranking import parameter_summary
 
     try:
         metric = registry.get("metric", identifier).load()
     except Exception as exc:  # a metric that cannot be built still lists
-        return f"(cannot build: {type(exc).__name__}: {exc})"
-    return parameter_summary(getattr(metric, "parameters", None)) or "(none)"
+        return {"parameters": f"(cannot build: {type(exc).__name__}: {exc})"}
+    calibrated = bool(getattr(metric, "calibrated", True))
+    return {
+        "parameters": parameter_summary(getattr(metric, "parameters", None)) or "(none)",
+        "ranked_row": getattr(metric, "headline", None) or "heldout, else max",
+        "calibrated": "yes" if calibrated else "NO: ranked only when named, with chance",
+    }
 
 
 @main.command("metrics")
@@ -90,9 +96,9 @@ def metrics_command(ctx, pattern, fmt, stored, db, plugin_files) -> None:
     registry = registry_for(ctx, plugin_files)
     rows = _rows("metric", registry, pattern)
     for row in rows:
-        row["parameters"] = _parameters(registry, row["identifier"])
+        row.update(_parameters(registry, row["identifier"]))
     frame = pd.DataFrame(rows)
     if fmt == "table" and not frame.empty:
-        columns = ["identifier", "needs", "parameters", "description"]
+        columns = ["identifier", "needs", "ranked_row", "calibrated", "parameters", "description"]
         frame = frame[[c for c in columns if c in frame.columns]]
     echo_frame(frame, fmt)

@@ -720,6 +720,20 @@ def _rank_group(
     ranks[finite] = np.arange(1, int(finite.sum()) + 1)
     out.insert(0, "rank", ranks)
     out = out[[*base, *shown]]
+    for column, chance_name in sorted(chance_columns.items()):
+        scored = out[column].to_numpy(dtype=np.float64)
+        chance = out[chance_name].to_numpy(dtype=np.float64)
+        both = np.isfinite(scored) & np.isfinite(chance)
+        if both.sum() < 2:
+            continue
+        score_spread = float(np.ptp(scored[both]))
+        chance_spread = float(np.ptp(chance[both]))
+        if chance_spread >= 0.5 * score_spread:
+            notes.append(
+                f"{column}: the chance levels differ between models by {chance_spread:.3f}, "
+                f"the scores by {score_spread:.3f}: much of the spread between these models is "
+                "the protocol's null, not signal; compare each score with its own chance level."
+            )
     if chance_columns:
         notes.append(
             "Not calibrated (their expected score without signal is not 0): "

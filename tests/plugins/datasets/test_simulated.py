@@ -298,3 +298,43 @@ def test_a_damaged_cache_entry_is_moved_aside_and_generated_again(monkeypatch, c
     assert len(calls) == 3
     with np.load(entry) as stored:  # the rebuilt entry is whole
         assert np.array_equal(stored["trials"], trials)
+
+
+def test_the_null_region_is_a_calibration_region_left_out_of_the_headline_by_its_ceiling(dataset):
+    """Issue 20, decision 3: the `null` region (pure noise) stays in the leaderboard for the
+    calibration tests, and the ceiling floor, not its name, keeps it out of the headline:
+    its encoding ceiling's lower 95% bound is below the floor, the signal regions' are far
+    above it."""
+    from brainrank.core.scores import CEILING_FLOOR, ceiling_usable
+
+    ceilings = dataset.ceiling_with_interval("encoding")
+    assert {region for _, region in ceilings} == {"early", "late", "null"}
+    for (subject, region), (value, low, high) in ceilings.items():
+        assert low is not None and low <= value <= high, (subject, region)
+        if region == "null":
+            assert not ceiling_usable(value, low), (subject, value, low)
+            assert high < 2 * CEILING_FLOOR  # no signal: a few hundredths of bias, at most
+        else:
+            assert low > 3 * CEILING_FLOOR, (subject, region, low)
+
+
+def test_the_default_ranking_reflects_the_signal_regions_only(leaderboard):
+    """Issue 20: a noise ceiling of 0.022 divided `null`'s scores into the headline, pulling
+    alexnet:random's simulated/srp-ridge from 0.58 (early and late) to 0.104. The column is
+    now the mean over the regions with signal of the normalised held-out rows."""
+    from brainrank.leaderboard.ranking import rank_models
+
+    [sim] = rank_models(leaderboard, ci=None)
+    assert set(sim.cells["region"]) == {"early", "late"}
+    column = sim.table.set_index("model")["simulated/srp-ridge"]
+    rows = leaderboard[
+        (leaderboard["model"] == "torchvision/alexnet:random")
+        & (leaderboard["metric"] == "srp-ridge")
+        & (leaderboard["selection"] == "heldout")
+        & leaderboard["region"].isin(["early", "late"])
+    ]
+    assert len(rows) == 4 and rows["normalized"].notna().all()
+    by_region = rows.groupby("region")["normalized"].mean()
+    assert column["torchvision/alexnet:random"] == pytest.approx(by_region.mean())
+    assert column["torchvision/alexnet:random"] > column["baseline/gabor"]
+    assert any("region null" in n and "not above 0.1" in n for n in sim.notes)
