@@ -183,3 +183,32 @@ def test_a_configuration_is_named_by_what_differs_from_its_preset(tmp_path):
     picked = scores(store, config=f"{name},srp-ridge:mouse(standardize=none)")
     assert set(picked["config"]) == {name, "srp-ridge:mouse(standardize=none)"}
     assert not pd.isna(picked["score"]).all()
+
+
+def test_the_report_shows_uncalibrated_configurations_with_their_chance_levels(tmp_path):
+    from brainrank.leaderboard.report import ReportOptions, section_ranking, section_uncalibrated
+
+    store = _store(tmp_path, Paper(), {r: 0.5 for r in REGIONS}, chance=-0.2,
+                   low={r: 0.4 for r in REGIONS})  # fmt: skip
+    store.register_metric(Declared(), "test", defaults={})
+    for model, level in LEVEL.items():
+        store.write_scores(run_id=None, model=model, dataset="allen", metric=Declared(),
+                           scores=_rows(level, {}))  # fmt: skip
+    options = ReportOptions(n_boot=50)
+    ranked = section_ranking(store, options)
+    assert all("paper" not in " ".join(t.columns) for _, t in ranked.tables)
+    section = section_uncalibrated(store, options)
+    [(title, table)] = section.tables
+    assert "allen/paper (chance)" in table.columns and "allen/declared" not in table.columns
+    assert table["allen/paper (chance)"].to_numpy() == pytest.approx(-0.4)
+
+
+def test_notes_say_when_chance_levels_spread_models_as_much_as_scores():
+    rows = []
+    for model, (score, chance) in {"a": (0.10, -0.30), "b": (0.05, -0.10)}.items():
+        for region in REGIONS[:2]:
+            rows.append(dict(model=model, dataset="mouse", metric="paper", metric_hash="h",
+                             subject="s", region=region, selection="heldout", score=score,
+                             chance=chance, headline="heldout", calibrated=False))  # fmt: skip
+    [ranking] = rank_models(pd.DataFrame(rows), ci=None, include_uncalibrated=True)
+    assert any("chance levels differ between models by 0.200" in n for n in ranking.notes)
