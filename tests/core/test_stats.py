@@ -204,3 +204,25 @@ def test_permutation_test_equals_scipy_and_is_nan_for_constant_columns():
         assert r[j] == pytest.approx(ref.statistic)
         assert p[j] == pytest.approx(ref.pvalue, abs=0.015)
     assert np.isnan(r[2]) and np.isnan(p[2])
+
+
+def test_ceiling_intervals_bracket_the_estimate_and_clear_the_floor_only_with_signal():
+    """Issue 20: the intervals the ranking's ceiling floor uses. A pure-noise group's lower
+    bound is 0 (at or below the floor of 0.1); a group with signal has its estimate inside
+    the interval and a lower bound well above the floor."""
+    from brainrank.core.scores import CEILING_FLOOR
+
+    rng = np.random.default_rng(11)
+    signal = rng.normal(size=(1, 150, 60)) * 0.6
+    noisy = signal + rng.normal(size=(4, 150, 60))
+    noise = rng.normal(size=(4, 150, 60))
+    for trials, has_signal in ((noisy, True), (noise, False)):
+        for estimate, (low, high) in (
+            (stats.mean_sqrt_reliability(trials), stats.mean_sqrt_reliability_interval(trials)),
+            (stats.rdm_ceiling(trials), stats.rdm_ceiling_interval(trials, n_boot=20)),
+        ):
+            assert low <= estimate <= high + 1e-12
+            if has_signal:
+                assert low > 2 * CEILING_FLOOR
+            else:
+                assert low <= CEILING_FLOOR

@@ -199,6 +199,7 @@ def test_the_report_shows_uncalibrated_configurations_with_their_chance_levels(t
     assert all("paper" not in " ".join(t.columns) for _, t in ranked.tables)
     section = section_uncalibrated(store, options)
     [(title, table)] = section.tables
+    assert "not calibrated" in title.lower()
     assert "allen/paper (chance)" in table.columns and "allen/declared" not in table.columns
     assert table["allen/paper (chance)"].to_numpy() == pytest.approx(-0.4)
 
