@@ -710,14 +710,24 @@ def ceilings(
 def layer_means(frame: pd.DataFrame) -> pd.DataFrame:
     """Per-layer curves averaged over subjects: one row per (model, dataset, configuration,
     region, layer) with the mean ``score`` (and ``normalized``) over the subjects that have
-    it, ``n_subjects``, and the region's ``ceiling`` range over subjects (``ceiling_low``,
-    ``ceiling_high``). ``frame``: rows of :func:`scores` (per-layer rows are used)."""
+    it, ``n_subjects``, and the band of the region's ceiling over subjects (``ceiling_low``,
+    ``ceiling_high``: the lowest lower 95% bound and the highest upper bound of the
+    subjects' ceilings, the ceilings themselves where no interval is stored). ``frame``:
+    rows of :func:`scores` (per-layer rows are used)."""
     columns = ["model", "dataset", "metric", "config", "region", "layer_index", "layer",
                "relative_depth", "score", "normalized", "n_subjects", "ceiling_low",
                "ceiling_high"]  # fmt: skip
     rows = frame[frame["selection"] == "layer"]
     if rows.empty:
         return pd.DataFrame(columns=columns)
+    rows = rows.assign(
+        _low=rows["ceiling_low"].fillna(rows["ceiling"])
+        if "ceiling_low" in rows
+        else rows["ceiling"],
+        _high=rows["ceiling_high"].fillna(rows["ceiling"])
+        if "ceiling_high" in rows
+        else rows["ceiling"],
+    )
     keys = ["model", "dataset", "metric", "config", "region", "layer_index", "layer"]
     grouped = rows.groupby(keys, sort=True, dropna=False)
     out = grouped.agg(
@@ -725,8 +735,8 @@ def layer_means(frame: pd.DataFrame) -> pd.DataFrame:
         score=("score", "mean"),
         normalized=("normalized", "mean"),
         n_subjects=("subject", "nunique"),
-        ceiling_low=("ceiling", "min"),
-        ceiling_high=("ceiling", "max"),
+        ceiling_low=("_low", "min"),
+        ceiling_high=("_high", "max"),
     ).reset_index()
     return out[columns].sort_values(["model", "dataset", "config", "region", "layer_index"],
                                     kind="stable").reset_index(drop=True)  # fmt: skip
