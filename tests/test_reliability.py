@@ -425,7 +425,8 @@ def test_large_finite_activations_are_not_taken_for_nan():
     """The cheap check (a float32 column sum) overflows on huge finite values; those columns
     are checked element by element, so only real NaN/inf is refused."""
     from brainrank.core.errors import InputError
-    from brainrank.core.extraction import _check_finite, _Slice
+    from brainrank.core.extraction.capture import _check_finite
+    from brainrank.core.extraction.planning import _Slice
 
     block = np.ones((6, 4), np.float32)  # feature-major, as the pass buffers are
     block[2] = 3e38  # finite, but four of them sum to inf in float32

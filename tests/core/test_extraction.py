@@ -182,22 +182,21 @@ def _covers_in_order(plan, layers) -> None:
 
 
 def test_plan_by_need_trades_a_few_passes_over_few_images_for_memory():
-    from brainrank.core import extraction
-    from brainrank.core.extraction import plan_balanced, plan_by_need
+    from brainrank.core.extraction import plan_balanced, plan_by_need, planning
 
     budget = 4 * 2**30
     layers = _resnet_like()
     fewest, by_need = plan_balanced(layers, 200, budget), plan_by_need(layers, 200, budget)
     assert len(fewest) == 2
-    assert len(fewest) < len(by_need) <= len(fewest) + extraction.SPARE_IMAGES // 200
-    largest = extraction._largest(by_need, 200)
-    assert extraction.SMALLEST_PASS_BYTES <= largest < 0.6 * extraction._largest(fewest, 200)
+    assert len(fewest) < len(by_need) <= len(fewest) + planning.SPARE_IMAGES // 200
+    largest = planning._largest(by_need, 200)
+    assert planning.SMALLEST_PASS_BYTES <= largest < 0.6 * planning._largest(fewest, 200)
     _covers_in_order(by_need, layers)
     # many images: every extra pass runs them all again, so the fewest passes are kept
     many = plan_balanced(layers, 1000, budget)
     assert plan_by_need(layers, 1000, budget) == many
     # one more pass at most where it runs at most SPARE_IMAGES images
-    n = extraction.SPARE_IMAGES
+    n = planning.SPARE_IMAGES
     assert len(plan_balanced(layers, n, budget)) <= len(plan_by_need(layers, n, budget))
     assert len(plan_by_need(layers, n, budget)) <= len(plan_balanced(layers, n, budget)) + 1
     # small runs are not split below the smallest pass buffer
@@ -209,13 +208,13 @@ def test_plan_by_need_trades_a_few_passes_over_few_images_for_memory():
 def test_extraction_plans_by_need_with_the_same_features(monkeypatch):
     """Passes smaller than the budget (here: the smallest buffer lowered to 1 MiB) give the
     same RDMs and projections as one pass."""
-    from brainrank.core import extraction
+    from brainrank.core.extraction import planning
 
     stim = stimuli(n=12, size=100)  # conv layers: 40,000 features x 12 stimuli = 1.9 MB
     request = FeatureRequest(frozenset({300}), rdm=True)
     config = ExtractionConfig(memory_budget=2**30, batch_size=4)
     one = extract_features(toy_model(), stim, request, config)
-    monkeypatch.setattr(extraction, "SMALLEST_PASS_BYTES", 2**20)
+    monkeypatch.setattr(planning, "SMALLEST_PASS_BYTES", 2**20)
     several = extract_features(toy_model(), stim, request, config)
     assert one.info["passes"] == 1 < several.info["passes"]
     for a, b in zip(one, several, strict=True):
@@ -332,7 +331,7 @@ def test_max_pooling_gives_the_same_features_through_its_channels_last_kernel():
     """On the CPU, max pooling runs on a channels-last copy of its input (a faster kernel):
     every layer's features, the pooling's own and those after it, equal the features
     computed by hand in the default layout, and the hooks are gone afterwards."""
-    from brainrank.core.extraction import _channels_last_pooling
+    from brainrank.core.extraction.layers import _channels_last_pooling
 
     torch.manual_seed(1)
     module = nn.Sequential(
