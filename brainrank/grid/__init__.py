@@ -9,7 +9,9 @@ or on Dask, writing through the :class:`~brainrank.grid.protocol.ResultStore` pr
 - :mod:`brainrank.grid.progress`: progress bars.
 """
 
-from brainrank.grid.jobs import Failure, GridConfig, Job, JobResult, run_job
+from brainrank.grid.context import GridConfig
+from brainrank.grid.failures import Failure
+from brainrank.grid.jobs import Job, JobResult, run_job
 from brainrank.grid.protocol import MemoryStore, ResultStore
 from brainrank.grid.run import RunSummary, run_grid, score_one
 

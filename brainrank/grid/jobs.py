@@ -11,51 +11,22 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import threading
 import time
-import traceback
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from brainrank._env import keep_freed_memory, release_freed_memory
-from brainrank.core.cache import FeatureCache
-from brainrank.core.dataset import Dataset
-from brainrank.core.errors import BrainrankError, InputError, PluginError
-from brainrank.core.extraction import ExtractionConfig
-from brainrank.core.features import (
-    ModelHandle,
-    compute_features,
-    model_handle,
-    score_features,
-)
-from brainrank.core.hashing import dataset_hash, weights_hash
-from brainrank.core.metric import Metric
-from brainrank.core.registry import Registry
+from brainrank.core.features import compute_features, score_features
+from brainrank.core.hashing import weights_hash
 from brainrank.core.scores import FeatureRequest
-from brainrank.core.specs import Model
+from brainrank.grid.context import Context, GridConfig, worker_context
+from brainrank.grid.failures import Failure, record_failure
+from brainrank.grid.leasing import _Heartbeat
 from brainrank.grid.progress import JobProgress
-from brainrank.grid.protocol import (
-    ACQUIRED,
-    DONE,
-    HELD,
-    LEASE_TIMEOUT,
-    ResultStore,
-    StageStats,
-    count_fits,
-)
+from brainrank.grid.protocol import ACQUIRED, DONE, HELD, StageStats, count_fits
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class Failure:
-    stage: str
-    error: str
-    model: str | None = None
-    dataset: str | None = None
-    metric: str | None = None
 
 
 @dataclass(frozen=True)
@@ -88,32 +59,6 @@ class Job:
         return f"{self.model} on stimuli {self.stimuli_hash[:8]}"
 
 
-@dataclass(frozen=True)
-class GridConfig:
-    """Everything a worker needs to run jobs (picklable).
-
-    ``store`` opens the result store in a worker process (for example
-    ``functools.partial(Store, url)``); it is called once per worker.
-    """
-
-    store: Callable[[], ResultStore] | None
-    run_id: int | None
-    plugin_files: tuple[str, ...] = ()
-    data_dir: str | None = None
-    extraction: ExtractionConfig = field(default_factory=ExtractionConfig)
-    cache_root: str | None = None
-    model_options: dict[str, dict[str, Any]] = field(default_factory=dict)
-    metric_params: dict[str, dict[str, Any]] = field(default_factory=dict)
-    threads: int | None = None
-    #: raise the first error instead of recording it and going on (the Python API)
-    raise_errors: bool = False
-    #: seconds without a heartbeat after which another run takes a lease over
-    lease_timeout: float = LEASE_TIMEOUT
-    #: torch device of the scoring kernels ("cpu", "cuda", "cuda:N", "mps"), set on every
-    #: metric as its ``device`` run setting before it scores (not part of any hash)
-    device: str = "cpu"
-
-
 @dataclass
 class JobResult:
     model: str
@@ -128,146 +73,6 @@ class JobResult:
     held: list[tuple[Combo, int | None]] = field(default_factory=list)
     #: (combination, run) another run stored since this run planned: not computed again
     elsewhere: list[tuple[Combo, int | None]] = field(default_factory=list)
-
-
-class Context:
-    """Loaded plugins for running jobs: shared with the planner in-process, rebuilt once per
-    worker process on Dask. Objects given here (a model built in the caller's code, loaded
-    datasets and metrics) are used instead of loading them from the registry."""
-
-    def __init__(
-        self,
-        config: GridConfig,
-        registry: Registry | None = None,
-        store: ResultStore | None = None,
-        datasets: dict[str, Dataset] | None = None,
-        metrics: dict[tuple[str, str], Metric] | None = None,
-        models: dict[str, Model] | None = None,
-    ):
-        self.config = config
-        self._registry = registry
-        self._store = store
-        self.datasets = dict(datasets or {})
-        self.metrics = dict(metrics or {})
-        self.models = dict(models or {})
-        self.cache = FeatureCache(config.cache_root) if config.cache_root else None
-        self.data_hashes: dict[str, str] = {}
-
-    @property
-    def registry(self) -> Registry:
-        if self._registry is None:
-            self._registry = Registry(plugin_files=self.config.plugin_files)
-        return self._registry
-
-    @property
-    def store(self) -> ResultStore:
-        if self._store is None:
-            if self.config.store is None:
-                raise InputError("this grid has no result store that a worker can open.")
-            self._store = self.config.store()
-        return self._store
-
-    def model(self, identifier: str) -> tuple[Model | ModelHandle, str]:
-        """The model and the plugin that provides it ("" for a model given as an object); a
-        plugin's model comes as a handle, built only when its identity is not remembered or
-        its features are not cached."""
-        if identifier in self.models:
-            return self.models[identifier], ""
-        spec = self.registry.get("model", identifier)
-        options = self.config.model_options.get(identifier, {})
-        return model_handle(spec, options, self.cache), spec.plugin
-
-    def dataset(self, identifier: str) -> Dataset:
-        if identifier not in self.datasets:
-            spec = self.registry.get("dataset", identifier)
-            self.datasets[identifier] = spec.load(data_dir=self.config.data_dir)
-        return self.datasets[identifier]
-
-    def data_hash(self, identifier: str) -> str:
-        if identifier not in self.data_hashes:
-            self.data_hashes[identifier] = dataset_hash(self.dataset(identifier))
-        return self.data_hashes[identifier]
-
-    def metric(self, identifier: str, config_hash: str) -> Metric:
-        key = (identifier, config_hash)
-        if key not in self.metrics:
-            spec = self.registry.get("metric", identifier)
-            metric = spec.load(**self.config.metric_params.get(identifier, {}))
-            if metric.config_hash != config_hash:
-                raise InputError(
-                    f"metric {identifier!r} has configuration {metric.config_hash} on this "
-                    f"worker but {config_hash} where the run was planned; install the same "
-                    "brainrank and plugin versions on every worker."
-                )
-            self.metrics[key] = metric
-        return self.metrics[key]
-
-
-_WORKER_CONTEXTS: dict[str, Context] = {}
-
-
-def worker_context(config: GridConfig) -> Context:
-    """One context per worker process and grid configuration."""
-    key = repr(dataclasses.replace(config, run_id=None))
-    context = _WORKER_CONTEXTS.get(key)
-    if context is None:
-        _WORKER_CONTEXTS.clear()  # another grid: drop the previous one's data
-        if config.threads:
-            limit_threads(config.threads)
-        context = _WORKER_CONTEXTS[key] = Context(config)
-    return context
-
-
-def limit_threads(n: int) -> None:
-    try:
-        import torch
-
-        torch.set_num_threads(n)
-    except ImportError:  # pragma: no cover
-        pass
-    try:
-        from threadpoolctl import threadpool_limits
-
-        threadpool_limits(n)
-    except ImportError:  # pragma: no cover
-        pass
-
-
-def plugin_exit(exc: BaseException, stage: str) -> BaseException:
-    """A plugin's ``sys.exit()`` as the plugin error it is (it must not end the run)."""
-    if isinstance(exc, SystemExit):
-        return PluginError(
-            f"a plugin called sys.exit({exc.code!r}) while brainrank was at stage {stage!r}; "
-            "plugins must raise an exception instead (the run goes on without it)."
-        )
-    return exc
-
-
-def record_failure(
-    store: ResultStore,
-    run_id: int | None,
-    failures: list[Failure],
-    stage: str,
-    exc: BaseException | str,
-    **where: str | None,
-) -> BaseException | str:
-    """Note a failure in ``failures``, record it in the store (with its traceback unless a
-    user caused it) and log it; returns the error as recorded (a plugin's ``sys.exit`` as a
-    :class:`PluginError`). A store that cannot record it is logged, never raised over it."""
-    if not isinstance(exc, str):
-        exc = plugin_exit(exc, stage)
-    message = exc if isinstance(exc, str) else f"{type(exc).__name__}: {exc}"
-    failures.append(Failure(stage, message, **where))
-    trace = (
-        None if isinstance(exc, (str, BrainrankError)) else "".join(traceback.format_exception(exc))
-    )
-    try:
-        store.record_failure(run_id, stage, exc, traceback=trace, **where)
-    except Exception as store_exc:  # the failure is still reported to the caller
-        log.error("could not record a failure in the leaderboard: %s", store_exc)
-    log.warning("%s failed (%s): %s", stage,
-                ", ".join(f"{k}={v}" for k, v in where.items() if v), message)  # fmt: skip
-    return exc
 
 
 def _run_job(
@@ -392,31 +197,6 @@ class _Laps:
         now = time.perf_counter()
         self.stats.seconds[stage] = self.stats.seconds.get(stage, 0.0) + now - self.last
         self.last = now
-
-
-class _Heartbeat:
-    """Renews a job's leases every ``timeout / 6`` seconds in a daemon thread, so another
-    run never takes over a lease whose holder is working (however long one stage takes)."""
-
-    def __init__(self, store: ResultStore, token: str, timeout: float):
-        self.store, self.token, self.interval = store, token, max(0.05, timeout / 6)
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._beat, name="brainrank-lease", daemon=True)
-
-    def _beat(self) -> None:
-        while not self.stop.wait(self.interval):
-            try:
-                self.store.renew_leases(self.token)
-            except Exception as exc:  # the next beat tries again; the job goes on
-                log.warning("could not renew the job's leases: %s", exc)
-
-    def __enter__(self) -> _Heartbeat:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        self.thread.join(timeout=10)
 
 
 def combo_key(model: str, combo: Combo) -> tuple[str, str, str, str]:

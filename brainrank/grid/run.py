@@ -63,17 +63,9 @@ from brainrank.core.metric import Metric
 from brainrank.core.registry import Registry
 from brainrank.core.scores import Score
 from brainrank.core.specs import Model
-from brainrank.grid.jobs import (
-    Combo,
-    Context,
-    Failure,
-    GridConfig,
-    Job,
-    JobResult,
-    combo_key,
-    record_failure,
-    run_job,
-)
+from brainrank.grid.context import Context, GridConfig
+from brainrank.grid.failures import Failure, record_failure
+from brainrank.grid.jobs import Combo, Job, JobResult, combo_key, run_job
 from brainrank.grid.progress import Bars, InProcessProgress
 from brainrank.grid.protocol import ResultStore, StageStats
 

@@ -26,7 +26,8 @@ from brainrank.core.specs import DatasetMetadata
 from brainrank.core.stacking import stack_weights
 from brainrank.core.stimuli import StimulusSet
 from brainrank.grid import MemoryStore, run_grid
-from brainrank.grid.jobs import Combo, Context, GridConfig, Job, run_job
+from brainrank.grid.context import Context, GridConfig
+from brainrank.grid.jobs import Combo, Job, run_job
 from brainrank.plugins.metrics import _encoding as enc
 from brainrank.plugins.metrics.rsa import RSA
 from brainrank.plugins.metrics.srp_ridge import PRESETS, SRPRidge
