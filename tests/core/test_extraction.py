@@ -276,6 +276,7 @@ def test_seeded_extraction_is_deterministic():
     request = FeatureRequest(frozenset({50}), rdm=True)
     a = extract_features(toy_model(), stim, request)
     b = extract_features(toy_model(), stim, request)
+    assert len(a.layers) > 0 and a.layer_names == b.layer_names
     for x, y in zip(a, b, strict=True):
         np.testing.assert_array_equal(x.projections[50], y.projections[50])
         np.testing.assert_array_equal(x.rdm, y.rdm)
