@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import math
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from brainrank.core.scores import FeatureRequest, FeatureSet, Score
@@ -33,6 +35,10 @@ class Metric:
         The one declaration of it; ``MetricMetadata.needs``, when given, must agree.
     parameters : dict
         The metric's parameters (JSON-serialisable values).
+    n_alphas : int or None
+        How many penalties a grid given by name (a string ``alphas`` parameter, e.g.
+        ``alphas="taskonomy"``) stands for, read by the default :meth:`count_fits`; ``None``
+        counts one.
     device : str
         A run setting, not a parameter: the torch device (``"cpu"``, ``"cuda"``,
         ``"cuda:N"``, ``"mps"``) the runner asks the metric to compute on, set before
@@ -44,6 +50,7 @@ class Metric:
     version: str = "1"
     needs: str = "responses"
     device: str = "cpu"
+    n_alphas: int | None = None
 
     def __init__(self, **parameters: Any):
         self.parameters: dict[str, Any] = dict(parameters)
@@ -105,6 +112,32 @@ class Metric:
             stored.
         """
         raise NotImplementedError
+
+    def count_fits(self, scores: Sequence[Score]) -> int:
+        """The regression fits behind this metric's ``scores`` of one (model, dataset),
+        added to the run's statistics (a fit is one target regressed on one layer with one
+        penalty, as in the seed papers' count; cross-validation folds do not multiply it).
+
+        The default: a metric with an ``alphas`` parameter (every built-in regression
+        metric) made ``n_alphas`` fits per target per layer: the number of alphas (or
+        :attr:`n_alphas` for a grid given by name) x the targets of every per-layer row
+        with a finite value (a constant layer is not fitted); a metric without one, or one
+        that needs RDMs, makes none. Override it to count otherwise.
+        """
+        alphas = self.parameters.get("alphas") if self.needs != "rdms" else None
+        if alphas is None:
+            return 0
+        if isinstance(alphas, str):  # a grid given by name: the metric may say its size
+            n_alphas = int(self.n_alphas) if self.n_alphas is not None else 1
+        else:
+            n_alphas = 1 if isinstance(alphas, (int, float)) else len(alphas)
+        targets = 0
+        for score in scores:
+            if score.selection != "layer" or not math.isfinite(float(score.value)):
+                continue
+            per = score.per_neuroid
+            targets += int(per.size) if per is not None else int(score.n_neuroids)
+        return n_alphas * targets
 
     @property
     def config_hash(self) -> str:

@@ -18,7 +18,7 @@ from brainrank.core.hashing import dataset_hash
 from brainrank.core.metric import Metric
 from brainrank.core.registry import Registry
 from brainrank.core.specs import Model
-from brainrank.grid.protocol import LEASE_TIMEOUT, ResultStore
+from brainrank.results import LEASE_TIMEOUT, ResultStore
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ import traceback
 from dataclasses import dataclass
 
 from brainrank.core.errors import BrainrankError, PluginError
-from brainrank.grid.protocol import ResultStore
+from brainrank.results import ResultStore
 
 log = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ from brainrank.grid.context import Context, GridConfig, worker_context
 from brainrank.grid.failures import Failure, record_failure
 from brainrank.grid.leasing import _Heartbeat
 from brainrank.grid.progress import JobProgress
-from brainrank.grid.protocol import ACQUIRED, DONE, HELD, StageStats, count_fits
+from brainrank.results import LeaseOutcome, StageStats
 
 log = logging.getLogger(__name__)
 
@@ -158,7 +158,7 @@ def _run_job(
             metric.device = config.device  # a run setting: the hashes do not change
             rows = score_features(metric, features, dataset)
             lap("scoring")
-            result.stats.fits += count_fits(metric, rows)
+            result.stats.fits += metric.count_fits(rows)
             result.n_scores += store.write_scores(
                 run_id=config.run_id,
                 model=job.model,
@@ -213,7 +213,7 @@ def run_job(
     """Build one model, extract its features on one stimulus set, score every pending
     (dataset, metric) and write each to the result store as soon as it is done.
 
-    First the job leases its combinations (:meth:`ResultStore.acquire_leases`): those
+    First the job leases its combinations (:meth:`~brainrank.results.LeaseBoard.acquire_leases`): those
     another live run is computing are skipped (``JobResult.held``; the planner waits for
     them) and those another run stored meanwhile are not computed again
     (``JobResult.elsewhere``); a job left with nothing to do builds no model. The leases
@@ -246,13 +246,13 @@ def run_job(
         mine = []
         for combo in combos:
             outcome, run = outcomes[combo_key(job.model, combo)]
-            if outcome == ACQUIRED:
+            if outcome is LeaseOutcome.ACQUIRED:
                 mine.append(combo)
-            elif outcome == DONE:
+            elif outcome is LeaseOutcome.DONE:
                 elsewhere.append((combo, run))
                 progress.scored(f"{job.model} x {combo.dataset} x {combo.metric}: by run {run}")
             else:
-                assert outcome == HELD, outcome
+                assert outcome is LeaseOutcome.HELD, outcome
                 held.append((combo, run))
                 log.info("%s x %s x %s: run %s is computing it; this run waits for it",
                          job.model, combo.dataset, combo.metric, run)  # fmt: skip

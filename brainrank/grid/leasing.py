@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 
-from brainrank.grid.protocol import ResultStore
+from brainrank.results import ResultStore
 
 log = logging.getLogger(__name__)
 

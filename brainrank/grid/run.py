@@ -35,7 +35,7 @@ grid goes on; :attr:`RunSummary.status` is ``ok`` only when every planned combin
 stored.
 
 This module knows no model, dataset or metric by name, and no database: it writes through
-the :class:`~brainrank.grid.protocol.ResultStore` it is given.
+the :class:`~brainrank.results.ResultStore` it is given.
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ from brainrank.grid.context import Context, GridConfig
 from brainrank.grid.failures import Failure, record_failure
 from brainrank.grid.jobs import Combo, Job, JobResult, combo_key, run_job
 from brainrank.grid.progress import Bars, InProcessProgress
-from brainrank.grid.protocol import ResultStore, StageStats
+from brainrank.results import ResultStore, StageStats
 
 log = logging.getLogger(__name__)
 

@@ -19,6 +19,7 @@ from sqlalchemy import Connection, and_, or_, select, update
 
 from brainrank.leaderboard.schema import COMPLETION_KEY, LeaseRow, RunRow, utcnow
 from brainrank.leaderboard.store.connection import Database, _process_alive, this_host
+from brainrank.results import LEASE_TIMEOUT, ComboKey, LeaseOutcome
 
 log = logging.getLogger(__name__)
 
@@ -57,10 +58,10 @@ class Leases(Database):
         run_id: int | None,
         token: str,
         wanted: Sequence[tuple],
-        timeout: float = 300.0,
-    ) -> dict[tuple, tuple[str, int | None]]:
+        timeout: float = LEASE_TIMEOUT,
+    ) -> dict[ComboKey, tuple[LeaseOutcome, int | None]]:
         """Take a lease on each (key, plan hash) of ``wanted``; see
-        :meth:`brainrank.grid.protocol.ResultStore.acquire_leases`. One transaction: on
+        :meth:`brainrank.results.LeaseBoard.acquire_leases`. One transaction: on
         SQLite the write lock serialises it, on PostgreSQL the rows are locked (``FOR
         UPDATE``) in key order, and a combination is checked for a completion record only
         after its lease is held, so a run that finished it in between is always seen."""
@@ -73,13 +74,13 @@ class Leases(Database):
         host, pid = this_host(), os.getpid()
         t = LeaseRow
 
-        def work(conn: Connection) -> dict[tuple, tuple[str, int | None]]:
+        def work(conn: Connection) -> dict[ComboKey, tuple[LeaseOutcome, int | None]]:
             now = time.time()
             mine = {"run_id": run_id, "host": host, "pid": pid, "token": token,
                     "acquired_at": utcnow(), "heartbeat": now}  # fmt: skip
             new = [dict(zip(COMPLETION_KEY, key, strict=True), **mine) for key in keys]
             self._upsert(conn, LeaseRow, new, COMPLETION_KEY, update_columns=[])
-            out: dict[tuple, tuple[str, int | None]] = {}
+            out: dict[ComboKey, tuple[LeaseOutcome, int | None]] = {}
             for start in range(0, len(keys), 200):
                 chunk = keys[start : start + 200]
                 rows = conn.execute(
@@ -89,17 +90,17 @@ class Leases(Database):
                 for row in rows:
                     key = tuple(getattr(row, k) for k in COMPLETION_KEY)
                     if row.token == token:
-                        out[key] = ("acquired", run_id)
+                        out[key] = (LeaseOutcome.ACQUIRED, run_id)
                     elif (run_id is not None and row.run_id == run_id) or not self._lease_live(
                         row, running, now, timeout
                     ):
                         log.info("taking over the lease of %s from run %s (%s, pid %s)",
                                  "/".join(key), row.run_id, row.host, row.pid)  # fmt: skip
                         conn.execute(update(t).where(t.id == row.id).values(**mine))
-                        out[key] = ("acquired", run_id)
+                        out[key] = (LeaseOutcome.ACQUIRED, run_id)
                     else:
-                        out[key] = ("held", row.run_id)
-            ours = [k for k, (outcome, _) in out.items() if outcome == "acquired"]
+                        out[key] = (LeaseOutcome.HELD, row.run_id)
+            ours = [k for k, (outcome, _) in out.items() if outcome is LeaseOutcome.ACQUIRED]
             done = self._completed_in(conn, ours)
             finished = [
                 k for k in ours
@@ -107,7 +108,7 @@ class Leases(Database):
                 and (k not in replaced or done[k]["run_id"] != replaced[k])
             ]  # fmt: skip
             for key in finished:
-                out[key] = ("done", done[key]["run_id"])
+                out[key] = (LeaseOutcome.DONE, done[key]["run_id"])
             if finished:
                 conn.execute(t.__table__.delete().where(self._key_clause(finished),
                                                         t.token == token))  # fmt: skip
@@ -146,8 +147,8 @@ class Leases(Database):
         self._retrying(work)
 
     def lease_holders(
-        self, keys: Iterable[tuple], timeout: float = 300.0
-    ) -> dict[tuple, int | None]:
+        self, keys: Iterable[ComboKey], timeout: float = LEASE_TIMEOUT
+    ) -> dict[ComboKey, int | None]:
         """The run holding a live lease on each of ``keys`` (keys without one are left
         out)."""
         wanted = sorted({tuple(k) for k in keys})

@@ -28,7 +28,7 @@ from sqlalchemy import Connection, func, select, update
 from brainrank.core.errors import StoreError
 from brainrank.core.metric import Metric
 from brainrank.core.scores import Score
-from brainrank.core.specs import DatasetSpec, ModelMetadata
+from brainrank.core.specs import ModelMetadata
 from brainrank.leaderboard.provenance import git_revision, jsonable, package_versions
 from brainrank.leaderboard.schema import (
     COMPLETION_KEY,
@@ -51,6 +51,7 @@ from brainrank.leaderboard.store.connection import (
     _process_alive,
     this_host,
 )
+from brainrank.results import DatasetEntry, StageStats
 
 
 def _finite(value: Any) -> float | None:
@@ -186,7 +187,7 @@ class Writes(Database):
 
     def register_dataset(
         self,
-        spec: DatasetSpec,
+        spec: DatasetEntry,
         n_stimuli: int | None = None,
         *,
         stimuli_hash: str | None = None,
@@ -387,9 +388,9 @@ class Writes(Database):
 
     # ------------------------------------------------------------------ run statistics
 
-    def add_run_stats(self, run_id: int | None, stats: Any) -> None:
-        """Add a job's seconds per stage and fits (a :class:`StageStats`) to its run's row,
-        as one atomic increment."""
+    def add_run_stats(self, run_id: int | None, stats: StageStats) -> None:
+        """Add a job's seconds per stage and fits to its run's row, as one atomic
+        increment."""
         if run_id is None:
             return
         t = RunRow
