@@ -7,6 +7,7 @@ import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from brainrank.core.runsettings import current_run_settings
 from brainrank.core.scores import FeatureRequest, FeatureSet, Score
 
 if TYPE_CHECKING:
@@ -41,19 +42,35 @@ class Metric:
         counts one.
     device : str
         A run setting, not a parameter: the torch device (``"cpu"``, ``"cuda"``,
-        ``"cuda:N"``, ``"mps"``) the runner asks the metric to compute on, set before
-        :meth:`score` is called. A metric may ignore it (the score must not depend on it
-        beyond float32 rounding); it is not part of :attr:`config_hash`.
+        ``"cuda:N"``, ``"mps"``) to compute on. Inside a run it is the run's device: the
+        grid calls :meth:`score` within :func:`~brainrank.core.runsettings.using_run_settings`
+        and never sets anything on the metric, so ``score(features, dataset)`` keeps its
+        signature; outside a run it is what was assigned to it (default ``"cpu"``). The
+        other run settings (batch size, memory budget, threads) are read with
+        :func:`brainrank.plugin.run_settings`. A metric may ignore them (the score must not
+        depend on them beyond float32 rounding); they are not part of :attr:`config_hash`.
     """
 
     identifier: str = ""
     version: str = "1"
     needs: str = "responses"
-    device: str = "cpu"
     n_alphas: int | None = None
 
     def __init__(self, **parameters: Any):
         self.parameters: dict[str, Any] = dict(parameters)
+
+    @property
+    def device(self) -> str:
+        """The device to compute on: the run's (see the class docstring), else the one
+        assigned to this metric, else ``"cpu"``."""
+        settings = current_run_settings()
+        if settings is not None:
+            return settings.device
+        return str(self.__dict__.get("_device", "cpu"))
+
+    @device.setter
+    def device(self, value: str) -> None:
+        self._device = value
 
     def check_applicable(self, dataset: Dataset) -> None:
         """Raise :class:`~brainrank.core.errors.NotApplicableError` (with the reason and what

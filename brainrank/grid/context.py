@@ -17,6 +17,7 @@ from brainrank.core.features import ModelHandle, model_handle
 from brainrank.core.hashing import dataset_hash
 from brainrank.core.metric import Metric
 from brainrank.core.registry import Registry
+from brainrank.core.runsettings import RunSettings
 from brainrank.core.specs import Model
 from brainrank.results import LEASE_TIMEOUT, ResultStore
 
@@ -33,18 +34,24 @@ class GridConfig:
     run_id: int | None
     plugin_files: tuple[str, ...] = ()
     data_dir: str | None = None
+    #: how features are extracted, with the run's device (resolved when the run was planned)
     extraction: ExtractionConfig = field(default_factory=ExtractionConfig)
     cache_root: str | None = None
     model_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     metric_params: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: threads a worker process may use (a local Dask cluster); None: not limited
     threads: int | None = None
     #: raise the first error instead of recording it and going on (the Python API)
     raise_errors: bool = False
     #: seconds without a heartbeat after which another run takes a lease over
     lease_timeout: float = LEASE_TIMEOUT
-    #: torch device of the scoring kernels ("cpu", "cuda", "cuda:N", "mps"), set on every
-    #: metric as its ``device`` run setting before it scores (not part of any hash)
-    device: str = "cpu"
+
+    @property
+    def settings(self) -> RunSettings:
+        """The run settings plugins see (the device is the extraction's: one value)."""
+        extraction = self.extraction
+        return RunSettings(device=extraction.device, batch_size=extraction.batch_size,
+                           memory_budget=extraction.memory_budget, threads=self.threads)  # fmt: skip
 
 
 class Context:

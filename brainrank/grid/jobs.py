@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from brainrank._env import keep_freed_memory, release_freed_memory
 from brainrank.core.features import compute_features, score_features
 from brainrank.core.hashing import weights_hash
+from brainrank.core.runsettings import using_run_settings
 from brainrank.core.scores import FeatureRequest
 from brainrank.grid.context import Context, GridConfig, worker_context
 from brainrank.grid.failures import Failure, record_failure
@@ -149,14 +150,15 @@ def _run_job(
         return result
 
     lap("extraction")
+    settings = config.settings
     for combo in pending:
         where = {"model": job.model, "dataset": combo.dataset, "metric": combo.metric}
         begun = time.time()
         try:
             dataset = datasets[combo.dataset]
             metric = metrics[(combo.metric, combo.metric_hash)]
-            metric.device = config.device  # a run setting: the hashes do not change
-            rows = score_features(metric, features, dataset)
+            with using_run_settings(settings):  # the metric reads them; nothing is set on it
+                rows = score_features(metric, features, dataset)
             lap("scoring")
             result.stats.fits += metric.count_fits(rows)
             result.n_scores += store.write_scores(

@@ -435,7 +435,6 @@ def run_grid(
             cache_root=str(cache.root) if cache is not None else None,
             model_options=model_options,
             metric_params=metric_params,
-            device=device,
         )
         bars.open("extraction", len(work), "job", 1)
         bars.open("scoring", summary.n_planned, "combo", 2)
@@ -621,7 +620,7 @@ def score_one(
                                stimuli_hash=stimuli_hash, data_hash=data_hash)  # fmt: skip
         grid = GridConfig(store=None, run_id=run_id, extraction=extraction,
                           cache_root=str(cache.root) if cache is not None else None,
-                          raise_errors=True, device=device)  # fmt: skip
+                          raise_errors=True)  # fmt: skip
         context = Context(grid, store=keeping, datasets={dataset.identifier: dataset},
                           metrics={(metric.identifier, metric.config_hash): metric},
                           models={model.identifier: model})  # fmt: skip
