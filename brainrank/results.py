@@ -5,7 +5,7 @@ imports the other. Two roles, kept apart:
 
 - :class:`ResultSink`: what a run records: the run itself (start, end, stage statistics),
   the models, datasets and metrics it used, the scores of each (model, dataset, metric
-  configuration) with their completion record, the failures, and the one read a plan needs
+  configuration) with their completion record, the failures, and the reads a run needs
   (what is already complete, and its stored scores);
 - :class:`LeaseBoard`: the coordination of runs that share a leaderboard: before a job
   extracts and scores a combination it takes a lease on it (:meth:`LeaseBoard.acquire_leases`),
@@ -155,6 +155,10 @@ class ResultSink(Protocol):
     def completed(self, keys: Iterable[ComboKey]) -> dict[ComboKey, dict[str, Any]]:
         """Completion records of (model, dataset, metric, metric_hash) keys: each a dict
         with at least ``plan_hash``, ``weights_hash`` and ``run_id``."""
+
+    def stored_scores(self, key: ComboKey) -> list[Score]:
+        """The stored scores of one (model, dataset, metric, metric_hash) combination, with
+        their per-neuroid values (``[]`` when none are stored)."""
 
 
 @runtime_checkable
@@ -312,6 +316,10 @@ class MemoryStore:
 
     def lease_holders(self, keys, timeout=LEASE_TIMEOUT):
         return {tuple(k): self.leases[tuple(k)][0] for k in keys if tuple(k) in self.leases}
+
+    def stored_scores(self, key):
+        result = self.results.get(tuple(key))
+        return list(result.scores) if result is not None else []
 
     def completed(self, keys):
         out = {}

@@ -19,7 +19,7 @@ from brainrank.core.metric import Metric
 from brainrank.core.registry import Registry
 from brainrank.core.runsettings import RunSettings
 from brainrank.core.specs import Model
-from brainrank.results import LEASE_TIMEOUT, ResultStore
+from brainrank.results import LEASE_TIMEOUT, LeaseBoard, ResultSink, ResultStore
 
 
 @dataclass(frozen=True)
@@ -57,20 +57,24 @@ class GridConfig:
 class Context:
     """Loaded plugins for running jobs: shared with the planner in-process, rebuilt once per
     worker process on Dask. Objects given here (a model built in the caller's code, loaded
-    datasets and metrics) are used instead of loading them from the registry."""
+    datasets and metrics) are used instead of loading them from the registry. ``store`` is
+    the result sink and ``leases`` the lease board (default: the store, which a worker
+    opens with ``config.store``)."""
 
     def __init__(
         self,
         config: GridConfig,
         registry: Registry | None = None,
-        store: ResultStore | None = None,
+        store: ResultSink | None = None,
         datasets: dict[str, Dataset] | None = None,
         metrics: dict[tuple[str, str], Metric] | None = None,
         models: dict[str, Model] | None = None,
+        leases: LeaseBoard | None = None,
     ):
         self.config = config
         self._registry = registry
         self._store = store
+        self._leases = leases
         self.datasets = dict(datasets or {})
         self.metrics = dict(metrics or {})
         self.models = dict(models or {})
@@ -84,12 +88,21 @@ class Context:
         return self._registry
 
     @property
-    def store(self) -> ResultStore:
+    def store(self) -> ResultSink:
         if self._store is None:
             if self.config.store is None:
                 raise InputError("this grid has no result store that a worker can open.")
             self._store = self.config.store()
         return self._store
+
+    @property
+    def leases(self) -> LeaseBoard:
+        if self._leases is None:
+            store = self.store
+            if not isinstance(store, LeaseBoard):
+                raise InputError("this grid's result store is no lease board.")
+            self._leases = store
+        return self._leases
 
     def model(self, identifier: str) -> tuple[Model | ModelHandle, str]:
         """The model and the plugin that provides it ("" for a model given as an object); a

@@ -1,10 +1,12 @@
 """One job of the grid: build one model, get its features on one stimulus set once, score
 every pending (dataset, metric) on them and write each result as soon as it is done.
 
-:func:`run_job` is the only path from a model to a stored score: the grid runs it in this
-process or on Dask workers, and ``brainrank.score`` runs it for one combination, so every
-stored row carries its run, its content hashes and its completion record whichever door it
-came through.
+:func:`run_job` is the only path from a model to a stored score: every run is
+``execute(plan(...))`` (``brainrank run``, and ``brainrank.score`` for one combination),
+which runs it in this process or on Dask workers, so every stored row carries its run, its
+content hashes and its completion record whichever door it came through. A job's units are
+here: :class:`Combo` (a dataset and metric configuration with its plan hash), :class:`Job`
+(the combinations of one model on one stimulus set) and :class:`JobResult`.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -23,9 +24,9 @@ from brainrank.core.runsettings import using_run_settings
 from brainrank.core.scores import FeatureRequest
 from brainrank.grid.context import Context, GridConfig, worker_context
 from brainrank.grid.failures import Failure, record_failure
-from brainrank.grid.leasing import _Heartbeat
+from brainrank.grid.leasing import JobLeases
 from brainrank.grid.progress import JobProgress
-from brainrank.results import LeaseOutcome, StageStats
+from brainrank.results import StageStats
 
 log = logging.getLogger(__name__)
 
@@ -229,55 +230,23 @@ def run_job(
     ctx = context or worker_context(config)
     progress = progress or JobProgress()
     store = ctx.store
-    token = uuid.uuid4().hex
-    held: list[tuple[Combo, int | None]] = []
-    elsewhere: list[tuple[Combo, int | None]] = []
-    failures: list[Failure] = []
-
-    def lease(combos: list[Combo]) -> list[Combo]:
-        wanted = [(combo_key(job.model, c), c.plan_hash, c.stored_run) for c in combos]
-        try:
-            outcomes = store.acquire_leases(config.run_id, token, wanted, config.lease_timeout)
-        except Exception as exc:
-            exc = record_failure(store, config.run_id, failures, "lease", exc, model=job.model)
-            if config.raise_errors:
-                raise exc from None
-            for combo in combos:
-                progress.scored(f"{job.model} x {combo.dataset} x {combo.metric}: failed")
-            return []
-        mine = []
-        for combo in combos:
-            outcome, run = outcomes[combo_key(job.model, combo)]
-            if outcome is LeaseOutcome.ACQUIRED:
-                mine.append(combo)
-            elif outcome is LeaseOutcome.DONE:
-                elsewhere.append((combo, run))
-                progress.scored(f"{job.model} x {combo.dataset} x {combo.metric}: by run {run}")
-            else:
-                assert outcome is LeaseOutcome.HELD, outcome
-                held.append((combo, run))
-                log.info("%s x %s x %s: run %s is computing it; this run waits for it",
-                         job.model, combo.dataset, combo.metric, run)  # fmt: skip
-        return mine
-
+    leases = JobLeases(ctx.leases, store, config.run_id, job.model, config.lease_timeout,
+                       progress, config.raise_errors)  # fmt: skip
     started = time.time()
-    pending = lease(job.pending)
+    pending = leases.take(job.pending)
     try:
-        with _Heartbeat(store, token, config.lease_timeout):
+        with leases:
             if pending:
                 job = dataclasses.replace(job, pending=pending)
-                result = _run_job(job, config, ctx, progress, lease)
+                result = _run_job(job, config, ctx, progress, leases.take)
             else:  # nothing left for this job: build no model
                 result = JobResult(model=job.model, seconds=time.time() - started)
     finally:
         release_freed_memory()  # what the job freed goes back to the system between jobs
-        try:
-            store.release_leases(token)
-        except Exception as exc:  # they expire; never hide the job's own error
-            log.warning("could not release the job's leases: %s", exc)
-    result.failures[:0] = failures
-    result.held, result.elsewhere = held, elsewhere
-    result.n_combos += len(elsewhere)
+        leases.release()
+    result.failures[:0] = leases.failures
+    result.held, result.elsewhere = leases.held, leases.elsewhere
+    result.n_combos += len(leases.elsewhere)
     try:
         store.add_run_stats(config.run_id, result.stats)
     except Exception as exc:

@@ -19,7 +19,7 @@ from collections import Counter
 
 import pytest
 
-import brainrank.grid.run as grid_run
+import brainrank.grid.execute as grid_execute
 from brainrank.core.registry import Registry
 from brainrank.core.scores import Score
 from brainrank.grid import run_grid
@@ -149,7 +149,7 @@ def _waiting_run(db_url, tmp_path, tiny_plugin_path, monkeypatch):
     """A run of tiny/net and baseline/pixels, in a thread, while another live run holds
     tiny/net: once it has stored baseline/pixels it is still alive, waiting for tiny/net.
     Returns ``(reference store, store, holder run id, thread, its output dict)``."""
-    monkeypatch.setattr(grid_run, "WAIT_POLL", 0.1)
+    monkeypatch.setattr(grid_execute, "WAIT_POLL", 0.1)
     reference = _reference(tmp_path, tiny_plugin_path, ["tiny/net", "baseline/pixels"])
     store = open_store(db_url)
     holder, _ = _hold(store, reference, "tiny/net")

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import inspect, or_, select, text
 
+from brainrank.core.scores import Score
 from brainrank.leaderboard.schema import (
     CompletionRow,
     DatasetRow,
@@ -23,6 +24,7 @@ from brainrank.leaderboard.schema import (
     ScoreRow,
 )
 from brainrank.leaderboard.store.connection import _CHUNK, Database
+from brainrank.results import ComboKey
 
 
 class Reads(Database):
@@ -72,6 +74,45 @@ class Reads(Database):
             if clause is not None:
                 stmt = stmt.where(clause)
         return self._frame(stmt.order_by(ScoreRow.id))
+
+    def stored_scores(self, key: ComboKey) -> list[Score]:
+        """The stored scores of one (model, dataset, metric, metric_hash) combination as
+        :class:`~brainrank.core.scores.Score` objects, in the order they were stored, with
+        their per-neuroid values: a summary row stored without its own has those of its
+        layer's row, as :func:`brainrank.leaderboard.per_neuroid` gives them."""
+        model, dataset, metric, metric_hash = key
+        t = ScoreRow
+        stmt = select(t).where(
+            t.model == model, t.dataset == dataset, t.metric == metric, t.metric_hash == metric_hash
+        )
+        with self.engine.connect() as conn:
+            rows = conn.execute(stmt.order_by(t.id)).all()
+        arrays = self.neuroid_values([row.id for row in rows])
+        layer_rows = {(r.subject, r.region, r.layer): r.id for r in rows if r.selection == "layer"}
+        out = []
+        for row in rows:
+            found = arrays.get(row.id)
+            if found is None and row.selection != "layer":
+                found = arrays.get(layer_rows.get((row.subject, row.region, row.layer), -1))
+            out.append(
+                Score(
+                    subject=row.subject,
+                    region=row.region,
+                    layer=row.layer,
+                    value=float("nan") if row.value is None else float(row.value),
+                    n_neuroids=int(row.n_neuroids or 0),
+                    selection=row.selection,
+                    layer_index=row.layer_index,
+                    relative_depth=row.relative_depth,
+                    ceiling=row.ceiling,
+                    ci_low=row.ci_low,
+                    ci_high=row.ci_high,
+                    extra=dict(row.details or {}),
+                    per_neuroid=found[1] if found is not None else None,
+                    neuroid_ids=tuple(found[0]) if found is not None else None,
+                )
+            )
+        return out
 
     def neuroid_values(self, score_ids: Sequence[int]) -> dict[int, tuple[list[str], np.ndarray]]:
         """``{score_id: (neuroid_ids, float32 values)}`` for the rows that have them."""
