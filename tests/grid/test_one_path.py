@@ -2,7 +2,7 @@
 (``brainrank.score(..., db=...)``) are both ``execute(plan(...))`` and go through the job
 function, so every stored row carries its run, its content hashes and a completion record
 whichever door it came through; the analyses only read what is stored (see
-tests/leaderboard/test_analyses.py). tests/grid/test_two_doors.py checks that the doors
+tests/leaderboard/analyses/). tests/grid/test_two_doors.py checks that the doors
 make one plan hash and one run configuration."""
 
 from __future__ import annotations

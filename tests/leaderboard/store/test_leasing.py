@@ -4,7 +4,7 @@ A job leases its combinations before extracting and scoring them; a combination 
 live run holds is skipped and waited for (then counted as stored by that run, or computed
 here if its holder stopped without storing it). Leases of dead holders (run ended, process
 gone from this host, no heartbeat) are taken over. SQLite and PostgreSQL (the
-``postgres_url`` and ``db_url`` fixtures of this folder's conftest).
+``postgres_url`` and ``db_url`` fixtures of tests/leaderboard/conftest.py).
 """
 
 from __future__ import annotations
