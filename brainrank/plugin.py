@@ -30,6 +30,9 @@ What is here, by plugin kind:
   :meth:`Metric.feature_request` and :meth:`Metric.score`), :class:`FeatureRequest`,
   :class:`FeatureSet`, :class:`LayerFeatures`, :class:`Score`, and the layer-selection
   helpers :func:`best_layer_scores`, :func:`heldout_layer_scores`, :func:`split_halves`.
+  The run's settings (device, batch size, memory budget, threads) are read inside
+  :meth:`Metric.score` with :func:`run_settings` (:class:`RunSettings`; ``self.device`` is
+  the run's device): the runner never sets anything on a plugin's objects.
   The numerical kernels a metric builds on are in :mod:`brainrank.core.ridge`,
   :mod:`brainrank.core.rsa`, :mod:`brainrank.core.stats`, :mod:`brainrank.core.stacking` and
   :mod:`brainrank.core.projection`.
@@ -65,6 +68,7 @@ from brainrank.core.responses import (
     make_responses,
     neuroid_groups,
 )
+from brainrank.core.runsettings import RunSettings, run_settings
 from brainrank.core.scores import (
     FeatureRequest,
     FeatureSet,
@@ -114,6 +118,7 @@ __all__ = [
     "NotApplicableError",
     "PluginError",
     "RDMSet",
+    "RunSettings",
     "Score",
     "StimulusSet",
     "WeightsUnavailableError",
@@ -131,6 +136,7 @@ __all__ = [
     "make_responses",
     "neuroid_groups",
     "offline",
+    "run_settings",
     "seeded",
     "split_halves",
     "split_variant",

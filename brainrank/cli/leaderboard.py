@@ -9,6 +9,7 @@ from typing import Any
 import click
 import pandas as pd
 
+from brainrank import results
 from brainrank.cli import main
 from brainrank.cli._common import FORMATS, echo_frame, records
 from brainrank.core.errors import InputError
@@ -312,8 +313,8 @@ def failures_command(db, run_id, last, model, dataset, metric, stage, show_trace
         click.echo("(--traceback prints the tracebacks)")
 
 
-#: the stages whose seconds a run records (brainrank.grid.protocol.STAGES)
-STAGES = ("model", "extraction", "scoring", "writing")
+#: the stages whose seconds a run records
+STAGES = results.STAGES
 
 
 def with_rates(frame: pd.DataFrame) -> pd.DataFrame:

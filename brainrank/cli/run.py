@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from brainrank.cli import main
-from brainrank.cli._common import checked_device, plugin_option, registry_for
+from brainrank.cli._common import plugin_option, registry_for
 from brainrank.core.errors import InputError
 
 #: exit status of a run that stored some but not all of the requested combinations (some
@@ -27,7 +27,7 @@ def _sigterm_as_interrupt():
     recorded as interrupted and a later run resumes it. Both signals also set the grid's
     ``STOP_REQUESTED``, so that a KeyboardInterrupt Python drops (raised inside a garbage
     collection callback) still stops the run after the job it landed in."""
-    from brainrank.grid.run import STOP_REQUESTED
+    from brainrank.grid.execute import STOP_REQUESTED
 
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -48,9 +48,9 @@ def _sigterm_as_interrupt():
         STOP_REQUESTED.clear()
 
 
-def _run(run_grid, **kwargs):
+def _run(function, *args, **kwargs):
     try:
-        return run_grid(**kwargs)
+        return function(*args, **kwargs)
     except KeyboardInterrupt:
         click.echo(
             "\ninterrupted: the scores written so far are kept; run the same command again to "
@@ -162,16 +162,22 @@ def run_command(ctx, models, datasets, metrics, db, data_dir, weights, params, b
     finishes when started again. Each (model, stimulus set) is one job: the model is built
     and its features extracted once for every dataset and metric on those stimuli.
     """
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
     from brainrank import suite
+    from brainrank.cli._common import device_origin
     from brainrank.core.cache import FeatureCache
+    from brainrank.core.errors import StoreError
     from brainrank.core.extraction import ExtractionConfig
-    from brainrank.grid import run_grid
+    from brainrank.grid import Dask, InProcess
+    from brainrank.grid.execute import execute
+    from brainrank.grid.plan import plan
     from brainrank.leaderboard import open_store, rankings
-    from brainrank.settings import settings
+    from brainrank.settings import database_url, settings
 
     conf = settings(data_dir=data_dir, db=db, memory_budget_gb=memory_budget,
                     batch_size=batch_size, device=device)  # fmt: skip
-    device = checked_device(device, conf.device)  # checked before any work starts
     registry = registry_for(ctx, plugin_files)
     # a --data-dir given here is passed on; otherwise each dataset finds its folder through
     # the settings ([dataset_dirs] of config.toml included)
@@ -191,49 +197,51 @@ def run_command(ctx, models, datasets, metrics, db, data_dir, weights, params, b
         model_options.setdefault(model_id, {})["weights"] = str(Path(path).expanduser().resolve())
     metric_params = _parse_assignments(params, "--param")
     extraction = ExtractionConfig(
-        batch_size=conf.batch_size,
-        memory_budget=int(conf.memory_budget_gb * 2**30),
-        device=device,
+        batch_size=conf.batch_size, memory_budget=int(conf.memory_budget_gb * 2**30)
     )
     if scheduler and workers > 1:
         raise InputError("give either --workers (a local cluster) or --scheduler, not both.")
-    store = open_store(conf.db)
+    executor = Dask(workers, scheduler) if workers > 1 or scheduler else InProcess()
+    try:
+        url = make_url(database_url(conf.db))
+    except ArgumentError as exc:
+        raise StoreError(f"{conf.db!r} is not a database URL ({exc}).") from None
     if (
         (workers > 1 or scheduler)
-        and store.dialect == "sqlite"
-        and store.path in (None, "", ":memory:")
+        and url.get_backend_name() == "sqlite"
+        and url.database in (None, "", ":memory:")
     ):
         raise InputError(
             "an in-memory SQLite leaderboard cannot be shared with Dask workers; use a file "
             "(--db PATH) or PostgreSQL."
         )
     files = [str(f) for f in (ctx.find_root().obj or {}).get("plugins", [])] + list(plugin_files)
-    click.echo(f"leaderboard: {store.display_url}", err=True)
-    click.echo(
-        f"scoring {len(model_ids)} models x {len(dataset_ids)} datasets x {len(metric_ids)} metrics"
-        f" on {device}",
-        err=True,
-    )
+    click.echo(f"leaderboard: {url.render_as_string(hide_password=True)}", err=True)
     with _sigterm_as_interrupt():
-        summary = _run(
-            run_grid,
+        the_plan = _run(
+            plan,
+            model_ids,
+            dataset_ids,
+            metric_ids,
+            extraction,
             registry=registry,
-            store=store,
-            models=model_ids,
-            datasets=dataset_ids,
-            metrics=metric_ids,
-            extraction=extraction,
-            device=device,
             cache=None if no_cache else FeatureCache(conf.cache_dir / "features"),
             data_dir=conf.data_dir if data_dir is not None else None,
             model_options=model_options,
             metric_params=metric_params,
-            progress=not quiet,
-            workers=workers,
-            scheduler=scheduler,
             plugin_files=files,
             recompute=recompute,
+            device=conf.device,
+            device_origin=device_origin(device),
+            progress=not quiet,
         )
+        store = open_store(conf.db)  # created once the plan is checked (device, options)
+        click.echo(
+            f"scoring {len(model_ids)} models x {len(dataset_ids)} datasets x "
+            f"{len(metric_ids)} metrics on {the_plan.device}",
+            err=True,
+        )
+        summary = _run(execute, the_plan, store, executor=executor, progress=not quiet)
     click.echo(
         f"run {summary.run_id}: {summary.n_scores} scores written in {summary.seconds:.0f} s to "
         f"{store.path or store.display_url}",

@@ -2,7 +2,8 @@
 
 - :func:`features_key`: what determines a model's features on a stimulus set (the feature
   cache's key and every score row's ``feature_key``);
-- :func:`weights_hash`: the content of a model's weights;
+- :func:`weights_hash`: the content of a model's weights (:func:`state_dict_hash` of its
+  module when the model does not name it);
 - :func:`dataset_hash`: a dataset's stimuli and data;
 - :func:`plan_hash`: what determines a (model, dataset, metric) result before the model is
   built (the resume key of the grid);
@@ -32,7 +33,7 @@ import numpy as np
 from brainrank._version import __version__
 from brainrank.core.cache import feature_key
 from brainrank.core.dataset import Dataset
-from brainrank.core.extraction import EXTRACTION_VERSION, ExtractionConfig, state_dict_hash
+from brainrank.core.extraction import EXTRACTION_VERSION, ExtractionConfig
 from brainrank.core.projection import SCHEME
 from brainrank.core.specs import Model, ModelMetadata
 from brainrank.core.stimuli import StimulusSet
@@ -86,6 +87,19 @@ def weights_hash(model: Any) -> str:
     if not model.weights_id:
         model.weights_id = state_dict_hash(model.module)
     return model.weights_id
+
+
+def state_dict_hash(module: Any) -> str:
+    """sha256 over a module's state dict (names, shapes, dtypes and values)."""
+    import torch
+
+    h = hashlib.sha256()
+    for name, tensor in module.state_dict().items():
+        t = tensor.detach().cpu().contiguous()
+        h.update(f"{name}:{tuple(t.shape)}:{t.dtype}".encode())
+        # the tensor's bytes hashed in place: no copy of the weights
+        h.update(t.reshape(-1).view(torch.uint8).numpy() if t.numel() else b"")
+    return h.hexdigest()
 
 
 #: version of what :func:`dataset_hash` covers (2: every coordinate, the reliabilities, the

@@ -11,7 +11,9 @@ A plugin is a module (or any object) that implements some of these hooks with
 
 Plugins are discovered through the entry-point group ``brainrank`` (the built-in plugins
 use the same group) and, for development, from files passed with ``--plugin FILE``.
-Listing only collects specs: no network is built and no data is read.
+Listing only collects specs: no network is built and no data is read. A plugin that
+implements a hook brainrank does not define (a misspelt ``brainrank_model``) is not
+registered: it is a load error naming the unknown hook and the known ones.
 """
 
 from __future__ import annotations
@@ -63,6 +65,9 @@ class HookSpecs:
         (for example any timm name) and the identifier belongs to it, else ``None``."""
 
 
+#: the hooks a plugin may implement
+HOOKS = tuple(name for name in vars(HookSpecs) if name.startswith("brainrank_"))
+
 KINDS = {
     "model": ("brainrank_models", ModelSpec),
     "dataset": ("brainrank_datasets", DatasetSpec),
@@ -104,15 +109,35 @@ class Registry:
         for path in plugin_files:
             self.register_file(path)
         for plugin in plugins:
-            self.register(plugin)
+            name = getattr(plugin, "__name__", None) or repr(plugin)
+            try:
+                self.register(plugin)
+            except (Exception, SystemExit) as exc:
+                self._record_load_error(name, f"object {name}", exc)
 
     # ------------------------------------------------------------------ registration
 
     def register(self, plugin: Any, name: str | None = None) -> None:
+        """Register ``plugin``; raises :class:`PluginError` (and registers nothing) when it
+        implements a hook brainrank does not define (pluggy's ``check_pending``)."""
         name = name or getattr(plugin, "__name__", None) or repr(plugin)
         if self.pm.has_plugin(name) or self.pm.is_registered(plugin):
             return
         self.pm.register(plugin, name=name)
+        try:
+            self.pm.check_pending()
+        except pluggy.PluginValidationError as exc:
+            callers = self.pm.get_hookcallers(plugin) or ()
+            unknown = sorted(c.name for c in callers if not c.has_spec()) or [str(exc)]
+            self.pm.unregister(plugin)
+            close = difflib.get_close_matches(unknown[0], HOOKS, n=1)
+            raise PluginError(
+                f"plugin {name!r} implements {', '.join(map(repr, unknown))}, which "
+                f"{'is' if len(unknown) == 1 else 'are'} not a brainrank hook"
+                + (f" (did you mean {close[0]!r}?)" if close else "")
+                + f"; the hooks are {', '.join(HOOKS)}. Rename the function (or drop its "
+                "@hookimpl); the plugin is not registered until then."
+            ) from None
         self._specs.clear()
 
     def _load_entry_points(self) -> None:

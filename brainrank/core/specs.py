@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -111,6 +111,16 @@ class ModelSpec:
         return model
 
 
+@runtime_checkable
+class DescribesItsFiles(Protocol):
+    """A dataset factory that describes the files it reads (as
+    :class:`brainrank.data.DatasetFactory` does): its ``source`` (a
+    :class:`brainrank.data.DataSource`) is what ``brainrank data check|download`` use. A
+    factory without one is a dataset built in code."""
+
+    source: Any
+
+
 @dataclass(frozen=True)
 class DatasetSpec:
     """A dataset a plugin offers.
@@ -133,9 +143,9 @@ class DatasetSpec:
 
     @property
     def data_source(self) -> Any:
-        """The factory's description of the dataset's files (its ``source`` attribute, a
-        :class:`brainrank.data.DataSource`), or ``None`` for a dataset built in code."""
-        return getattr(self.factory, "source", None)
+        """The factory's description of the dataset's files (:class:`DescribesItsFiles`), or
+        ``None`` for a dataset built in code."""
+        return self.factory.source if isinstance(self.factory, DescribesItsFiles) else None
 
     def load(self, **options: Any) -> Dataset:
         dataset = self.factory(**options)

@@ -378,18 +378,15 @@ def rdm_ceiling_interval(
 def mean_interval(
     values: Any, *, ci: float = 0.95, n_boot: int = 1000, seed: int = 0
 ) -> tuple[float, float]:
-    """Percentile-bootstrap interval of the mean of ``values`` (NaN ignored) over its
-    entries: the interval of a ceiling that is a mean of per-neuroid ceilings."""
+    """Percentile-bootstrap interval (:func:`bootstrap_ci`) of the mean of ``values`` (NaN
+    left out) over its entries: the interval of a ceiling that is a mean of per-neuroid
+    ceilings; NaN with fewer than 2 finite values."""
     x = np.asarray(values, dtype=np.float64)
     x = x[np.isfinite(x)]
     if x.size < 2:
         return float("nan"), float("nan")
-    if not 0 < ci < 1:
-        raise InputError(f"ci must be in (0, 1), got {ci}.")
-    index = np.random.default_rng(seed).integers(0, x.size, size=(n_boot, x.size))
-    means = x[index].mean(axis=1)
-    alpha = (1 - ci) / 2
-    return float(np.quantile(means, alpha)), float(np.quantile(means, 1 - alpha))
+    low, high = bootstrap_ci(x, np.mean, n_boot=n_boot, ci=ci, seed=seed)
+    return float(low), float(high)
 
 
 def ncsnr_noise_ceiling(ncsnr: Any, n_trials: int = 3) -> np.ndarray:
@@ -410,11 +407,21 @@ def bootstrap_ci(
     ci: float = 0.95,
     seed: int = 0,
     axis: int = 0,
+    strata: Sequence[Any] | None = None,
+    omit_nan: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Percentile bootstrap CI of ``statistic`` over ``axis`` (resampled with replacement).
+    """Percentile bootstrap CI of ``statistic`` over the units along ``axis``: brainrank's one
+    bootstrap (the rankings, the aggregations of ``brainrank query``, the analyses and the
+    rank agreement of two metrics all draw through it).
 
-    ``statistic(x, axis=...)`` must accept an axis argument (numpy reductions do).
-    Returns ``(low, high)`` with the statistic's shape.
+    The units are resampled with replacement ``n_boot`` times (one
+    ``default_rng(seed).integers(0, n, size=(n_boot, n))`` draw); with ``strata`` (one label
+    per unit) each stratum's units are resampled within that stratum, stratum by stratum in
+    sorted order, so every stratum keeps its number of units in every resample.
+    ``statistic(resamples, axis=1)`` gets the resamples stacked, ``(draws, units, ...)``, and
+    returns one value (or array) per draw: numpy reductions do (``np.mean``,
+    ``np.nanmean``, ``np.median``). ``omit_nan`` leaves draws whose statistic is NaN out of
+    the percentiles. Returns ``(low, high)`` with the statistic's shape.
     """
     x = np.moveaxis(np.asarray(values, dtype=np.float64), axis, 0)
     n = x.shape[0]
@@ -423,10 +430,28 @@ def bootstrap_ci(
     if not 0 < ci < 1:
         raise InputError(f"ci must be in (0, 1), got {ci}.")
     rng = np.random.default_rng(seed)
-    index = rng.integers(0, n, size=(n_boot, n))
-    stats = np.stack([statistic(x[i], axis=0) for i in index])
+    if strata is None:
+        index = rng.integers(0, n, size=(n_boot, n))
+    else:
+        labels = np.asarray(strata)
+        if labels.shape != (n,):
+            raise InputError(f"strata must give one label per unit ({n}), got {labels.shape}.")
+        parts = []
+        for label in sorted(set(labels.tolist())):
+            members = np.flatnonzero(labels == label)
+            parts.append(members[rng.integers(0, members.size, size=(n_boot, members.size))])
+        index = np.concatenate(parts, axis=1)
+    per_draw = max(1, x[0].size * n)
+    block = max(1, 2**24 // per_draw)  # resamples held at once: at most 128 MB of float64
+    stats = np.concatenate(
+        [
+            np.asarray(statistic(x[index[start : start + block]], axis=1))
+            for start in range(0, n_boot, block)
+        ]
+    )
     alpha = (1 - ci) / 2
-    return np.quantile(stats, alpha, axis=0), np.quantile(stats, 1 - alpha, axis=0)
+    quantile = np.nanquantile if omit_nan else np.quantile
+    return quantile(stats, alpha, axis=0), quantile(stats, 1 - alpha, axis=0)
 
 
 # --------------------------------------------------------------------------- permutation
@@ -635,17 +660,16 @@ def spearman_rank_agreement(a: Any, b: Any, *, n_boot: int = 1000, seed: int = 0
     if x.size < 3:
         raise InputError("rank agreement needs at least 3 items with both scores.")
 
-    def rho(idx: np.ndarray) -> float:
-        rx = _sps().rankdata(x[idx])
-        ry = _sps().rankdata(y[idx])
+    def rho(a: np.ndarray, b: np.ndarray) -> float:
+        rx, ry = _sps().rankdata(a), _sps().rankdata(b)
         return float(pearson_columns(rx[:, None], ry[:, None])[0])
 
-    value = rho(np.arange(x.size))
-    rng = np.random.default_rng(seed)
-    boots = np.array([rho(rng.integers(0, x.size, x.size)) for _ in range(n_boot)])
-    boots = boots[np.isfinite(boots)]
-    alpha = (1 - ci) / 2
-    return value, float(np.quantile(boots, alpha)), float(np.quantile(boots, 1 - alpha))
+    def per_draw(pairs: np.ndarray, axis: int) -> np.ndarray:  # (draws, items, 2)
+        return np.array([rho(draw[:, 0], draw[:, 1]) for draw in pairs])
+
+    low, high = bootstrap_ci(np.column_stack([x, y]), per_draw, n_boot=n_boot, ci=ci,
+                             seed=seed, omit_nan=True)  # fmt: skip
+    return rho(x, y), float(low), float(high)
 
 
 def kruskal_wallis(groups: Sequence[Any]) -> TestResult:

@@ -11,7 +11,7 @@ Filters take shell-style patterns (comma-separated alternatives): ``model="timm/
 is ``"layer"`` for per-layer rows or a layer-choice policy (``"max"``, ``"heldout"``...).
 Aggregations are plain, tested Python over these frames (never SQL views): means over
 regions, subjects or datasets with percentile-bootstrap confidence intervals (the draws of
-:func:`brainrank.core.stats.bootstrap_ci`, vectorised).
+:func:`brainrank.core.stats.bootstrap_ci`, brainrank's one bootstrap).
 """
 
 from __future__ import annotations

@@ -265,24 +265,26 @@ def _nanmean(x: np.ndarray, axis: int = 0) -> np.ndarray:
         return np.nanmean(x, axis=axis)
 
 
+def _mean_of_column_means(resamples: np.ndarray, axis: int) -> np.ndarray:
+    """The mean over units of each column, then over columns (NaN-aware)."""
+    means = _nanmean(resamples, axis=axis)
+    return _nanmean(means, axis=-1) if means.ndim > 1 else means
+
+
 def bootstrap_mean_ci(values: np.ndarray, ci: float, n_boot: int, seed: int) -> tuple[float, float]:
     """Percentile-bootstrap ``(low, high)`` of the mean over the first axis (units); for a
     2-D ``values`` (units x columns) the statistic is the mean of the column means. NaN
-    with fewer than 2 units. The draws are those of :func:`brainrank.core.stats.bootstrap_ci`
-    with the same seed, computed at once rather than one resample at a time."""
+    with fewer than 2 units (units without any finite value are left out). The bootstrap
+    is :func:`brainrank.core.stats.bootstrap_ci`'s."""
     if not 0 < ci < 1:
         raise InputError(f"ci must be in (0, 1), got {ci}.")
     finite_rows = np.isfinite(values).reshape(values.shape[0], -1).any(axis=1)
     values = values[finite_rows]
-    n = values.shape[0]
-    if n < 2:
+    if values.shape[0] < 2:
         return float("nan"), float("nan")
-    index = np.random.default_rng(seed).integers(0, n, size=(n_boot, n))
-    stats = _nanmean(values[index], axis=1)
-    if stats.ndim > 1:
-        stats = _nanmean(stats, axis=1)
-    alpha = (1 - ci) / 2
-    return float(np.nanquantile(stats, alpha)), float(np.nanquantile(stats, 1 - alpha))
+    low, high = stats.bootstrap_ci(values, _mean_of_column_means, n_boot=n_boot, ci=ci, seed=seed,
+                             omit_nan=True)  # fmt: skip
+    return float(low), float(high)
 
 
 def _stratified_ci(units: pd.DataFrame, ci: float, n_boot: int, seed: int) -> tuple[float, float]:
@@ -290,16 +292,14 @@ def _stratified_ci(units: pd.DataFrame, ci: float, n_boot: int, seed: int) -> tu
     within that dataset (so every column stays in every resample: a dataset with few
     regions is never dropped from a draw). With one dataset the draws are those of
     :func:`bootstrap_mean_ci`."""
-    rng = np.random.default_rng(seed)
-    means = []
-    for _, part in units.groupby("dataset", sort=True):
-        matrix = part.pivot_table(index="region", columns="column", values="value")
-        values = matrix.to_numpy(dtype=np.float64)
-        index = rng.integers(0, values.shape[0], size=(n_boot, values.shape[0]))
-        means.append(_nanmean(values[index], axis=1))  # n_boot x columns of this dataset
-    stats = _nanmean(np.concatenate(means, axis=1), axis=1)
-    alpha = (1 - ci) / 2
-    return float(np.nanquantile(stats, alpha)), float(np.nanquantile(stats, 1 - alpha))
+    matrix = units.pivot_table(index=["dataset", "region"], columns="column", values="value")
+    datasets = units.drop_duplicates("column").set_index("column")["dataset"]
+    columns = sorted(matrix.columns, key=lambda c: (datasets[c], c))  # dataset by dataset
+    low, high = stats.bootstrap_ci(
+        matrix[columns].to_numpy(dtype=np.float64), _mean_of_column_means, n_boot=n_boot,
+        ci=ci, seed=seed, strata=matrix.index.get_level_values("dataset"), omit_nan=True,
+    )  # fmt: skip
+    return float(low), float(high)
 
 
 def too_few(n: int, what: str = "regions", min_units: int = MIN_UNITS) -> str | None:

@@ -226,3 +226,63 @@ def test_ceiling_intervals_bracket_the_estimate_and_clear_the_floor_only_with_si
                 assert low > 2 * CEILING_FLOOR
             else:
                 assert low <= CEILING_FLOOR
+
+
+def test_bootstrap_ci_within_strata_keeps_every_stratum_in_every_draw():
+    """With strata, each stratum is resampled within itself, in sorted order, from one
+    generator: written out here with numpy, the interval is the same."""
+    rng = np.random.default_rng(5)
+    values = rng.normal(size=9)
+    strata = ["b", "a", "b", "a", "a", "c", "b", "b", "a"]  # stratum c: one unit
+    low, high = stats.bootstrap_ci(values, np.mean, n_boot=400, seed=2, strata=strata)
+    draws = np.random.default_rng(2)
+    parts = []
+    for label in ("a", "b", "c"):
+        members = np.flatnonzero(np.array(strata) == label)
+        parts.append(members[draws.integers(0, members.size, size=(400, members.size))])
+    means = values[np.concatenate(parts, axis=1)].mean(axis=1)
+    alpha = (1 - 0.95) / 2
+    assert (low, high) == (np.quantile(means, alpha), np.quantile(means, 1 - alpha))
+    # a stratum is never dropped: the huge value of stratum c is in every draw
+    shifted = values.copy()
+    shifted[5] += 1e6
+    low_c, _ = stats.bootstrap_ci(shifted, np.mean, n_boot=400, seed=2, strata=strata)
+    plain_low, _ = stats.bootstrap_ci(shifted, np.mean, n_boot=400, seed=2)
+    assert low_c > 1e4 and plain_low < low_c
+
+
+def test_every_confidence_interval_is_drawn_by_the_one_bootstrap(monkeypatch, tmp_path):
+    """The rank agreement of two metrics (and so the analyses' metric agreement), the
+    aggregations and the rankings (regions resampled within datasets) all call
+    stats.bootstrap_ci."""
+    import importlib
+
+    import pandas as pd
+
+    from brainrank.leaderboard.query import aggregate
+
+    ranking = importlib.import_module("brainrank.leaderboard.ranking")
+
+    calls = []
+    real = stats.bootstrap_ci
+
+    def spy(*args, **kwargs):
+        calls.append(kwargs.get("strata") is not None)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(stats, "bootstrap_ci", spy)
+    rng = np.random.default_rng(0)
+    assert stats.spearman_rank_agreement(rng.normal(size=8), rng.normal(size=8), n_boot=50)
+    assert calls == [False]
+    frame = pd.DataFrame(
+        [
+            {"model": m, "dataset": "d", "metric": "rsa", "metric_hash": "h", "config": "rsa",
+             "subject": "s", "region": f"r{i}", "layer": "l", "selection": "max",
+             "score": rng.normal(), "normalized": np.nan, "family": "convnet", "trained": True}
+            for m in ("a/x", "b/y") for i in range(6)
+        ]
+    )  # fmt: skip
+    aggregate(frame, over="region", n_boot=50)
+    assert len(calls) == 3  # one per model
+    ranked = ranking.rank_models(frame, n_boot=50)
+    assert ranked and calls[3:] == [True, True]  # stratified by dataset, one per model
