@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import click
 import pandas as pd
 
@@ -45,9 +47,88 @@ def _list_command(kind: str, columns: list[str]):
     return command
 
 
-main.command("models")(
-    _list_command("model", ["identifier", "family", "trained", "training_data", "source"])
+MODEL_COLUMNS = ["identifier", "family", "task", "training_method", "training_data", "trained",
+                 "source"]  # fmt: skip
+SET_COLUMNS = ["paper_name", "identifier", "status", "detail"]
+
+
+@main.command("models")
+@click.argument("pattern", required=False)
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@click.option(
+    "--family", help="Only these families (convnet, transformer, mlp-mixer, hybrid, other)."
 )
+@click.option("--task", help="Only these tasks (classification, 'taskonomy:*', language-image...).")
+@click.option("--data", "training_data", help="Only these training data (ImageNet-21k...).")
+@click.option("--method", "training_method", help="Only these training methods (simclr...).")
+@click.option("--trained/--random", "trained", default=None,
+              help="Only trained models, or only randomly initialised networks (baselines apart).")  # fmt: skip
+@click.option("--baselines/--no-baselines", "baseline", default=None,
+              help="Only the hand-made baselines, or everything but them.")  # fmt: skip
+@click.option("--vocabulary", is_flag=True,
+              help="Print the taxonomy's vocabularies (families, tasks, methods, data) instead.")  # fmt: skip
+@plugin_option
+@click.pass_context
+def models_command(ctx, pattern, fmt, vocabulary, plugin_files, **filters) -> None:
+    """List the registered models (optionally matching a shell-style PATTERN), with their
+    taxonomy: family, task, training method, training data (`--format json` gives every
+    field). Listing builds nothing.
+
+    PATTERN may be a paper's model set, `@mouse2021`, `@nsd2023`, `@taskonomy2019`,
+    `@stacking2023`: then every model of the paper is listed with its status, `present`
+    (weights found, or none needed), `absent` (weights missing: which file goes where) or
+    `unsupported` (why brainrank cannot build it).
+    """
+    import json
+
+    from brainrank.leaderboard.query import filter_scores
+
+    if vocabulary:
+        from brainrank.core.taxonomy import vocabularies
+
+        click.echo(json.dumps(vocabularies(), indent=2))
+        return
+    registry = registry_for(ctx, plugin_files)
+    filters = {k: v for k, v in filters.items() if v is not None}
+    if pattern and pattern.strip().startswith("@"):
+        frame = pd.DataFrame(_set_rows(registry, pattern.strip()))
+        columns = SET_COLUMNS
+    else:
+        frame = pd.DataFrame(_rows("model", registry, pattern))
+        columns = MODEL_COLUMNS
+    if filters and not frame.empty:
+        frame = filter_scores(frame, **filters)
+    if fmt == "table" and not frame.empty:
+        frame = frame[[c for c in [*columns, "status"] if c in frame.columns]]
+    echo_frame(frame, fmt)
+    if pattern and pattern.strip().startswith("@") and fmt == "table" and not frame.empty:
+        counts = frame["status"].value_counts()
+        click.echo(
+            "\n"
+            + ", ".join(f"{counts.get(s, 0)} {s}" for s in ("present", "absent", "unsupported"))
+            + (f", {counts['unknown']} unknown" if "unknown" in counts else ""),
+        )
+
+
+def _set_rows(registry, name: str) -> list[dict]:
+    """One row per member of the model set ``name``: the paper's name, the identifier, the
+    status and its detail, and the model's metadata when brainrank has the model."""
+    from brainrank.core.model_sets import member_status
+
+    model_set = registry.model_set(name)
+    rows = []
+    for member in model_set.members:
+        status, detail = member_status(member, lambda i: registry.get("model", i))
+        row = {"set": model_set.name, "paper_name": member.paper_name,
+               "identifier": member.identifier, "status": status, "detail": detail,
+               "named_in": member.named_in, "note": member.note}  # fmt: skip
+        if member.identifier and not member.unsupported:
+            with contextlib.suppress(Exception):  # then reported as unsupported
+                row.update(registry.get("model", member.identifier).metadata.to_dict())
+        rows.append(row)
+    return rows
+
+
 main.command("datasets")(
     _list_command("dataset", ["identifier", "species", "modality", "kind", "n_stimuli"])
 )

@@ -17,6 +17,8 @@ Version history:
 3. per-stage seconds (``seconds_model``, ``seconds_extraction``, ``seconds_scoring``,
    ``seconds_writing``) and regression ``fits`` on runs (empty for older runs); new table
    ``leases`` (the combinations live runs are computing).
+4. the model taxonomy's training method, Taskonomy task cluster and published ImageNet top-1
+   on ``models`` (empty for models registered before; a run that builds a model fills them).
 """
 
 from __future__ import annotations
@@ -50,6 +52,11 @@ ADDED_COLUMNS: dict[int, list[tuple[str, str]]] = {
         ("runs", "seconds_writing"),
         ("runs", "fits"),
     ],
+    3: [
+        ("models", "training_method"),
+        ("models", "task_cluster"),
+        ("models", "imagenet_top1"),
+    ],
 }
 
 
@@ -78,8 +85,12 @@ def _v2_to_v3(conn: Connection) -> None:
     Base.metadata.create_all(conn, checkfirst=True)  # leases
 
 
+def _v3_to_v4(conn: Connection) -> None:
+    _add_columns(conn, ADDED_COLUMNS[3])
+
+
 #: {from_version: migration}; each takes the schema from_version to from_version + 1
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _v1_to_v2, 2: _v2_to_v3}
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4}
 
 
 def migrate(conn: Connection, from_version: int, to_version: int) -> list[int]:

@@ -46,7 +46,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 SCORE_KEY = (
     "model",
@@ -92,6 +92,10 @@ class ModelRow(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
     # v2
     weights_hash: Mapped[str | None] = mapped_column(String(128))
+    # v4: the rest of the taxonomy (brainrank.core.taxonomy)
+    training_method: Mapped[str | None] = mapped_column(String(64))
+    task_cluster: Mapped[str | None] = mapped_column(String(32))
+    imagenet_top1: Mapped[float | None] = mapped_column(Float)
 
 
 class DatasetRow(Base):

@@ -117,7 +117,7 @@ def test_a_version_2_leaderboard_gains_stage_columns_and_leases(tmp_path, tiny_p
     assert _grid(tiny_plugin_path, open_store(str(path)), ["rsa"]).status == "ok"
     _as_version_2(path)
     store = open_store(str(path))
-    assert store.migrated_from == [3] and store.schema_version() == SCHEMA_VERSION == 3
+    assert store.migrated_from == [3, 4] and store.schema_version() == SCHEMA_VERSION == 4
     assert "leases" in store.table_names()
     old = store.runs_frame().iloc[0]
     assert old["status"] == "ok" and old[[*SEPARATELY, "fits"]].isna().all()

@@ -219,7 +219,7 @@ def test_a_version_1_sqlite_leaderboard_is_migrated_in_place(tmp_path):
     con.close()
     assert len(before) == 48
     store = open_store(str(path))
-    assert store.migrated_from == [2, 3] and store.schema_version() == SCHEMA_VERSION
+    assert store.migrated_from == [2, 3, 4] and store.schema_version() == SCHEMA_VERSION
     assert Path(f"{path}.schema-v1.bak").is_file()  # a copy of the old file is kept
     frame = scores(store)
     after = list(
@@ -258,7 +258,7 @@ def test_a_version_1_postgresql_leaderboard_is_migrated(postgres_url, tmp_path):
         )
     engine.dispose()
     store = Store(postgres_url)
-    assert store.migrated_from == [2, 3] and store.schema_version() == SCHEMA_VERSION
+    assert store.migrated_from == [2, 3, 4] and store.schema_version() == SCHEMA_VERSION
     frame = scores(store)
     assert frame["score"].tolist() == [pytest.approx(0.42)] and frame["model"].tolist() == ["m/old"]
     store.write_scores(
