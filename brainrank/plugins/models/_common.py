@@ -395,3 +395,31 @@ def reachable(url: str, timeout: float = 3.0) -> bool:
             return True
     except OSError:
         return False
+
+
+# --------------------------------------------------------------------------- checkpoint layouts
+
+
+def strip_prefixes(state: dict[str, Any], prefixes: Sequence[str]) -> dict[str, Any]:
+    """``state`` with any of ``prefixes`` removed from the front of every key, as long as
+    all keys carry it (repeated: ``module._feature_blocks.conv1.weight`` -> ``conv1.weight``)."""
+    changed = True
+    while changed and state:
+        changed = False
+        for prefix in prefixes:
+            if all(k.startswith(prefix) for k in state):
+                state = {k[len(prefix) :]: v for k, v in state.items()}
+                changed = True
+    return state
+
+
+def drop_keys(state: dict[str, Any], prefixes: Sequence[str]) -> dict[str, Any]:
+    """``state`` without the entries whose key starts with one of ``prefixes`` (training
+    heads a feature extractor does not use)."""
+    return {k: v for k, v in state.items() if not k.startswith(tuple(prefixes))}
+
+
+def random_or_trained(identifier: str, trained: bool, weights: Any) -> None:
+    """A random variant refuses a weights file (the same message everywhere)."""
+    if not trained and weights is not None:
+        raise ValueError(f"{identifier} takes no weights file: it is a random initialisation.")

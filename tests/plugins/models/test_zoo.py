@@ -69,9 +69,7 @@ def test_every_family_is_listed_with_complete_metadata(registry):
 
 
 def test_taskonomy_clusters_and_preprocessing(registry):
-    clusters = {
-        t: registry.get("model", f"taskonomy/{t}").metadata.task_cluster for t in TASKONOMY
-    }
+    clusters = {t: registry.get("model", f"taskonomy/{t}").metadata.task_cluster for t in TASKONOMY}
     assert set(clusters.values()) == {"2D", "3D", "geometric", "semantic"}
     assert clusters["edge_texture"] == "2D" and clusters["edge_occlusion"] == "3D"
     assert clusters["room_layout"] == "geometric" and clusters["class_scene"] == "semantic"
