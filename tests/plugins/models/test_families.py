@@ -27,12 +27,23 @@ from brainrank.core.scores import FeatureRequest
 EXPECTED_LAYER_KINDS: dict[str, set[str]] = {
     "resnet": {"Conv2d", "BatchNorm2d", "ReLU", "MaxPool2d", "AdaptiveAvgPool2d"},
     "vit": {"Conv2d", "LayerNorm", "Linear", "GELU"},
+    # (an AlexNet's 6 x 6 adaptive pooling of a 6 x 6 map repeats its last max pool: a
+    # duplicate layer, dropped)
+    "alexnet-gn": {"Conv2d", "GroupNorm", "ReLU", "MaxPool2d", "Linear", "BatchNorm1d", "L2Norm"},
+    "alexnet": {"Conv2d", "ReLU", "MaxPool2d", "Linear"},
+    # a detector's backbone: the trunk (frozen batch norm) and the FPN's convolutions
+    "detector": {"Conv2d", "FrozenBatchNorm2d", "ReLU", "MaxPool2d"},
+    # a segmentation network: dilated trunk and its head (no global pooling)
+    "segmenter": {"Conv2d", "BatchNorm2d", "ReLU", "MaxPool2d"},
 }
+
+
+_REGISTRY = Registry()
 
 
 @pytest.fixture(scope="module")
 def registry():
-    return Registry()
+    return _REGISTRY
 
 
 def random_values(state: dict[str, torch.Tensor], seed: int = 7) -> dict[str, torch.Tensor]:
@@ -94,7 +105,7 @@ def check_family(trained, random, stimuli, family: str | None, expected: dict[st
     assert not all(
         x.shape == y.shape and torch.allclose(x, y, atol=1e-4) for x, y in zip(a, b, strict=False)
     ), "trained and random outputs are the same"
-    listed = Registry().get("model", trained.identifier).metadata
+    listed = _REGISTRY.get("model", trained.identifier).metadata
     built = trained.metadata
     for field in ("source", "architecture", "family", "task", "task_cluster", "training_method",
                   "training_data", "trained", "input_size", "imagenet_top1"):  # fmt: skip
@@ -104,16 +115,18 @@ def check_family(trained, random, stimuli, family: str | None, expected: dict[st
 # --------------------------------------------------------------------------- VISSL
 
 
-def resnet50_trunk() -> tuple[dict[str, torch.Tensor], object]:
+@pytest.fixture(scope="module")
+def resnet50():
+    """torchvision's ResNet-50 at random, and random trunk values (no fc) in its names."""
     random = brainrank.load_model("torchvision/resnet50:random")
     trunk = {k: v for k, v in random.module.state_dict().items() if not k.startswith("fc.")}
     return random_values(trunk), random
 
 
-def test_vissl_checkpoints_in_their_three_layouts(torch_home, tiny_stimuli):
-    from brainrank.plugins.models.vissl import BY_TAG
+def test_vissl_checkpoints_in_their_three_layouts(torch_home, tiny_stimuli, resnet50):
+    from brainrank.plugins.models.vissl import BY_TAG, vissl_trunk
 
-    trunk, random = resnet50_trunk()
+    trunk, random = resnet50
     # VISSL training checkpoint (vissl/utils/checkpoint.py): classy_state_dict -> base_model
     # -> model -> {trunk, heads}, trunk keys prefixed "_feature_blocks."
     classy = {
@@ -137,20 +150,16 @@ def test_vissl_checkpoints_in_their_three_layouts(torch_home, tiny_stimuli):
     assert simclr.metadata.task == "contrastive self-supervision"
     assert simclr.metadata.imagenet_top1 is None and simclr.metadata.extra["linear_probe_top1"]
 
+    # the same reader, on the other two layouts (the build and load above are theirs too):
     # converted files (convert_classy_vision_to_vissl_resnet.py): {"model_state_dict": trunk}
-    torch.save({"model_state_dict": {f"_feature_blocks.{k}": v for k, v in trunk.items()}},
-               torch_home / "converted_vissl_rn50_rotnet_16kclusters_in1k_ep105.torch")  # fmt: skip
-    clusterfit = brainrank.load_model("torchvision/resnet50@clusterfit")
-    check_family(clusterfit, random, tiny_stimuli, None, trunk)
+    converted = {"model_state_dict": {f"_feature_blocks.{k}": v for k, v in trunk.items()}}
+    assert vissl_trunk(converted).keys() == trunk.keys()
     # the SwAV repository's DeepCluster v2 files: flat, "module." prefixes, training heads
     flat = {f"module.{k}": v for k, v in trunk.items()}
     flat["module.projection_head.0.weight"] = torch.zeros(2048, 2048)
     flat["module.prototypes.weight"] = torch.zeros(3000, 128)
-    path = torch_home / "dc.pth.tar"
-    torch.save(flat, path)
-    dc = brainrank.load_model("torchvision/resnet50@deepclusterv2", weights=str(path))
-    check_family(dc, random, tiny_stimuli, None, trunk)
-    assert dc.metadata.training_method == "deepclusterv2"
+    read = vissl_trunk(flat)
+    assert read.keys() == trunk.keys() and read["layer4.2.bn3.bias"] is trunk["layer4.2.bn3.bias"]
 
 
 def test_vissl_errors_name_the_file_and_the_keys(torch_home, tmp_path):
@@ -172,14 +181,9 @@ def test_vissl_errors_name_the_file_and_the_keys(torch_home, tmp_path):
 # --------------------------------------------------------------------------- DINO
 
 
-def test_dino_resnet50_and_vit(torch_home, tiny_stimuli):
-    # hubconf.py: dino_resnet50 loads a torchvision state dict without fc (strict=False);
-    # the ViTs load DINO's vision_transformer.py keys, strict
-    trunk, random = resnet50_trunk()
-    torch.save(trunk, torch_home / "dino_resnet50_pretrain.pth")
-    resnet = brainrank.load_model("torchvision/resnet50@dino")
-    check_family(resnet, random, tiny_stimuli, None, trunk)  # layer kinds: as VISSL's
-
+def test_dino_vit(torch_home, tiny_stimuli):
+    # hubconf.py: the ViTs load DINO's vision_transformer.py keys, strict (its ResNet-50, a
+    # torchvision state dict without fc, is in the slow tests)
     import timm
 
     vit = timm.create_model("vit_small_patch16_224", num_classes=0)
@@ -192,6 +196,212 @@ def test_dino_resnet50_and_vit(torch_home, tiny_stimuli):
     random_vit = brainrank.load_model("timm/vit_small_patch16_224:random")
     check_family(trained, random_vit, tiny_stimuli, "vit", state)
     assert trained.metadata.family == "transformer" and trained.metadata.training_method == "dino"
+
+
+# --------------------------------------------------------------------------- SLIP
+
+
+def slip_checkpoint(visual: dict[str, torch.Tensor], width: int) -> dict:
+    """SLIP's layout (main.py saves it; eval_zeroshot.py reads it): state_dict of the whole
+    CLIP/SLIP model under DistributedDataParallel ('module.'), the training arguments as an
+    argparse.Namespace, the epoch."""
+    import argparse
+
+    state = {f"module.visual.{k}": v for k, v in visual.items()}
+    state["module.image_projection"] = torch.randn(width, 512)
+    state["module.text_projection"] = torch.randn(512, 512)
+    state["module.logit_scale"] = torch.tensor(2.6)
+    state["module.token_embedding.weight"] = torch.randn(16, 512)
+    state["module.transformer.resblocks.0.attn.in_proj_weight"] = torch.randn(1536, 512)
+    state["module.image_mlp.layer1.weight"] = torch.randn(16, width)
+    args = argparse.Namespace(model="SLIP_VITS16", epochs=25, ssl_scale=1.0)
+    return {"epoch": 25, "state_dict": state, "best_acc1": 0.0, "args": args}
+
+
+def test_slip_vit_small_with_its_12_heads(torch_home, tiny_stimuli):
+    random = brainrank.load_model("slip/vit-s16:random")
+    assert random.module.visual.blocks[0].attn.num_heads == 12  # SLIP's ViT-S, not timm's
+    visual = random_values(random.module.visual.state_dict())
+    checkpoint = slip_checkpoint(visual, 384)
+    torch.save(checkpoint, torch_home / "slip_small_25ep.pt")
+    trained = brainrank.load_model("slip/vit-s16@slip")
+    expected = {f"visual.{k}": v for k, v in visual.items()}
+    expected["image_projection.weight"] = checkpoint["state_dict"]["module.image_projection"].t()
+    check_family(trained, random, tiny_stimuli, "vit", expected)
+    assert (trained.metadata.task, trained.metadata.training_data) == ("language-image", "YFCC-15M")
+    # the SimCLR objective has no image projection: the ViT's output is the last layer
+    torch.save(checkpoint, torch_home / "simclr_small_25ep.pt")
+    simclr = brainrank.load_model("slip/vit-s16@simclr")
+    assert simclr.module.image_projection is None
+    assert simclr.metadata.task == "contrastive self-supervision"
+    torch.testing.assert_close(simclr.module.visual.state_dict()["norm.bias"], visual["norm.bias"])
+
+
+# --------------------------------------------------------------------------- IPCL
+
+
+def test_ipcl_alexnet_gn(torch_home, tiny_stimuli):
+    from brainrank.plugins.models.ipcl import BY_TAG
+
+    random = brainrank.load_model("ipcl/alexnet-gn:random")
+    names = list(random.module.state_dict())
+    assert names[:3] == ["conv_block_1.0.weight", "conv_block_1.1.weight", "conv_block_1.1.bias"]
+    assert "fc6.1.running_var" in names and "fc8.0.weight" in names
+    state = random_values(random.module.state_dict())
+    # the release's .pth.tar: {"state_dict": ...} with DataParallel's "module." prefixes
+    torch.save({"state_dict": {f"module.{k}": v for k, v in state.items()}, "epoch": 100},
+               torch_home / BY_TAG["ipcl-imagenet"].cache)  # fmt: skip
+    trained = brainrank.load_model("ipcl/alexnet-gn@ipcl-imagenet")
+    check_family(trained, random, tiny_stimuli, "alexnet-gn", state)
+    norms = outputs(trained, tiny_stimuli)[0].norm(dim=1)
+    torch.testing.assert_close(norms, torch.ones_like(norms))  # the L2-normalised embedding
+    assert trained.metadata.training_method == "ipcl"
+    places = brainrank.load_model("ipcl/alexnet-gn@ipcl-places", weights=str(
+        torch_home / BY_TAG["ipcl-imagenet"].cache))  # fmt: skip
+    assert places.preprocess.std == (0.2, 0.2, 0.2)  # the visual-diet set's normalisation
+    assert places.metadata.training_data == "Places365"
+
+
+# --------------------------------------------------------------------------- Places365
+
+
+def test_places365_alexnet(torch_home, tiny_stimuli):
+    import torchvision.models as tvm
+
+    # CSAIL's files: the PyTorch ImageNet example's checkpoint, old serialisation; AlexNet
+    # with only its features wrapped in DataParallel
+    alexnet = tvm.alexnet(num_classes=365)
+    state = random_values(alexnet.state_dict())
+    wrapped = {k.replace("features.", "features.module."): v for k, v in state.items()}
+    torch.save({"epoch": 90, "arch": "alexnet", "state_dict": wrapped, "best_prec1": 53.17},
+               torch_home / "alexnet_places365.pth.tar", _use_new_zipfile_serialization=False)  # fmt: skip
+    trained = brainrank.load_model("torchvision/alexnet@places365")
+    random = brainrank.load_model("torchvision/alexnet:random")
+    check_family(trained, random, tiny_stimuli, "alexnet", state)
+    assert outputs(trained, tiny_stimuli)[0].shape == (4, 365)
+    assert trained.metadata.training_data == "Places365"
+
+
+@pytest.mark.slow
+def test_resnet50_checkpoints_of_dino_and_places365(torch_home, tiny_stimuli, resnet50):
+    trunk, random = resnet50
+    torch.save(trunk, torch_home / "dino_resnet50_pretrain.pth")  # hubconf: no fc, flat
+    dino = brainrank.load_model("torchvision/resnet50@dino")
+    check_family(dino, random, tiny_stimuli, None, trunk)
+    state = {**trunk, "fc.weight": torch.randn(365, 2048), "fc.bias": torch.randn(365)}
+    torch.save({"epoch": 40, "arch": "resnet50", "best_prec1": 54.74,
+                "state_dict": {f"module.{k}": v for k, v in state.items()}},
+               torch_home / "resnet50_places365.pth.tar", _use_new_zipfile_serialization=False)  # fmt: skip
+    places = brainrank.load_model("torchvision/resnet50@places365")
+    check_family(places, random, tiny_stimuli, None, state)
+
+
+# --------------------------------------------------------------------------- detection
+
+
+@pytest.mark.slow  # a whole Faster R-CNN (41 M parameters) is built, saved and read three times
+def test_torchvision_detector_backbone(torch_home, tiny_stimuli):
+    import torchvision.models as tvm
+
+    # torchvision's COCO file: the whole detector's state (frozen batch norm: no
+    # num_batches_tracked), keys backbone.body.*, backbone.fpn.*, rpn.*, roi_heads.*
+    network = tvm.get_model("fasterrcnn_resnet50_fpn", weights=None, weights_backbone=None)
+    state = {k: v for k, v in network.state_dict().items() if "num_batches_tracked" not in k}
+    state = random_values(state)
+    assert any(k.startswith("roi_heads.") for k in state)
+    torch.save(state, torch_home / "fasterrcnn_resnet50_fpn_coco-258fb6c6.pth")
+    trained = brainrank.load_model("torchvision/fasterrcnn_resnet50_fpn")
+    random = brainrank.load_model("torchvision/fasterrcnn_resnet50_fpn:random")
+    backbone = {k: v for k, v in state.items() if k.startswith("backbone.")}
+    check_family(trained, random, tiny_stimuli, "detector", backbone)
+    assert set(trained.module.state_dict()) == set(backbone)  # the heads are not kept
+    assert trained.metadata.task == "detection" and trained.metadata.training_data == "COCO"
+
+
+@pytest.mark.slow
+def test_torchvision_segmentation_network(torch_home, tiny_stimuli):
+    import torchvision.models as tvm
+
+    # torchvision's COCO-with-VOC-labels file: the network with its auxiliary head
+    network = tvm.get_model("fcn_resnet50", weights=None, weights_backbone=None, aux_loss=True)
+    state = random_values(network.state_dict())
+    assert any(k.startswith("aux_classifier.") for k in state)
+    torch.save(state, torch_home / "fcn_resnet50_coco-1167a1af.pth")
+    trained = brainrank.load_model("torchvision/fcn_resnet50")
+    random = brainrank.load_model("torchvision/fcn_resnet50:random")
+    kept = {f"network.{k}": v for k, v in state.items() if not k.startswith("aux_classifier.")}
+    check_family(trained, random, tiny_stimuli, "segmenter", kept)
+    assert outputs(trained, tiny_stimuli)[0].shape == (4, 21, 224, 224)
+    assert trained.metadata.task == "segmentation"
+
+
+def detectron2_r50_fpn(rng) -> dict[str, np.ndarray]:
+    """A Detectron2 R-50-FPN model's arrays under Detectron2's names (build_resnet_backbone,
+    BottleneckBlock, FPN of detectron2/modeling/backbone), plus a few head tensors."""
+
+    def norm(prefix, c):
+        return {f"{prefix}.norm.weight": rng.standard_normal(c), f"{prefix}.norm.bias":
+                rng.standard_normal(c), f"{prefix}.norm.running_mean": rng.standard_normal(c),
+                f"{prefix}.norm.running_var": rng.random(c) + 0.5}  # fmt: skip
+
+    arrays: dict[str, np.ndarray] = {}
+    root = "backbone.bottom_up"
+    arrays[f"{root}.stem.conv1.weight"] = rng.standard_normal((64, 3, 7, 7)) * 0.05
+    arrays.update(norm(f"{root}.stem.conv1", 64))
+    cin = 64
+    for stage, (blocks, mid) in enumerate([(3, 64), (4, 128), (6, 256), (3, 512)], start=2):
+        out = mid * 4
+        for b in range(blocks):
+            p = f"{root}.res{stage}.{b}"
+            for i, shape in enumerate([(mid, cin, 1, 1), (mid, mid, 3, 3), (out, mid, 1, 1)], 1):
+                arrays[f"{p}.conv{i}.weight"] = rng.standard_normal(shape) * 0.05
+                arrays.update(norm(f"{p}.conv{i}", shape[0]))
+            if b == 0:
+                arrays[f"{p}.shortcut.weight"] = rng.standard_normal((out, cin, 1, 1)) * 0.05
+                arrays.update(norm(f"{p}.shortcut", out))
+            cin = out
+        arrays[f"backbone.fpn_lateral{stage}.weight"] = rng.standard_normal((256, out, 1, 1))
+        arrays[f"backbone.fpn_lateral{stage}.bias"] = rng.standard_normal(256)
+        arrays[f"backbone.fpn_output{stage}.weight"] = rng.standard_normal((256, 256, 3, 3)) * 0.02
+        arrays[f"backbone.fpn_output{stage}.bias"] = rng.standard_normal(256)
+    arrays["proposal_generator.rpn_head.conv.weight"] = rng.standard_normal((256, 256, 3, 3))
+    arrays["roi_heads.box_predictor.cls_score.weight"] = rng.standard_normal((81, 1024))
+    return {k: v.astype(np.float32) for k, v in arrays.items()}
+
+
+def test_detectron2_pkl_converted_to_torchvision(torch_home, tiny_stimuli):
+    import pickle
+
+    from brainrank.plugins.models.detection import D2_BY_NAME
+
+    arrays = detectron2_r50_fpn(np.random.default_rng(0))
+    config = D2_BY_NAME["faster_rcnn_r_50_fpn_3x"]
+    with open(torch_home / config.filename, "wb") as fh:  # the model zoo's pickle layout
+        pickle.dump({"model": arrays, "__author__": "Detectron2 Model Zoo"}, fh)
+    trained = brainrank.load_model("detectron2/faster_rcnn_r_50_fpn_3x")
+    random = brainrank.load_model("detectron2/faster_rcnn_r_50_fpn_3x:random")
+    pairs = {  # Detectron2 name -> torchvision module name
+        "backbone.bottom_up.stem.conv1.weight": "body.conv1.weight",
+        "backbone.bottom_up.stem.conv1.norm.running_var": "body.bn1.running_var",
+        "backbone.bottom_up.res2.0.shortcut.norm.bias": "body.layer1.0.downsample.1.bias",
+        "backbone.bottom_up.res3.3.conv2.weight": "body.layer2.3.conv2.weight",
+        "backbone.bottom_up.res5.2.conv3.norm.weight": "body.layer4.2.bn3.weight",
+        "backbone.fpn_lateral2.weight": "fpn.inner_blocks.0.0.weight",
+        "backbone.fpn_output5.bias": "fpn.layer_blocks.3.0.bias",
+    }
+    expected = {tv: torch.from_numpy(arrays[d2]) for d2, tv in pairs.items()}
+    check_family(trained, random, tiny_stimuli, "detector", expected)
+    n_backbone = sum(k.startswith("backbone.") for k in arrays)
+    assert len(trained.module.state_dict()) == n_backbone  # every backbone tensor, no head
+    # MSRA ResNets stride on the first 1 x 1 convolution of a stage
+    layer2 = trained.module.body.layer2[0]
+    assert layer2.conv1.stride == (2, 2) and layer2.conv2.stride == (1, 1)
+    assert trained.preprocess.bgr and trained.preprocess.std == pytest.approx((1 / 255,) * 3)
+    # a pickle that names anything but arrays and containers is refused, not run
+    evil = torch_home / "evil.pkl"
+    evil.write_bytes(b"cos\nsystem\n(S'echo pwned'\ntR.")
+    with pytest.raises(WeightsUnavailableError, match=r"os\.system"):
+        brainrank.load_model("detectron2/faster_rcnn_r_50_fpn_3x", weights=str(evil))
 
 
 def test_every_checkpoint_family_is_listed_with_its_file(registry):
