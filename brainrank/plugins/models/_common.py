@@ -272,6 +272,7 @@ def load_torch_hub_weights(
     sha256_prefix: str | None = None,
     filename: str | None = None,
     reader: Any = None,
+    download: bool = True,
 ):
     """The checkpoint for ``url`` and its path: from ``weights`` if given, else the torch-hub
     cache (``$TORCH_HOME/hub/checkpoints/<file name of the URL>``), else a download. Without
@@ -281,6 +282,8 @@ def load_torch_hub_weights(
     against a damaged or wrong file under the expected name. ``filename`` names the cached
     file when it is not the URL's last part (files of one release that share a name);
     ``reader(identifier, path)`` reads it (default :func:`read_torch_file`).
+    ``download=False`` for files that cannot be downloaded as they are (the URL then says
+    where the release is).
     """
     import torch
 
@@ -292,6 +295,8 @@ def load_torch_hub_weights(
     path = torch_hub_checkpoints() / filename
     if not path.is_file():
         hint = hub_missing_message(identifier, url, filename)
+        if not download:
+            raise WeightsUnavailableError(hint)
         if offline():
             raise WeightsUnavailableError(hint + " (BRAINRANK_OFFLINE is set.)")
         if not reachable(url):

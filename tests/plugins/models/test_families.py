@@ -35,6 +35,10 @@ EXPECTED_LAYER_KINDS: dict[str, set[str]] = {
     "detector": {"Conv2d", "FrozenBatchNorm2d", "ReLU", "MaxPool2d"},
     # a segmentation network: dilated trunk and its head (no global pooling)
     "segmenter": {"Conv2d", "BatchNorm2d", "ReLU", "MaxPool2d"},
+    # MiDaS: the ResNeXt encoder and the RefineNet decoder (convolutions, upsampling)
+    "midas": {"Conv2d", "BatchNorm2d", "ReLU", "MaxPool2d", "Interpolate"},
+    # BiT ResNet-v2: weight-standardised convolutions, group norm (with its ReLU inside)
+    "bit": {"StdConv2d", "ReLU", "MaxPool2d"},
 }
 
 
@@ -402,6 +406,117 @@ def test_detectron2_pkl_converted_to_torchvision(torch_home, tiny_stimuli):
     evil.write_bytes(b"cos\nsystem\n(S'echo pwned'\ntR.")
     with pytest.raises(WeightsUnavailableError, match=r"os\.system"):
         brainrank.load_model("detectron2/faster_rcnn_r_50_fpn_3x", weights=str(evil))
+
+
+# --------------------------------------------------------------------------- MiDaS
+
+
+def midas_release_state(module) -> dict[str, torch.Tensor]:
+    """Random values under MiDaS v2.1's names (midas/midas_net.py, midas/blocks.py): the
+    encoder as pretrained.layer1 (stem + stage 1, Sequential indices 0, 1 and 4) to
+    layer4, the decoder as scratch.*."""
+    state = random_values(module.state_dict())
+    names = list(state)
+    assert names[0] == "pretrained.layer1.0.weight" and "pretrained.layer1.1.running_var" in state
+    assert "pretrained.layer1.4.0.conv1.weight" in state
+    assert {"scratch.layer4_rn.weight", "scratch.refinenet1.resConfUnit2.conv2.bias",
+            "scratch.output_conv.4.weight"} <= set(state)  # fmt: skip
+    return state
+
+
+def test_midas_decoder_at_a_small_width(tiny_stimuli):
+    """The MiDaS network's structure, names and layer kinds with a small encoder (the real
+    one, a ResNeXt-101 at 384 px, is built in the slow tests)."""
+    from brainrank.core.specs import Model, ModelMetadata
+    from brainrank.plugins.models._common import ImagePreprocess, load_state
+    from brainrank.plugins.models.midas import midas_net
+
+    torch.manual_seed(0)
+    small = midas_net("resnet18", features=32)
+    state = midas_release_state(small)
+    fresh = midas_net("resnet18", features=32)
+    load_state(fresh, {"model": state, "optimizer": {}}, "midas/test", "checkpoint.pt")
+    prep = ImagePreprocess(size=64, resize=64)
+    meta = ModelMetadata(source="midas", architecture="small", family="convnet", trained=False)
+    model = Model("midas/test", fresh.eval(), prep, prep.describe(), meta)
+    depth = outputs(model, tiny_stimuli)[0]
+    assert depth.shape == (4, 64, 64) and (depth >= 0).all()  # a non-negative map per pixel
+    features = extract(model, tiny_stimuli)
+    assert EXPECTED_LAYER_KINDS["midas"] <= layer_kinds(model, features)
+    random = Model("midas/random", small.eval(), prep, prep.describe(), meta)
+    assert not torch.allclose(depth, outputs(random, tiny_stimuli)[0])
+
+
+@pytest.mark.slow
+def test_midas_v21(torch_home, tiny_stimuli):
+    random = brainrank.load_model("midas/midas-v21:random")
+    state = midas_release_state(random.module)
+    torch.save({"model": state, "optimizer": {}}, torch_home / "midas_v21_384.pt")
+    trained = brainrank.load_model("midas/midas-v21")
+    check_family(trained, random, tiny_stimuli, None, state)  # kinds: the small test's
+    assert outputs(trained, tiny_stimuli)[0].shape == (4, 384, 384)
+    assert trained.metadata.task == "depth"
+
+
+# --------------------------------------------------------------------------- BiT
+
+
+def bit_arrays(module, rng) -> dict[str, np.ndarray]:
+    """An expert's variables under BiT's names (big_transfer bit_pytorch/models.py
+    load_from), kernels in TensorFlow's HWIO order, with the head the experts lack."""
+    state = module.state_dict()
+
+    def hwio(key):
+        shape = tuple(state[key].shape)
+        return rng.standard_normal((shape[2], shape[3], shape[1], shape[0])).astype(np.float32)
+
+    arrays = {"resnet/root_block/standardized_conv2d/kernel": hwio("stem.conv.weight")}
+    for stage, blocks in enumerate((3, 4, 6, 3)):
+        for unit in range(blocks):
+            p = f"resnet/block{stage + 1}/unit{unit + 1:02d}"
+            t = f"stages.{stage}.blocks.{unit}"
+            for letter, i in (("a", 1), ("b", 2), ("c", 3)):
+                width = state[f"{t}.norm{i}.weight"].shape[0]
+                arrays[f"{p}/{letter}/group_norm/gamma"] = rng.random(width).astype(np.float32)
+                arrays[f"{p}/{letter}/group_norm/beta"] = rng.standard_normal(width).astype(
+                    np.float32
+                )
+                arrays[f"{p}/{letter}/standardized_conv2d/kernel"] = hwio(f"{t}.conv{i}.weight")
+            if unit == 0:
+                arrays[f"{p}/a/proj/standardized_conv2d/kernel"] = hwio(
+                    f"{t}.downsample.conv.weight"
+                )
+    arrays["resnet/group_norm/gamma"] = rng.random(2048).astype(np.float32)
+    arrays["resnet/group_norm/beta"] = rng.standard_normal(2048).astype(np.float32)
+    return arrays
+
+
+def test_bit_expert_from_a_bit_npz(torch_home, tiny_stimuli):
+    random = brainrank.load_model("bit/resnetv2_50x1_bit:random")
+    arrays = bit_arrays(random.module, np.random.default_rng(0))
+    np.savez(torch_home / "bit_m-r50x1-expert-animal.npz", **arrays)
+    trained = brainrank.load_model("timm/resnetv2_50x1_bit@expert-animal")
+    expected = {
+        "stem.conv.weight": torch.from_numpy(
+            arrays["resnet/root_block/standardized_conv2d/kernel"].transpose(3, 2, 0, 1).copy()
+        ),
+        "stages.1.blocks.0.downsample.conv.weight": torch.from_numpy(
+            arrays["resnet/block2/unit01/a/proj/standardized_conv2d/kernel"]
+            .transpose(3, 2, 0, 1)
+            .copy()
+        ),
+        "stages.3.blocks.2.norm3.bias": torch.from_numpy(
+            arrays["resnet/block4/unit03/c/group_norm/beta"]
+        ),
+        "norm.weight": torch.from_numpy(arrays["resnet/group_norm/gamma"]),
+    }
+    check_family(trained, random, tiny_stimuli, "bit", expected)
+    assert trained.metadata.extra["expert_subtree"] == "animal"
+    with pytest.raises(WeightsUnavailableError) as info:  # no file: says how to make one
+        brainrank.load_model("timm/resnetv2_50x1_bit@expert-bird")
+    message = str(info.value)
+    assert "bit_m-r50x1-expert-bird.npz" in message and "tfhub.dev" in message
+    assert "SavedModel" in message
 
 
 def test_every_checkpoint_family_is_listed_with_its_file(registry):
