@@ -49,7 +49,7 @@ def _list_command(kind: str, columns: list[str]):
 
 MODEL_COLUMNS = ["identifier", "family", "task", "training_method", "training_data", "trained",
                  "source"]  # fmt: skip
-SET_COLUMNS = ["paper_name", "identifier", "status", "detail"]
+SET_COLUMNS = ["paper_name", "identifier", "status", "named_in", "detail"]
 
 
 @main.command("models")
@@ -94,20 +94,52 @@ def models_command(ctx, pattern, fmt, vocabulary, plugin_files, **filters) -> No
         frame = pd.DataFrame(_set_rows(registry, pattern.strip()))
         columns = SET_COLUMNS
     else:
-        frame = pd.DataFrame(_rows("model", registry, pattern))
+        rows = _rows("model", registry, pattern)
+        if not pattern:  # what brainrank cannot build is listed too, with the reason
+            rows += _unsupported_rows(registry)
+        frame = pd.DataFrame(rows)
         columns = MODEL_COLUMNS
     if filters and not frame.empty:
         frame = filter_scores(frame, **filters)
+    is_set = bool(pattern and pattern.strip().startswith("@"))
     if fmt == "table" and not frame.empty:
-        frame = frame[[c for c in [*columns, "status"] if c in frame.columns]]
+        frame = frame[[c for c in dict.fromkeys([*columns, "status"]) if c in frame.columns]]
+        if is_set:  # the full detail (file, folder, URL) is in --format json
+            frame = frame.assign(
+                detail=[_short(d, s) for d, s in zip(frame["detail"], frame["status"], strict=True)]
+            )
     echo_frame(frame, fmt)
-    if pattern and pattern.strip().startswith("@") and fmt == "table" and not frame.empty:
+    if is_set and fmt == "table" and not frame.empty:
         counts = frame["status"].value_counts()
+        summary = ", ".join(f"{counts.get(s, 0)} {s}" for s in ("present", "absent", "unsupported"))
+        if "unknown" in counts:
+            summary += f", {counts['unknown']} unknown"
         click.echo(
-            "\n"
-            + ", ".join(f"{counts.get(s, 0)} {s}" for s in ("present", "absent", "unsupported"))
-            + (f", {counts['unknown']} unknown" if "unknown" in counts else ""),
+            f"\n{summary}. `--format json` gives each model's full detail: the file, folder "
+            "and URL of missing weights, the reason a model is unsupported."
         )
+
+
+def _short(text: str, status: str, width: int = 70) -> str:
+    """A table cell for a status detail: for missing weights, the file that is missing."""
+    import re
+
+    text = str(text)
+    if status == "absent" and (found := re.search(r"\bfile (\S+?)[ ,)]", text)):
+        text = f"needs {found[1]}"
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _unsupported_rows(registry) -> list[dict]:
+    """One row per model a registered model set names but brainrank cannot build."""
+    rows: dict[str, dict] = {}
+    for model_set in registry.model_sets().values():
+        for member in model_set.unsupported():
+            key = member.identifier or member.paper_name
+            rows.setdefault(key, {"identifier": member.identifier or f"({member.paper_name})",
+                                  "status": f"unsupported (brainrank models @{model_set.name})",
+                                  "reason": member.unsupported})  # fmt: skip
+    return list(rows.values())
 
 
 def _set_rows(registry, name: str) -> list[dict]:

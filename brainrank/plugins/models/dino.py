@@ -27,7 +27,16 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
-from brainrank.plugin import RANDOM_SEED, Model, ModelMetadata, ModelSpec, hookimpl, seeded
+from brainrank.plugin import (
+    RANDOM_SEED,
+    Model,
+    ModelMetadata,
+    ModelSet,
+    ModelSpec,
+    SetMember,
+    hookimpl,
+    seeded,
+)
 from brainrank.plugins.models._common import (
     ImagePreprocess,
     hub_weights_missing,
@@ -66,6 +75,17 @@ RELEASES: tuple[Release, ...] = (
             "dino_vitbase8_pretrain", 80.1, "ViT-B/8"),
 )  # fmt: skip
 BY_ID = {r.identifier: r for r in RELEASES}
+#: DINO hub models brainrank does not build, with the reason
+UNSUPPORTED: dict[str, str] = {
+    name: "DINO's XCiT backbones: no reader for their checkpoints here (timm's XCiT key names "
+    "were not checked against DINO's files)"
+    for name in (
+        "dino_xcit_small_12_p16",
+        "dino_xcit_small_12_p8",
+        "dino_xcit_medium_24_p16",
+        "dino_xcit_medium_24_p8",
+    )
+}
 
 
 def _metadata(release: Release) -> ModelMetadata:
@@ -139,4 +159,21 @@ def brainrank_models() -> list[ModelSpec]:
             weights_missing=partial(hub_weights_missing, r.identifier, r.url),
         )
         for r in RELEASES
+    ]
+
+
+@hookimpl
+def brainrank_model_sets() -> list[ModelSet]:
+    """``@dino``: the DINO hub models (hubconf.py), with those brainrank does not build."""
+    names = ("dino_resnet50", "dino_vits16", "dino_vits8", "dino_vitb16", "dino_vitb8")
+    members = [SetMember(n, r.identifier) for n, r in zip(names, RELEASES, strict=True)]
+    members += [SetMember(name, None, reason) for name, reason in UNSUPPORTED.items()]
+    return [
+        ModelSet(
+            name="dino",
+            title="DINO (facebookresearch/dino hubconf.py)",
+            citation="Caron et al. (2021), Emerging properties in self-supervised vision "
+            "transformers, ICCV",
+            members=tuple(members),
+        )
     ]

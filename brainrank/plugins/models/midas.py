@@ -33,7 +33,16 @@ from __future__ import annotations
 from functools import partial
 from pathlib import Path
 
-from brainrank.plugin import RANDOM_SEED, Model, ModelMetadata, ModelSpec, hookimpl, seeded
+from brainrank.plugin import (
+    RANDOM_SEED,
+    Model,
+    ModelMetadata,
+    ModelSet,
+    ModelSpec,
+    SetMember,
+    hookimpl,
+    seeded,
+)
 from brainrank.plugins.models._common import (
     ImagePreprocess,
     hub_weights_missing,
@@ -204,4 +213,22 @@ def brainrank_models() -> list[ModelSpec]:
             weights_missing=partial(hub_weights_missing, "midas/midas-v21", URL),
         ),
         ModelSpec("midas/midas-v21:random", partial(build, False), _metadata(False)),
+    ]
+
+
+@hookimpl
+def brainrank_model_sets() -> list[ModelSet]:
+    """``@midas``: the MiDaS hub models, with those brainrank does not build."""
+    members = [SetMember("MiDaS", "midas/midas-v21")]
+    members += [SetMember(name, None, reason) for name, reason in UNSUPPORTED.items()]
+    return [
+        ModelSet(
+            name="midas",
+            title="MiDaS depth networks (isl-org/MiDaS hubconf.py)",
+            citation="Ranftl, Lasinger, Hafner, Schindler & Koltun (2020), Towards robust "
+            "monocular depth estimation, TPAMI; Ranftl, Bochkovskiy & Koltun (2021), Vision "
+            "transformers for dense prediction, ICCV",
+            members=tuple(members),
+            description="The MiDaS v2.1 and DPT hub models; MiDaS_small and DPT are not built.",
+        )
     ]
