@@ -97,7 +97,8 @@ def _architectures(
     members: list[SetMember] = []
     for name in names:
         identifier = f"{source}/{(renames or {}).get(name, name)}"
-        members += _trained_and_random(name, identifier, "text" if name in text else "code")
+        named_in = "text" if name in text else "code"
+        members += _trained_and_random(f"{name} ({source})", identifier, named_in)
     return members
 
 
@@ -267,11 +268,11 @@ def nsd2023() -> ModelSet:
     members = _architectures("torchvision", NSD_TORCHVISION, NSD_TEXT)
     for name in NSD_TIMM:
         if name in NSD_TIMM_GONE:
-            members.append(SetMember(name, None, NSD_TIMM_GONE[name], named_in="code"))
+            members.append(SetMember(f"{name} (timm)", None, NSD_TIMM_GONE[name], named_in="code"))
             continue
         identifier = f"timm/{NSD_TIMM_RENAMES.get(name, name)}"
         named = "text" if name in NSD_TEXT else "code"
-        members += _trained_and_random(name, identifier, named)
+        members += _trained_and_random(f"{name} (timm)", identifier, named)
     members.append(
         SetMember(
             "ResNet-50, revamped category supervision (Wightman et al. 2021)",
