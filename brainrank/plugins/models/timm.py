@@ -131,7 +131,8 @@ _TAG_DATA = (
     ("yfcc100m", "YFCC-100M"), ("yfcc15m", "YFCC-15M"), ("laion2b", "LAION-2B"),
     ("laion400m", "LAION-400M"), ("laion", "LAION-2B"), ("openai", "WIT-400M"),
     ("datacomp", "DataComp"), ("dfn", "DFN"), ("metaclip", "MetaCLIP"), ("webli", "WebLI"),
-    ("cc12m", "CC-12M"), ("m38m", "other"), ("merged", "other"), ("in22k", "ImageNet-22k"),
+    ("cc12m", "CC-12M"), ("m38m", "other"), ("merged", "other"), ("lvd", "other"),
+    ("seer", "Instagram-1B"), ("swag", "Instagram-3.5B"), ("in22k", "ImageNet-22k"),
     ("in21k", "ImageNet-21k"), ("in12k", "ImageNet-12k"), ("in1k", "ImageNet-1k"),
     ("dino", "ImageNet-1k"), ("mae", "ImageNet-1k"),
 )  # fmt: skip
@@ -160,27 +161,32 @@ def tag_taxonomy(tag: str | None, name: str = "") -> dict[str, str | None]:
     data = _data_in(pre) or "unknown"
     fine_tuned = _data_in(ft, last=True) if sep else None
     arch = name.split(".")[0].lower()
-    if "dino" in pre:
+    if data == "unknown" and not sep:  # a tag that names no data: nothing to infer
+        return {"task": "unknown", "training_method": "unknown", "training_data": "unknown",
+                "fine_tuned_on": None}  # fmt: skip
+    if "dino" in pre or pre.startswith("lvd"):  # lvd*: DINOv2/v3's curated data
         method = "dino"
+    elif "seer" in pre:
+        method = "swav"
     elif "mae" in pre.split("_"):
         method = "mae"
     elif arch.startswith("eva") and "mim" in pre:
         method = "eva"
     elif arch.startswith("beit"):
         method = "beit"
-    elif data in _LANGUAGE_IMAGE:
+    elif data in _LANGUAGE_IMAGE or "clip" in pre.split("_"):
         method = "clip"
     elif pre.startswith("ns") or "_ssl" in pre or pre.startswith("ssl"):
         method = "semi-supervised"
-    elif "wsl" in pre:
+    elif "wsl" in pre or "swag" in pre:
         method = "weakly-supervised"
-    elif "dist" in pre.split("_"):
+    elif "dist" in pre.split("_") or "distilled" in arch:
         method = "distillation"
     else:
-        method = "supervised"
+        method = "supervised" if data != "unknown" else "unknown"
     if sep:
         task = "classification"
-    elif method == "dino":
+    elif method in ("dino", "swav"):
         task = "non-contrastive self-supervision"
     elif method in ("mae", "eva", "beit"):
         task = "masked image modelling"
