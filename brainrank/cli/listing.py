@@ -95,7 +95,7 @@ def models_command(ctx, pattern, fmt, vocabulary, plugin_files, **filters) -> No
         columns = SET_COLUMNS
     else:
         rows = _rows("model", registry, pattern)
-        if not pattern:  # what brainrank cannot build is listed too, with the reason
+        if not pattern and not filters:  # what brainrank cannot build, with the reason
             rows += _unsupported_rows(registry)
         frame = pd.DataFrame(rows)
         columns = MODEL_COLUMNS

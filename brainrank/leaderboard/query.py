@@ -74,7 +74,8 @@ def _match(series: pd.Series, patterns: str | Iterable[str]) -> pd.Series:
     wanted = _patterns(patterns)
     exact = {p for p in wanted if not any(c in p for c in "*?[")}  # a set: many patterns stay fast
     globs = [p for p in wanted if p not in exact]
-    values = series.astype(str)
+    # missing values match no pattern (pandas 3 keeps NaN through astype(str))
+    values = series.map(lambda v: "" if v is None or (isinstance(v, float) and v != v) else str(v))
     return values.map(lambda v: v in exact or any(fnmatch.fnmatchcase(v, p) for p in globs)).astype(
         bool
     )
