@@ -87,6 +87,16 @@ TORCHVISION: dict[str, tuple[str, str]] = {
     "deeplabv3_resnet101": ("segmentation", "COCO"),
 }
 _SEGMENTATION = ("fcn_", "deeplabv3_")
+#: listed at random initialisation: one per distinct network (Mask and Keypoint R-CNN's
+#: backbone is Faster R-CNN's ResNet-50-FPN)
+TORCHVISION_RANDOM = (
+    "fasterrcnn_resnet50_fpn",
+    "retinanet_resnet50_fpn",
+    "fcn_resnet50",
+    "fcn_resnet101",
+    "deeplabv3_resnet50",
+    "deeplabv3_resnet101",
+)
 
 
 def _tv_metadata(name: str, trained: bool) -> ModelMetadata:
@@ -490,13 +500,14 @@ def brainrank_models() -> list[ModelSpec]:
                 weights_missing=partial(_tv_missing, name),
             )
         )
-        specs.append(
-            ModelSpec(
-                f"torchvision/{name}:random",
-                partial(build_torchvision, name, False),
-                _tv_metadata(name, False),
+        if name in TORCHVISION_RANDOM:
+            specs.append(
+                ModelSpec(
+                    f"torchvision/{name}:random",
+                    partial(build_torchvision, name, False),
+                    _tv_metadata(name, False),
+                )
             )
-        )
     for config in DETECTRON2:
         specs.append(
             ModelSpec(

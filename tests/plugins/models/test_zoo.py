@@ -210,13 +210,26 @@ def test_missing_weights_say_what_and_where(identifier, where, torch_home, hf_ho
         assert piece in message, (piece, message)
 
 
+#: architectures of checkpoint families with no random variant of their own listed (DINO's
+#: ViT-S/8 on timm's resolver; its ViT-S/16 and B/16, VISSL's and Places365's ResNet-50 and
+#: AlexNet are listed by the timm and torchvision plugins)
+EXTRA_RANDOM = ["timm/vit_small_patch8_224:random"]
+#: one per new family: the sweep must reach each of them
+NEW_FAMILIES = ["slip/vit-s16:random", "ipcl/alexnet-gn:random", "bit/resnetv2_50x1_bit:random",
+                "midas/midas-v21:random", "detectron2/faster_rcnn_r_50_fpn_3x:random",
+                "torchvision/fasterrcnn_resnet50_fpn:random", "torchvision/fcn_resnet50:random"]  # fmt: skip
+
+
 @pytest.mark.slow
 def test_every_listed_random_model_builds_and_extracts(registry, stimuli_factory):
     stimuli = stimuli_factory(n=3, size=16)
-    for identifier in registry.identifiers("model"):
-        meta = registry.get("model", identifier).metadata
-        if meta.trained:
-            continue
+    swept = [
+        identifier
+        for identifier in registry.identifiers("model")
+        if not registry.get("model", identifier).metadata.trained
+    ] + EXTRA_RANDOM
+    assert set(NEW_FAMILIES) <= set(swept)
+    for identifier in swept:
         model = brainrank.load_model(identifier)
         check_features(model, stimuli, 1)
         del model
