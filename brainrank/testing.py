@@ -703,6 +703,13 @@ def check_plugin(
     built; a dataset whose files are not in ``data_dir`` is skipped and reported)."""
     specs = collect_specs(plugin)
     check_identifiers(specs.all())
+    for model_set in specs.model_sets:
+        for member in model_set.members:
+            if member.identifier is not None:
+                try:
+                    check_identifier(member.identifier, "model")
+                except BrainrankError as exc:
+                    _fail(f"model set @{model_set.name}, member {member.paper_name!r}: {exc}")
     for spec in specs.all():
         check_metadata(spec)
     if lazy:

@@ -519,6 +519,18 @@ def test_bit_expert_from_a_bit_npz(torch_home, tiny_stimuli):
     assert "SavedModel" in message
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "identifier",
+    ["ipcl/alexnet-gn:random", "slip/vit-s16:random", "bit/resnetv2_50x1_bit:random",
+     "detectron2/faster_rcnn_r_50_c4_3x:random"],
+)  # fmt: skip
+def test_new_families_pass_the_plugin_checks(registry, identifier):
+    import brainrank.testing as bt
+
+    assert bt.check_model(registry.get("model", identifier))
+
+
 def test_every_checkpoint_family_is_listed_with_its_file(registry):
     from brainrank.plugins.models import dino, vissl
 
