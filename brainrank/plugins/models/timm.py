@@ -11,8 +11,21 @@ downloaded only when missing, allowed (no ``BRAINRANK_OFFLINE``) and the hub is 
 
 The curated list covers the seed papers' families: classic and modern convnets,
 EfficientNets, normaliser-free nets (NF-ResNet, NFNet), Inception-ResNet-v2, vision
-transformers (ViT, DeiT, Swin, BEiT, CaiT, LeViT, PiT, XCiT) and MLP models (MLP-Mixer,
-ResMLP, gMLP).
+transformers (ViT, DeiT, Swin, BEiT, CaiT, PiT, XCiT), a hybrid (LeViT) and MLP models
+(MLP-Mixer, ResMLP, gMLP). It records, without importing timm, the pretrained tag each name
+loads and that tag's ImageNet-1k top-1 at the model's input size from timm's published
+results (``results/results-imagenet.csv``); a test checks the tags against timm's
+pretrained configurations, which is what a built model records.
+
+Taxonomy (:mod:`brainrank.core.taxonomy`) from the pretrained tag (:func:`tag_taxonomy`): the
+part before ``_ft_`` names the (pre-)training data and method (``in21k``, ``in22k``,
+``in12k``, ``in1k``; ``jft`` with ``ns``: Noisy Student; ``ig1b`` with ``swsl``; ``laion2b``,
+``openai``... : CLIP; ``dino``, ``mae``, ``mim`` (EVA), BEiT's architecture: their
+self-supervised pre-training), the part after it the fine-tuning data; ``dist`` or a
+``distilled`` architecture: distillation. A tag that names no data gives ``unknown`` (no
+guess). Families: convnet unless the name is a transformer, MLP-Mixer or hybrid
+(convolution with attention or a pooling token mixer: Visformer, NesT, PoolFormer,
+EfficientFormer, MobileViT, LeViT, CoaT, ConViT, CvT, MaxViT, ...).
 """
 
 from __future__ import annotations
