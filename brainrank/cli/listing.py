@@ -81,8 +81,6 @@ def models_command(ctx, pattern, fmt, vocabulary, plugin_files, **filters) -> No
     """
     import json
 
-    from brainrank.leaderboard.query import filter_scores
-
     if vocabulary:
         from brainrank.core.taxonomy import vocabularies
 
@@ -100,7 +98,7 @@ def models_command(ctx, pattern, fmt, vocabulary, plugin_files, **filters) -> No
         frame = pd.DataFrame(rows)
         columns = MODEL_COLUMNS
     if filters and not frame.empty:
-        frame = filter_scores(frame, **filters)
+        frame = frame[[_matches(row, filters) for row in frame.to_dict("records")]]
     is_set = bool(pattern and pattern.strip().startswith("@"))
     if fmt == "table" and not frame.empty:
         frame = frame[[c for c in dict.fromkeys([*columns, "status"]) if c in frame.columns]]
@@ -118,6 +116,30 @@ def models_command(ctx, pattern, fmt, vocabulary, plugin_files, **filters) -> No
             f"\n{summary}. `--format json` gives each model's full detail: the file, folder "
             "and URL of missing weights, the reason a model is unsupported."
         )
+
+
+def _matches(row: dict, filters: dict) -> bool:
+    """A listed model passes the filters (shell patterns, comma-separated; ``trained``:
+    trained models or random networks, baselines apart; ``baseline``). The same rules as the
+    leaderboard's filters, without loading the leaderboard."""
+    import fnmatch
+
+    baseline = row.get("training_method") == "handcrafted"
+    for key, wanted in filters.items():
+        if key == "trained":
+            if bool(row.get("trained")) != bool(wanted) or (not wanted and baseline):
+                return False
+        elif key == "baseline":
+            if baseline != bool(wanted):
+                return False
+        else:
+            value = row.get(key)
+            if not isinstance(value, str):
+                return False
+            patterns = [p.strip() for p in str(wanted).split(",") if p.strip()]
+            if not any(fnmatch.fnmatchcase(value, p) for p in patterns):
+                return False
+    return True
 
 
 def _short(text: str, status: str, width: int = 70) -> str:

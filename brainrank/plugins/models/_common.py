@@ -204,7 +204,8 @@ def fit_state(module: Any, state: dict[str, Any], identifier: str, path: str | P
     import torch
 
     expected = module.state_dict()
-    missing = [k for k in expected if k not in state]
+    # torch fills in a missing batch-norm counter itself (files of older PyTorch have none)
+    missing = [k for k in expected if k not in state and not k.endswith("num_batches_tracked")]
     unexpected = [k for k in state if k not in expected]
     removed: list[str] = []
     if missing and not unexpected:
