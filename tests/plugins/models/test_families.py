@@ -394,7 +394,7 @@ def test_detectron2_pkl_converted_to_torchvision(torch_home, tiny_stimuli):
         "backbone.fpn_output5.bias": "fpn.layer_blocks.3.0.bias",
     }
     expected = {tv: torch.from_numpy(arrays[d2]) for d2, tv in pairs.items()}
-    check_family(trained, random, tiny_stimuli, "detector", expected)
+    check_family(trained, random, tiny_stimuli, None, expected)  # kinds: the slow test
     n_backbone = sum(k.startswith("backbone.") for k in arrays)
     assert len(trained.module.state_dict()) == n_backbone  # every backbone tensor, no head
     # MSRA ResNets stride on the first 1 x 1 convolution of a stage
@@ -510,13 +510,27 @@ def test_bit_expert_from_a_bit_npz(torch_home, tiny_stimuli):
         ),
         "norm.weight": torch.from_numpy(arrays["resnet/group_norm/gamma"]),
     }
-    check_family(trained, random, tiny_stimuli, "bit", expected)
+    check_family(trained, random, tiny_stimuli, None, expected)  # kinds: the slow test
     assert trained.metadata.extra["expert_subtree"] == "animal"
     with pytest.raises(WeightsUnavailableError) as info:  # no file: says how to make one
         brainrank.load_model("timm/resnetv2_50x1_bit@expert-bird")
     message = str(info.value)
     assert "bit_m-r50x1-expert-bird.npz" in message and "tfhub.dev" in message
     assert "SavedModel" in message
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("identifier", "family"),
+    [("detectron2/faster_rcnn_r_50_fpn_3x:random", "detector"),
+     ("bit/resnetv2_50x1_bit:random", "bit")],
+)  # fmt: skip
+def test_layer_kinds_of_the_converted_families(identifier, family, tiny_stimuli):
+    """The layer kinds of families whose fast test checks the conversion only (the kinds
+    belong to the architecture: its random initialisation has them)."""
+    model = brainrank.load_model(identifier)
+    kinds = layer_kinds(model, extract(model, tiny_stimuli))
+    assert EXPECTED_LAYER_KINDS[family] <= kinds, EXPECTED_LAYER_KINDS[family] - kinds
 
 
 @pytest.mark.slow
