@@ -17,8 +17,10 @@ What is here, by plugin kind:
 - **every plugin**: :data:`hookimpl`; the errors a user can cause (:class:`InputError`,
   :class:`DataUnavailableError`, :class:`WeightsUnavailableError`,
   :class:`NotApplicableError`), each raised with a message that says what to do.
-- **models**: :class:`ModelSpec`, :class:`ModelMetadata`, :class:`Model`, and
-  :func:`seeded` for reproducible random initialisations.
+- **models**: :class:`ModelSpec`, :class:`ModelMetadata` (its vocabularies in
+  :mod:`brainrank.core.taxonomy`), :class:`Model`, :func:`seeded` for reproducible random
+  initialisations, and :class:`ModelSet` / :class:`SetMember` for named selections of models
+  (the ``brainrank_model_sets`` hook: ``--models @name``).
 - **datasets**: :class:`DatasetSpec`, :class:`DatasetMetadata`, :class:`Dataset` (override
   :meth:`Dataset.responses`, :meth:`Dataset.rdms`, :meth:`Dataset.ceiling`,
   :meth:`Dataset.train_test_split` as needed), :class:`StimulusSet`, :class:`RDMSet` and the
@@ -58,6 +60,7 @@ from brainrank.core.errors import (
 )
 from brainrank.core.identifiers import check_identifier, split_variant
 from brainrank.core.metric import Metric
+from brainrank.core.model_sets import ModelSet, SetMember
 from brainrank.core.registry import hookimpl
 from brainrank.core.responses import (
     NEUROID,
@@ -114,12 +117,14 @@ __all__ = [
     "MetricSpec",
     "Model",
     "ModelMetadata",
+    "ModelSet",
     "ModelSpec",
     "NotApplicableError",
     "PluginError",
     "RDMSet",
     "RunSettings",
     "Score",
+    "SetMember",
     "StimulusSet",
     "WeightsUnavailableError",
     "as_rgb_uint8",

@@ -203,6 +203,8 @@ class PluginSpecs:
     models: list[ModelSpec] = field(default_factory=list)
     datasets: list[DatasetSpec] = field(default_factory=list)
     metrics: list[MetricSpec] = field(default_factory=list)
+    #: named model selections (``ModelSet``) the plugin registers
+    model_sets: list[Any] = field(default_factory=list)
 
     def all(self) -> list[Any]:
         return [*self.models, *self.datasets, *self.metrics]
@@ -218,13 +220,14 @@ def collect_specs(plugin: Any) -> PluginSpecs:
         datasets=list(registry.specs("dataset").values()),
         metrics=list(registry.specs("metric").values()),
     )
+    specs.model_sets = list(registry.model_sets().values())
     if registry.load_errors:
         _fail("the plugin's hooks failed: " + "; ".join(e.error for e in registry.load_errors))
-    if not specs.all():
+    if not specs.all() and not specs.model_sets:
         _fail(
             f"{getattr(plugin, '__name__', plugin)!r} registers nothing: implement "
-            "brainrank_models, brainrank_datasets or brainrank_metrics with @hookimpl and "
-            "return a list of specs."
+            "brainrank_models, brainrank_datasets, brainrank_metrics (or brainrank_model_sets) "
+            "with @hookimpl and return a list of specs."
         )
     return specs
 
@@ -314,6 +317,7 @@ _LISTING_SCRIPT = textwrap.dedent(
         module = importlib.import_module(target)
     registry = Registry(plugins=[module], entry_points=False)
     counts = {kind: len(registry.specs(kind)) for kind in ("model", "dataset", "metric")}
+    counts["model_set"] = len(registry.model_sets())
     seconds = time.perf_counter() - start
     listing[0] = False
     new = sorted(m for m in set(sys.modules) - before)
@@ -739,6 +743,13 @@ def _check_plugin(
 ) -> PluginReport:
     specs = collect_specs(plugin)
     check_identifiers(specs.all())
+    for model_set in specs.model_sets:
+        for member in model_set.members:
+            if member.identifier is not None:
+                try:
+                    check_identifier(member.identifier, "model")
+                except BrainrankError as exc:
+                    _fail(f"model set @{model_set.name}, member {member.paper_name!r}: {exc}")
     for spec in specs.all():
         check_metadata(spec)
     if lazy:

@@ -17,7 +17,8 @@ from brainrank.core.errors import InputError
 RECORD_COLUMNS = [
     "model", "dataset", "metric", "config", "subject", "region", "layer", "selection", "best", "score",
     "ceiling", "ceiling_low", "ceiling_high", "normalized", "chance", "chance_sd", "flag", "ci_low",
-    "ci_high", "n_neuroids", "layer_index", "relative_depth", "family", "trained",
+    "ci_high", "n_neuroids", "layer_index", "relative_depth", "family", "trained", "task",
+    "training_method", "training_data",
 ]  # fmt: skip
 
 db_option = click.option(
@@ -40,12 +41,33 @@ def filter_options(f: Callable) -> Callable:
         click.option("--region", help="Only these regions (patterns)."),
         click.option("--subject", help="Only these subjects (patterns)."),
         click.option("--layer", help="Only these layers (patterns)."),
-        click.option("--family", help="Only these model families (convnet, transformer...)."),
+        click.option(
+            "--family", help="Only these model families (convnet, transformer, mlp-mixer, hybrid)."
+        ),
+        click.option(
+            "--task",
+            help="Only models trained for these tasks (classification, 'taskonomy:*', "
+            "language-image...; patterns).",
+        ),
+        click.option(
+            "--data", "training_data", help="Only models trained on these data (ImageNet-21k...)."
+        ),
+        click.option(
+            "--method",
+            "training_method",
+            help="Only models of these training methods (supervised, simclr, clip...).",
+        ),
         click.option(
             "--trained/--random",
             "trained",
             default=None,
-            help="Only trained models, or only randomly initialised ones.",
+            help="Only trained models, or only randomly initialised networks (baselines apart).",
+        ),
+        click.option(
+            "--baselines/--no-baselines",
+            "baseline",
+            default=None,
+            help="Only the hand-made baselines, or everything but them.",
         ),
     ]
     for option in reversed(options):
@@ -55,7 +77,7 @@ def filter_options(f: Callable) -> Callable:
 
 def _filters(kwargs: dict[str, Any]) -> dict[str, Any]:
     names = ("model", "dataset", "metric", "config", "region", "subject", "layer", "family",
-             "trained")  # fmt: skip
+             "task", "training_data", "training_method", "trained", "baseline")  # fmt: skip
     return {k: kwargs.pop(k) for k in names if k in kwargs}
 
 

@@ -95,6 +95,43 @@ def _finite(value: float | None, name: str) -> float | None:
     return value
 
 
+def check_checkpoints(
+    registry: Any,
+    model_ids: list[str],
+    model_options: dict[str, dict[str, Any]],
+    model_info: tuple[str, ...],
+) -> None:
+    """``--model-info`` values go to the user checkpoints they name (checked against the
+    taxonomy now); every user checkpoint of the run has its weights file."""
+    from brainrank.core.checkpoints import STATED_FIELDS, is_user_checkpoint
+    from brainrank.core.specs import ModelMetadata
+
+    for model_id, values in _parse_assignments(model_info, "--model-info").items():
+        spec = registry.get("model", model_id)
+        if not is_user_checkpoint(spec):
+            raise InputError(
+                f"--model-info is for user checkpoints (MODEL@TAG with --weights MODEL@TAG=PATH);"
+                f" {model_id!r} is a registered model whose metadata its plugin gives."
+            )
+        unknown = sorted(set(values) - set(STATED_FIELDS))
+        if unknown:
+            raise InputError(
+                f"--model-info {model_id}: unknown key {unknown}; keys: {', '.join(STATED_FIELDS)}."
+            )
+        values = {k: str(v) for k, v in values.items()}
+        # checked against the vocabularies before any work starts
+        ModelMetadata(source="x", architecture="x",
+                      **{k: v for k, v in values.items() if k != "description"})  # fmt: skip
+        model_options.setdefault(model_id, {}).update(values)
+    for model_id in model_ids:
+        spec = registry.get("model", model_id)
+        if is_user_checkpoint(spec) and "weights" not in model_options.get(model_id, {}):
+            raise InputError(
+                f"{model_id!r} is a user checkpoint (no plugin registers it): give its file "
+                f"with --weights {model_id}=PATH."
+            )
+
+
 @main.command("run")
 @click.option(
     "--models",
@@ -108,7 +145,18 @@ def _finite(value: float | None, name: str) -> float | None:
     "--data-dir", type=click.Path(file_okay=False), help="Folder with the datasets' files."
 )
 @click.option(
-    "--weights", multiple=True, help="MODEL=PATH: trained weights of MODEL from a local file."
+    "--weights",
+    multiple=True,
+    help="MODEL=PATH: trained weights of MODEL from a local file. MODEL@TAG=PATH scores a "
+    "checkpoint of MODEL's architecture as a model of its own (MODEL@TAG in --models).",
+)
+@click.option(
+    "--model-info",
+    "model_info",
+    multiple=True,
+    help="MODEL@TAG.KEY=VALUE: what is known of a user checkpoint's training (KEY: task, "
+    "training_method, training_data, description; values from `brainrank models "
+    "--vocabulary`). Default: unknown.",
 )
 @click.option(
     "--param", "params", multiple=True, help="METRIC.KEY=VALUE metric parameter (JSON value)."
@@ -148,8 +196,8 @@ def _finite(value: float | None, name: str) -> float | None:
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @plugin_option
 @click.pass_context
-def run_command(ctx, models, datasets, metrics, db, data_dir, weights, params, batch_size,
-                memory_budget, no_cache, device, workers, scheduler, recompute, quiet,
+def run_command(ctx, models, datasets, metrics, db, data_dir, weights, model_info, params,
+                batch_size, memory_budget, no_cache, device, workers, scheduler, recompute, quiet,
                 plugin_files) -> None:  # fmt: skip
     """Score models on datasets with metrics and store the scores in the leaderboard.
 
@@ -195,6 +243,7 @@ def run_command(ctx, models, datasets, metrics, db, data_dir, weights, params, b
             raise InputError(f"--weights {item!r} must look like MODEL=PATH.")
         registry.get("model", model_id)
         model_options.setdefault(model_id, {})["weights"] = str(Path(path).expanduser().resolve())
+    check_checkpoints(registry, model_ids, model_options, model_info)
     metric_params = _parse_assignments(params, "--param")
     extraction = ExtractionConfig(
         batch_size=conf.batch_size, memory_budget=int(conf.memory_budget_gb * 2**30)

@@ -22,6 +22,8 @@ Version history:
    ``defaults``, the ``headline`` row and ``calibrated``. Older rows have none of them: the
    ranking then compares the ceiling itself with the floor, and takes the layer choice
    ``heldout``, else ``max``, for metrics registered before (until a run re-registers them).
+   Models: the model taxonomy's training method, Taskonomy task cluster and published ImageNet top-1
+   on ``models`` (empty for models registered before; a run that builds a model fills them).
 """
 
 from __future__ import annotations
@@ -63,6 +65,9 @@ ADDED_COLUMNS: dict[int, list[tuple[str, str]]] = {
         ("metrics", "defaults"),
         ("metrics", "headline"),
         ("metrics", "calibrated"),
+        ("models", "training_method"),
+        ("models", "task_cluster"),
+        ("models", "imagenet_top1"),
     ],
 }
 

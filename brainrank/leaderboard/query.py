@@ -55,9 +55,11 @@ PATTERN_COLUMNS = (
     "source",
     "task",
     "training_data",
+    "training_method",
+    "task_cluster",
 )
 #: the filters every query function takes
-FILTERS = (*PATTERN_COLUMNS, "trained")
+FILTERS = (*PATTERN_COLUMNS, "trained", "baseline")
 #: filters the store can narrow in SQL before the exact match in Python
 _SQL_FILTERS = ("model", "dataset", "metric", "region", "subject", "layer", "selection", "family")
 
@@ -93,21 +95,37 @@ def _match(series: pd.Series, patterns: str | Iterable[str]) -> pd.Series:
     wanted = _patterns(patterns)
     exact = set(wanted)  # a name equal to a pattern matches it, brackets and all
     globs = [p for p in wanted if any(c in p for c in "*?[")]
-    values = series.astype(str)
+    # missing values match no pattern (pandas 3 keeps NaN through astype(str))
+    values = series.map(lambda v: "" if v is None or (isinstance(v, float) and v != v) else str(v))
     return values.map(lambda v: v in exact or any(fnmatch.fnmatchcase(v, p) for p in globs)).astype(
         bool
     )
 
 
+def is_baseline(frame: pd.DataFrame) -> pd.Series:
+    """Rows of hand-made baselines (training method ``handcrafted``; for models registered
+    before the taxonomy's training method was stored, an untrained model of family
+    ``other``)."""
+    trained = frame["trained"].astype("boolean").fillna(False)
+    nothing = pd.Series(None, index=frame.index, dtype=object)
+    method = frame.get("training_method", nothing)
+    family = frame.get("family", nothing)
+    return (method == "handcrafted") | (method.isna() & ~trained & (family == "other"))
+
+
 def filter_scores(frame: pd.DataFrame, **filters: Any) -> pd.DataFrame:
     """Rows of ``frame`` whose columns match shell-style patterns (comma-separated allowed);
-    ``trained=True/False`` filters on the model's training."""
+    ``trained=True`` keeps trained models, ``trained=False`` randomly initialised networks
+    (not the hand-made baselines); ``baseline=True/False`` keeps or drops the baselines."""
     mask = pd.Series(True, index=frame.index)
     for column, value in filters.items():
         if value is None:
             continue
         if column == "trained":
-            mask &= frame["trained"].astype("boolean").fillna(False) == bool(value)
+            trained = frame["trained"].astype("boolean").fillna(False)
+            mask &= trained if value else (~trained & ~is_baseline(frame))
+        elif column == "baseline":
+            mask &= is_baseline(frame) == bool(value)
         elif column in PATTERN_COLUMNS:
             if column not in frame.columns:
                 raise InputError(f"these rows have no column {column!r} to filter on.")
@@ -504,7 +522,7 @@ SCORE_COLUMNS = ["model", "dataset", "metric", "metric_hash", "subject", "region
 
 def models(db: str | Store | None = None, **filters: Any) -> pd.DataFrame:
     """The scored models with their metadata (filters: model, family, source, task,
-    training_data, trained)."""
+    task_cluster, training_data, training_method, trained, baseline)."""
     frame = _store(db).models_frame().rename(columns={"identifier": "model"})
     return filter_scores(frame, **filters)
 

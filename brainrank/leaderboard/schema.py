@@ -92,6 +92,10 @@ class ModelRow(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
     # v2
     weights_hash: Mapped[str | None] = mapped_column(String(128))
+    # v4: the rest of the taxonomy (brainrank.core.taxonomy)
+    training_method: Mapped[str | None] = mapped_column(String(64))
+    task_cluster: Mapped[str | None] = mapped_column(String(32))
+    imagenet_top1: Mapped[float | None] = mapped_column(Float)
 
 
 class DatasetRow(Base):

@@ -69,6 +69,8 @@ class Reads(Database):
             ModelRow.architecture,
             ModelRow.task,
             ModelRow.training_data,
+            ModelRow.training_method,
+            ModelRow.task_cluster,
             MetricRow.headline,
             MetricRow.calibrated,
         ).join(ModelRow, ModelRow.identifier == ScoreRow.model, isouter=True)

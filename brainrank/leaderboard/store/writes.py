@@ -177,8 +177,17 @@ class Writes(Database):
             "trained": meta["trained"],
             "n_params": meta["n_params"],
             "input_size": meta["input_size"],
+            "training_method": meta.get("training_method"),
+            "task_cluster": meta.get("task_cluster"),
+            "imagenet_top1": meta.get("imagenet_top1"),
             "plugin": plugin,
-            "details": jsonable({"description": meta["description"], **meta["extra"]}),
+            "details": jsonable(
+                {
+                    "description": meta["description"],
+                    "top1_source": meta.get("top1_source"),
+                    **meta["extra"],
+                }
+            ),
             "updated_at": utcnow(),
         }
         if weights_hash is not None:
