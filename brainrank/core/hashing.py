@@ -34,7 +34,7 @@ from brainrank._version import __version__
 from brainrank.core.cache import feature_key
 from brainrank.core.dataset import Dataset
 from brainrank.core.extraction import EXTRACTION_VERSION, ExtractionConfig
-from brainrank.core.extraction.layers import layer_policy_key
+from brainrank.core.extraction.layers import hooked_modules, layer_policy_key
 from brainrank.core.projection import SCHEME
 from brainrank.core.specs import Model, ModelMetadata
 from brainrank.core.stimuli import StimulusSet
@@ -50,6 +50,8 @@ class ModelFacts:
     preprocess_id: str
     layers: tuple[str, ...] | None
     metadata: ModelMetadata
+    #: the network has attention modules whose q, k and v are layers (whatever its family)
+    attention: bool = False
 
     @classmethod
     def of(cls, model: Model) -> ModelFacts:
@@ -59,7 +61,16 @@ class ModelFacts:
             preprocess_id=model.preprocess_id,
             layers=tuple(model.layers) if model.layers is not None else None,
             metadata=model.metadata,
+            attention=_has_attention_layers(model),
         )
+
+
+def _has_attention_layers(model: Model) -> bool:
+    """Whether the default extraction of the model takes q, k and v from attention modules
+    (checked on its module: a model whose family does not say so is keyed right too)."""
+    if model.module is None or model.layers is not None:
+        return False
+    return any(item.kind != "output" for item in hooked_modules(model.module))
 
 
 def features_key(model: Model | ModelFacts, stimuli: StimulusSet, config: ExtractionConfig) -> str:
@@ -78,14 +89,14 @@ def features_key(model: Model | ModelFacts, stimuli: StimulusSet, config: Extrac
             "projection_scheme": SCHEME,
             "extraction": EXTRACTION_VERSION,
             "brainrank": __version__,
-            **_policy(config, facts.metadata.family),
+            **_policy(config, facts.metadata.family, facts.attention),
         }
     )
 
 
-def _policy(config: ExtractionConfig, family: str | None) -> dict[str, str]:
+def _policy(config: ExtractionConfig, family: str | None, attention: bool = False) -> dict:
     # the selection is "layer_selection" here: "layers" already names a model's own list
-    parts = layer_policy_key(config.layers, config.aliases, family)
+    parts = layer_policy_key(config.layers, config.aliases, family, attention)
     if "layers" in parts:
         parts["layer_selection"] = parts.pop("layers")
     return parts

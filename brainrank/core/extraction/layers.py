@@ -168,18 +168,21 @@ def check_aliases(aliases: str) -> str:
     return aliases
 
 
-def layer_policy_key(layers: str | LayerSelection, aliases: str, family: str | None) -> dict:
+def layer_policy_key(
+    layers: str | LayerSelection, aliases: str, family: str | None, attention: bool = False
+) -> dict:
     """What the layer policy adds to a plan hash and a feature key: the selection and the
     alias rule where they are not the defaults, and the version of the attention sub-layers
-    for the families that have attention. Nothing for the default on other networks, so
-    their keys are what they were before the policy existed."""
+    for the families that have attention (a plan hash knows the family only; a feature key
+    also whether the built network has such modules: ``attention``). Nothing for the default
+    on other networks, so their keys are what they were before the policy existed."""
     parts: dict[str, str] = {}
     selection = LayerSelection.parse(layers)
     if selection.kind != "all":
         parts["layers"] = selection.key
     if aliases != "exact":
         parts["aliases"] = check_aliases(aliases)
-    if family in ATTENTION_FAMILIES:
+    if family in ATTENTION_FAMILIES or attention:
         parts["attention_layers"] = ATTENTION_LAYERS_VERSION
     return parts
 

@@ -260,3 +260,28 @@ def test_a_network_of_one_leaf_module_is_one_layer_as_before():
     assert [h.name for h in hooked_modules(linear, layers="blocks")] == ["output"]
     module = toy_module()  # a network without attention: the leaves and the output, as before
     assert [(h.name, h.module) for h in hooked_modules(module)] == leaf_modules(module)
+
+
+def test_the_feature_key_sees_attention_that_the_family_does_not_name():
+    """A network with attention modules whose metadata says family 'other' (a user's
+    object): its feature key carries the attention layers' version all the same."""
+    from brainrank.core.cache import feature_key
+    from brainrank.core.hashing import ModelFacts, features_key
+
+    class Tokens(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embed = nn.Linear(3, 4)
+            self.attn = nn.MultiheadAttention(4, 2, batch_first=True)
+
+        def forward(self, x):
+            tokens = self.embed(x.flatten(2).transpose(1, 2))
+            return self.attn(tokens, tokens, tokens, need_weights=False)[0]
+
+    stim, _ = images()
+    meta = ModelMetadata(source="test", architecture="tokens")  # family: the default
+    facts = ModelFacts.of(Model("test/tokens", Tokens(), lambda x: x, "t", meta))
+    assert facts.attention and facts.metadata.family not in ("transformer", "hybrid")
+    default = ExtractionConfig()
+    assert features_key(facts, stim, default) != feature_key(plain_parts(facts, stim, default))
+    assert not ModelFacts.of(model_of("convnet")).attention
