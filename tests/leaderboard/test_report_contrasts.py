@@ -31,12 +31,11 @@ def build(path, n_arch: int = 6, taxonomy: bool = True) -> None:
                                          ("@simclr", base + GAIN, "contrastive self-supervision",
                                           "simclr")):  # fmt: skip
             model = f"tv/arch{a}{tag}"
-            meta = (
-                ModelMetadata(source="tv", architecture=f"arch{a}", family="convnet", task=task,
-                              training_method=method, training_data="ImageNet-1k")  # fmt: skip
-                if taxonomy
-                else ModelMetadata(source="tv", architecture=f"arch{a}")
-            )
+            meta = ModelMetadata(source="tv", architecture=f"arch{a}")
+            if taxonomy:
+                meta = ModelMetadata(source="tv", architecture=f"arch{a}", family="convnet",
+                                     task=task, training_method=method,
+                                     training_data="ImageNet-1k")  # fmt: skip
             store.register_model(model, meta, "synthetic", weights_hash=f"w-{model}")
             scores = [Score("s1", region, "l3", float(level + rng.normal(0, 0.003)),
                             selection="max", n_neuroids=4) for region in REGIONS]  # fmt: skip
@@ -49,7 +48,7 @@ def test_the_section_shows_each_contrast_it_can_make(tmp_path):
     build(tmp_path / "lb.db")
     section = section_contrasts(open_store(str(tmp_path / "lb.db")), ReportOptions())
     assert section.anchor == "contrasts" and len(section.images) == 1
-    [(title, table)] = section.tables
+    [(_, table)] = section.tables
     row = table.set_index("contrast").loc["supervision"]
     assert (row["level"], row["reference"], row["n"]) == ("self-supervised", "supervised", 6)
     assert row["mean_difference"] == pytest.approx(GAIN, abs=0.005) and row["p_adjusted"] < 0.01

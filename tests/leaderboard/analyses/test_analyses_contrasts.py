@@ -41,15 +41,28 @@ def leaderboard(n_arch: int = 6, seed: int = 0):
         arch = f"arch{a}"
         base = 0.3 + 0.02 * a
         add(f"tv/{arch}", base, taxonomy(architecture=arch))
-        add(f"tv/{arch}@simclr", base + SSL_GAIN + rng.normal(0, 0.005),
-            taxonomy(architecture=arch, task="contrastive self-supervision", method="simclr"))
-        add(f"tv/{arch}@barlow", base + SSL_GAIN + rng.normal(0, 0.005),
-            taxonomy(architecture=arch, task="non-contrastive self-supervision",
-                     method="barlowtwins"))
-        add(f"tv/{arch}@places", base + PLACES_LOSS + rng.normal(0, 0.005),
-            taxonomy(architecture=arch, data="Places365"))
-        add(f"tv/{arch}:random", 0.05, taxonomy(architecture=arch, task="none", data="none",
-                                                method="none", trained=False))
+        add(
+            f"tv/{arch}@simclr",
+            base + SSL_GAIN + rng.normal(0, 0.005),
+            taxonomy(architecture=arch, task="contrastive self-supervision", method="simclr"),
+        )
+        add(
+            f"tv/{arch}@barlow",
+            base + SSL_GAIN + rng.normal(0, 0.005),
+            taxonomy(
+                architecture=arch, task="non-contrastive self-supervision", method="barlowtwins"
+            ),
+        )
+        add(
+            f"tv/{arch}@places",
+            base + PLACES_LOSS + rng.normal(0, 0.005),
+            taxonomy(architecture=arch, data="Places365"),
+        )
+        add(
+            f"tv/{arch}:random",
+            0.05,
+            taxonomy(architecture=arch, task="none", data="none", method="none", trained=False),
+        )
     # unmatched: no supervised network of its architecture, no ImageNet MoCo one; a huge
     # score that would show if it were used
     add("tv/other@moco-places", 1.5, taxonomy(architecture="other", data="Places365",
@@ -59,10 +72,16 @@ def leaderboard(n_arch: int = 6, seed: int = 0):
                                       data="unknown"))  # fmt: skip
     conv_mean = np.mean([values[f"tv/arch{a}"] for a in range(n_arch)], axis=0)
     for i in range(5):
-        add(f"timm/vit{i}", conv_mean.mean() - region_effect.mean() + TRANSFORMER_GAIN
-            + rng.normal(0, 0.005), taxonomy(family="transformer", architecture=f"vit{i}"))
-        add(f"timm/mixer{i}", conv_mean.mean() - region_effect.mean() + MIXER_GAIN
-            + rng.normal(0, 0.005), taxonomy(family="mlp-mixer", architecture=f"mixer{i}"))
+        add(
+            f"timm/vit{i}",
+            conv_mean.mean() - region_effect.mean() + TRANSFORMER_GAIN + rng.normal(0, 0.005),
+            taxonomy(family="transformer", architecture=f"vit{i}"),
+        )
+        add(
+            f"timm/mixer{i}",
+            conv_mean.mean() - region_effect.mean() + MIXER_GAIN + rng.normal(0, 0.005),
+            taxonomy(family="mlp-mixer", architecture=f"mixer{i}"),
+        )
     rows = []
     for model, per_region in values.items():
         for region, value in zip(REGIONS, per_region, strict=True):
@@ -192,8 +211,11 @@ def test_the_matching_is_what_the_numbers_depend_on(monkeypatch):
     frame, _, _ = leaderboard()
     intact = analyses.supervision_contrast(frame, metric="rsa").comparisons[0]
     original = contrasts.matched_sets
-    monkeypatch.setattr(contrasts, "matched_sets",
-                        lambda info, models, factor, controls: original(info, models, factor, ()))
+    monkeypatch.setattr(
+        contrasts,
+        "matched_sets",
+        lambda info, models, factor, controls: original(info, models, factor, ()),
+    )
     broken = analyses.supervision_contrast(frame, metric="rsa").comparisons[0]
     assert intact.mean_difference == pytest.approx(SSL_GAIN, abs=0.005)
     assert broken.mean_difference != pytest.approx(SSL_GAIN, abs=0.005)
