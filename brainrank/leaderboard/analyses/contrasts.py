@@ -309,11 +309,13 @@ def controlled_contrast(
     result.sets = sets.reset_index(drop=True)
     used = sets[multi] if len(sets) else sets
     if used.empty:
+        why = pd.Series(result.excluded, dtype=object).value_counts()
+        left_out = "; ".join(f"{reason}: {count}" for reason, count in why.items())
         result.reason = (
             f"no matched set holds models of two {factor} levels: every comparison needs "
             f"trained models that agree on {', '.join(controls)} and differ in {factor} "
             f"({len(models)} eligible models in {sets['set'].nunique() if len(sets) else 0} "
-            "sets)."
+            f"sets{'; left out: ' + left_out if left_out else ''})."
         )
         return result
     if reference is None:
