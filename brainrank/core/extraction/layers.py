@@ -47,7 +47,9 @@ when they normalise (as identities they would repeat ``q`` and ``k`` in another 
   under the earlier name (listed in ``info["duplicates"]``). This is how the NSD paper's
   code counts layers (DeepNSD ``model_opts/feature_extraction.py``,
   ``remove_duplicate_feature_maps``): a convolution and the batch norm after it are two
-  layers.
+  layers. (That code also takes the output of every module with sub-modules other than a
+  ``Sequential`` or ``ModuleList``, such as a ViT block's residual sum, which no leaf
+  outputs; ``all`` does not, a pattern naming those modules does.)
 - ``affine``: also a layer whose every feature is an affine map of the same feature of one
   of the :data:`AFFINE_WINDOW` previous kept layers (``y_f = a_f x_f + b_f``, ``a_f != 0``:
   eval-mode batch norm after a convolution, a LayerScale) is kept once, the alias listed in
