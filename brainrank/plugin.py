@@ -23,7 +23,12 @@ What is here, by plugin kind:
   :meth:`Dataset.responses`, :meth:`Dataset.rdms`, :meth:`Dataset.ceiling`,
   :meth:`Dataset.train_test_split` as needed), :class:`StimulusSet`, :class:`RDMSet` and the
   response helpers :func:`make_responses`, :func:`check_responses`,
-  :func:`average_repetitions`, :func:`neuroid_groups`; file handling for datasets that are
+  :func:`average_repetitions`, :func:`neuroid_groups`; behavioural data (choices per
+  stimulus) as a trial table made with :func:`make_trials` (checked by
+  :func:`check_trials`) and passed as ``Dataset(..., trials=table)``: one row per trial with
+  ``stimulus_id``, ``subject``, ``choice`` (the label chosen), ``truth`` (the correct label)
+  and ``condition`` (the task; a score's region), scored by behavioural metrics
+  (``error-consistency``); file handling for datasets that are
   downloaded lives in :mod:`brainrank.data` (:class:`~brainrank.data.DataSource`,
   :class:`~brainrank.data.RemoteFile`, :class:`~brainrank.data.DatasetFactory`).
 - **metrics**: :class:`MetricSpec`, :class:`MetricMetadata`, :class:`Metric` (implement
@@ -62,7 +67,9 @@ from brainrank.core.responses import (
     RDMSet,
     average_repetitions,
     check_responses,
+    check_trials,
     make_responses,
+    make_trials,
     neuroid_groups,
 )
 from brainrank.core.scores import (
@@ -121,10 +128,12 @@ __all__ = [
     "cache_dir",
     "check_identifier",
     "check_responses",
+    "check_trials",
     "dataset_folder",
     "heldout_layer_scores",
     "hookimpl",
     "make_responses",
+    "make_trials",
     "neuroid_groups",
     "offline",
     "seeded",

@@ -40,7 +40,7 @@ import numpy as np
 from brainrank.core.dataset import Dataset
 from brainrank.core.errors import BrainrankError
 from brainrank.core.metric import Metric
-from brainrank.core.responses import check_responses, make_responses
+from brainrank.core.responses import check_responses, check_trials, make_responses
 from brainrank.core.scores import FeatureRequest, FeatureSet, LayerFeatures, Score
 from brainrank.core.specs import (
     MODEL_FAMILIES,
@@ -163,8 +163,8 @@ def example_features(
     widths: Sequence[int] = (40, 300, 20),
     seed: int = 0,
 ) -> FeatureSet:
-    """Features of a made-up model for ``dataset``'s stimuli, with every projection size and
-    the RDMs ``request`` asks for (computed exactly as extraction does)."""
+    """Features of a made-up model for ``dataset``'s stimuli, with every projection size, the
+    RDMs and the Gram matrices ``request`` asks for (computed exactly as extraction does)."""
     from brainrank.core.projection import SparseRandomProjection
     from brainrank.core.rsa import rdm
 
@@ -189,10 +189,20 @@ def example_features(
                 shape=(width,),
                 projections=projections,
                 rdm=rdm(X) if request.rdm else None,
+                gram=_centred_gram(X) if request.gram else None,
             )
         )
-    info = {"projection_dims": sorted(request.projection_dims), "rdm": request.rdm}
+    info = {
+        "projection_dims": sorted(request.projection_dims),
+        "rdm": request.rdm,
+        "gram": request.gram,
+    }
     return FeatureSet("example/model", ids, layers, key="example", info=info)
+
+
+def _centred_gram(X: np.ndarray) -> np.ndarray:
+    centred = X.astype(np.float64) - X.astype(np.float64).mean(axis=0)
+    return centred @ centred.T
 
 
 # --------------------------------------------------------------------------- specs
@@ -268,15 +278,15 @@ def check_metadata(spec: Any) -> None:
         for name in ("species", "modality"):
             if not getattr(meta, name):
                 _fail(f"{where}: DatasetMetadata.{name} is empty.")
-        if meta.kind not in ("responses", "rdms"):
-            _fail(f"{where}: DatasetMetadata.kind must be 'responses' or 'rdms'.")
+        if meta.kind not in ("responses", "rdms", "trials"):
+            _fail(f"{where}: DatasetMetadata.kind must be 'responses', 'rdms' or 'trials'.")
     elif isinstance(spec, MetricSpec):
         if not meta.description:
             _fail(f"{where}: MetricMetadata.description is empty; say what the metric computes.")
-        if meta.needs is not None and meta.needs not in ("responses", "rdms", "either"):
+        if meta.needs is not None and meta.needs not in ("responses", "rdms", "either", "trials"):
             _fail(
-                f"{where}: MetricMetadata.needs must be 'responses', 'rdms', 'either' or "
-                "None (as the metric class declares)."
+                f"{where}: MetricMetadata.needs must be 'responses', 'rdms', 'either', "
+                "'trials' or None (as the metric class declares)."
             )
     else:
         _fail(f"{spec!r} is not a ModelSpec, DatasetSpec or MetricSpec.")
@@ -523,6 +533,14 @@ def check_dataset(
         regions |= {str(d["region"]) for d in rdms.descriptors}
         if not np.isfinite(rdms.dissimilarities).all():
             _fail(f"dataset {name!r}: its RDMs contain NaN or infinite values.")
+    trials = dataset.trials() if hasattr(dataset, "trials") else None
+    if trials is not None:
+        try:
+            check_trials(trials, f"trials of {name!r}")
+        except BrainrankError as exc:
+            _fail(str(exc))
+        used |= set(trials["stimulus_id"].astype(str))
+        regions |= set(trials["condition"].astype(str))
     unused = [s for s in ids if s not in used]
     if unused:
         _fail(
@@ -560,6 +578,8 @@ def ceiling_warning(dataset: Dataset) -> str | None:
     dataset whose responses are already repeat-averaged has neither unless its plugin gives
     one; its scores are then stored without a ceiling and rankings use its raw scores.
     """
+    if getattr(dataset, "trials", lambda: None)() is not None and dataset.responses() is None:
+        return None  # behavioural metrics compute the subjects' own consistency as ceiling
     try:
         if dataset.neuroid_reliability() is not None:
             return None

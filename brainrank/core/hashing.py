@@ -89,7 +89,8 @@ def weights_hash(model: Any) -> str:
 
 
 def dataset_hash(dataset: Dataset) -> str:
-    """A sha256 over a dataset's stimuli and its data (responses with their ids, or RDMs)."""
+    """A sha256 over a dataset's stimuli and its data (responses with their ids, RDMs,
+    behavioural trials)."""
     h = hashlib.sha256()
     h.update(dataset.identifier.encode())
     h.update(dataset.stimuli.content_hash().encode())
@@ -106,6 +107,10 @@ def dataset_hash(dataset: Dataset) -> str:
     if rdms is not None:
         h.update(np.ascontiguousarray(rdms.dissimilarities))
         h.update(json.dumps([rdms.stimulus_ids, rdms.descriptors], default=str).encode())
+    trials = getattr(dataset, "trials", lambda: None)()
+    if trials is not None:
+        h.update(b"trials")
+        h.update(trials.to_csv(index=False).encode())
     return h.hexdigest()
 
 
