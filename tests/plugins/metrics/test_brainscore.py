@@ -298,3 +298,40 @@ def test_pure_noise_scores_zero(name):
     tolerance = 4 * math.sqrt(math.pi / 2) / math.sqrt(10 * (n_test - 1) * v)
     assert abs(value) <= tolerance, (value, tolerance)
     assert all(r.extra["n_test"] == n_test for r in rows.values())
+
+
+def test_run_on_the_majajhong2015_format_stores_scores_with_ceilings(tmp_path):
+    """``brainrank run --metrics pls,ridge-cv,cka`` on brainio's real file format (80 public
+    images of 4 objects, IT and V4): every metric stores per-layer, max and heldout rows, with
+    the internal-consistency ceiling, stratified by object_name."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parents[1] / "datasets"))
+    from dataset_fixtures import make_majajhong
+
+    from brainrank.core.registry import Registry
+    from brainrank.grid import run_grid
+    from brainrank.leaderboard import open_store, scores
+    from brainrank.plugins.datasets import majajhong2015
+    from brainrank.plugins.metrics import brainscore, cka
+    from brainrank.plugins.models import baselines
+
+    make_majajhong(tmp_path / "data" / "majajhong2015", per_variation=40)
+    registry = Registry(plugins=[baselines, majajhong2015, brainscore, cka], entry_points=False)
+    store = open_store(str(tmp_path / "lb.db"))
+    summary = run_grid(registry=registry, store=store, models=["baseline/pixels"],
+                       datasets=["majajhong2015/public"], metrics=["pls", "ridge-cv", "cka"],
+                       data_dir=tmp_path / "data", progress=False)  # fmt: skip
+    assert not summary.failures, summary.failures
+    frame = scores(store)
+    assert set(frame["metric"]) == {"pls", "ridge-cv", "cka"}
+    for metric, rows in frame.groupby("metric"):
+        assert set(rows["region"]) == {"IT", "V4"}
+        assert {"layer", "max", "heldout"} <= set(rows["selection"]), metric
+        assert rows["ceiling"].notna().all() and np.isfinite(rows["score"]).all()
+    dataset = registry.get("dataset", "majajhong2015/public").load(data_dir=tmp_path / "data")
+    ic = dataset.ceiling("internal-consistency")
+    pls = frame[(frame["metric"] == "pls") & (frame["selection"] == "layer")]
+    for _, row in pls.iterrows():
+        assert row["ceiling"] == pytest.approx(math.sqrt(ic[("pooled", row["region"])]))
