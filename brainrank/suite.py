@@ -47,6 +47,4 @@ OPT_IN_METRICS = ("pls", "ridge-cv", "cka", "error-consistency")
 def default_metrics(registry: Registry) -> list[str]:
     """Every metric, in its default configuration, except :data:`OPT_IN_METRICS`: presets
     (``srp-ridge:mouse``...) are variants a user asks for by name."""
-    return [
-        m for m in registry.identifiers("metric") if ":" not in m and m not in OPT_IN_METRICS
-    ]
+    return [m for m in registry.identifiers("metric") if ":" not in m and m not in OPT_IN_METRICS]

@@ -458,7 +458,9 @@ def test_cka_with_the_biased_hsic_fails_calibration(monkeypatch):
 
     check()  # intact: passes
     original = cka_metric.cka
-    monkeypatch.setattr(cka_metric, "cka", lambda K, L, estimator="debiased": original(K, L, "biased"))
+    monkeypatch.setattr(
+        cka_metric, "cka", lambda K, L, estimator="debiased": original(K, L, "biased")
+    )
     with pytest.raises(AssertionError, match="on pure noise"):
         check()
 

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 import brainrank
-
 from brainrank.core.errors import DataUnavailableError, InputError, NotApplicableError
 from brainrank.core.rsa import compare
 from brainrank.plugins.datasets import kriegeskorte2008 as k92
@@ -226,5 +225,5 @@ def test_the_judgements_file_is_declared_with_its_source(tmp_path, shared_dir):
     if not (folder / k92.SUPPLEMENT).is_file():
         pytest.skip("the 92-image files are not present")
     shutil.copy(folder / k92.SUPPLEMENT, tmp_path / k92.SUPPLEMENT)
-    with pytest.raises(DataUnavailableError, match="92_behavRDMs.mat"):
+    with pytest.raises(DataUnavailableError, match=r"92_behavRDMs\.mat"):
         k92.build_behaviour(tmp_path)
