@@ -156,6 +156,32 @@ def example_dataset(
     return Dataset("example/data", stimuli, metadata, responses=responses)
 
 
+def example_trials_dataset(
+    n_stimuli: int = 24, subjects: Sequence[str] = ("s1", "s2"), seed: int = 0
+) -> Dataset:
+    """A small dataset of behavioural trials (each subject sees every stimulus once and
+    picks one of 3 labels, right more often where the image is brighter), for testing
+    behavioural metrics."""
+    from brainrank.core.responses import make_trials
+    from brainrank.core.specs import DatasetMetadata
+
+    stimuli = example_stimuli(n_stimuli, sizes=((16, 16),), seed=seed)
+    rng = np.random.default_rng(seed + 1)
+    ids = list(stimuli.stimulus_ids)
+    labels = [f"label{i % 3}" for i in range(n_stimuli)]
+    brightness = np.array([stimuli.image(s).mean() for s in ids]) / 255.0
+    rows: dict[str, list[str]] = {"stimulus_id": [], "subject": [], "choice": [], "truth": []}
+    for subject in subjects:
+        right = rng.random(n_stimuli) < 0.4 + 0.5 * brightness
+        for s, label, ok in zip(ids, labels, right, strict=True):
+            rows["stimulus_id"].append(s)
+            rows["subject"].append(subject)
+            rows["truth"].append(label)
+            rows["choice"].append(label if ok else f"label{(int(label[-1]) + 1) % 3}")
+    meta = DatasetMetadata("none", "behaviour (example)", kind="trials")
+    return Dataset("example/trials", stimuli, meta, trials=make_trials(**rows))
+
+
 def example_features(
     dataset: Dataset,
     request: FeatureRequest,
@@ -611,9 +637,10 @@ def ceiling_warning(dataset: Dataset) -> str | None:
 def check_metric(
     metric: MetricSpec | Metric, dataset: Dataset | None = None, **parameters: Any
 ) -> list[Score]:
-    """Score example features on ``dataset`` (default :func:`example_dataset`): one
-    per-layer score per layer x subject x region, with finite or NaN values and consistent
-    fields; a stable configuration hash over JSON-storable parameters. Returns the scores."""
+    """Score example features on ``dataset`` (default :func:`example_dataset`, or
+    :func:`example_trials_dataset` for a metric that needs behavioural trials): one per-layer
+    score per layer x subject x region, with finite or NaN values and consistent fields; a
+    stable configuration hash over JSON-storable parameters. Returns the scores."""
     spec = None
     if isinstance(metric, MetricSpec):
         spec = metric
@@ -634,7 +661,8 @@ def check_metric(
             f"metric {name!r}: loading it twice with the same parameters gives two "
             "configuration hashes; keep only JSON values in Metric.parameters."
         )
-    dataset = dataset or example_dataset()
+    if dataset is None:
+        dataset = example_trials_dataset() if metric.needs == "trials" else example_dataset()
     try:
         metric.check_applicable(dataset)
     except BrainrankError as exc:
@@ -692,6 +720,10 @@ def _groups(dataset: Dataset) -> list[tuple[str, str]]:
         )
         return list(dict.fromkeys(pairs))
     rdms = dataset.rdms()
+    if rdms is None and dataset.trials() is not None:
+        trials = dataset.trials()
+        pairs = zip(trials["subject"].astype(str), trials["condition"].astype(str), strict=True)
+        return sorted(dict.fromkeys(pairs))
     return list(dict.fromkeys((str(d["subject"]), str(d["region"])) for d in rdms.descriptors))
 
 

@@ -145,9 +145,9 @@ _DESCRIPTIONS = {
 
 
 def files(root: Path, subjects: Any = None) -> list[RemoteFile]:
-    """The files of ``kriegeskorte2008``; the judgements (``kriegeskorte2008/behaviour``'s
-    file) come along as an optional file of the same folder."""
-    return _remote([(SUPPLEMENT, False), (BRAIN, False), (MODELS, True), (BEHAVIOUR, True)])
+    """The files of ``kriegeskorte2008`` (the judgements are ``kriegeskorte2008/behaviour``'s,
+    :func:`behaviour_files`, in the same folder)."""
+    return _remote([(SUPPLEMENT, False), (BRAIN, False), (MODELS, True)])
 
 
 def behaviour_files(root: Path, subjects: Any = None) -> list[RemoteFile]:

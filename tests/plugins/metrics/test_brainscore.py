@@ -237,6 +237,36 @@ def test_reference_pca_is_fitted_on_the_reference_stimuli_only():
     for region, (score, _) in expected.items():
         assert rows[region].value == pytest.approx(score, abs=1e-8)
         assert rows[region].extra["n_features"] == 30
+    # the same from the exact Gram matrix of the stimuli and the reference images together
+    both = np.vstack([X, X_ref]).astype(np.float32).astype(np.float64)
+    both -= both.mean(0)
+    exact = brainrank.load_metric("pls", pca=30, pca_fit="reference", features="exact")
+    assert exact.feature_request(with_ref).gram
+    layer = LayerFeatures("layer", 0, 0.0, 300, (300,), gram=both @ both.T)
+    exact_rows = layer_rows(
+        exact.score(FeatureSet("m", with_ref.stimuli.stimulus_ids, [layer]), with_ref)
+    )
+    for region, (score, _) in expected.items():
+        assert exact_rows[region].value == pytest.approx(score, abs=1e-8)
+
+
+def test_a_folder_of_reference_images_becomes_reference_stimuli(tmp_path):
+    from PIL import Image
+
+    dataset, _ = make_dataset(12)
+    rng = np.random.default_rng(13)
+    for name in ("b.png", "a.png", "c.jpg"):
+        Image.fromarray(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)).save(tmp_path / name)
+    (tmp_path / "notes.txt").write_text("not an image")
+    with_ref = with_pca_reference(dataset, tmp_path)
+    added = list(with_ref.stimuli.stimulus_ids[N:])
+    assert added == ["pca-reference/a.png", "pca-reference/b.png", "pca-reference/c.jpg"]
+    assert with_ref.stimuli.image(added[1]).shape == (8, 8, 3)
+    assert with_ref.stimuli.metadata.loc[added, "pca_reference"].all()
+    assert not with_ref.stimuli.metadata["pca_reference"].iloc[:N].any()
+    assert with_ref.stimuli.content_hash() != dataset.stimuli.content_hash()
+    with pytest.raises(brainrank.core.errors.InputError, match="at least 2 image files"):
+        with_pca_reference(dataset, tmp_path / "missing")
 
 
 def wide_layer(seed: int = 8):
