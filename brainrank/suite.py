@@ -1,7 +1,8 @@
 """The default suite: what ``brainrank run`` scores when nothing is selected.
 
 A handful of models that need no download (random initialisations and baselines), the
-default datasets that are present offline, and every metric (presets excluded). On the embedded ``simulated``
+default datasets that are present offline, and every metric (presets and the opt-in
+metrics of :data:`OPT_IN_METRICS` excluded). On the embedded ``simulated``
 dataset it finishes in a few minutes on a laptop CPU.
 """
 

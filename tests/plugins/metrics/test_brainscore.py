@@ -365,3 +365,18 @@ def test_run_on_the_majajhong2015_format_stores_scores_with_ceilings(tmp_path):
     pls = frame[(frame["metric"] == "pls") & (frame["selection"] == "layer")]
     for _, row in pls.iterrows():
         assert row["ceiling"] == pytest.approx(math.sqrt(ic[("pooled", row["region"])]))
+
+
+def test_the_default_suite_keeps_its_four_metrics():
+    """``brainrank run`` without --metrics: the seed papers' four metrics; pls, ridge-cv, cka
+    and error-consistency are asked for by name (their cost: README, brainrank/suite.py)."""
+    from brainrank import suite
+    from brainrank.core.registry import get_registry
+
+    registry = get_registry()
+    assert {"pls", "ridge-cv", "cka", "cka:biased", "error-consistency"} <= set(
+        registry.identifiers("metric")
+    )
+    default = suite.default_metrics(registry)
+    assert {"rsa", "srp-ridge", "stacking", "versa"} <= set(default)
+    assert not {"pls", "ridge-cv", "cka", "error-consistency"} & set(default)
