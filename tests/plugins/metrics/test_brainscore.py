@@ -380,3 +380,24 @@ def test_the_default_suite_keeps_its_four_metrics():
     default = suite.default_metrics(registry)
     assert {"rsa", "srp-ridge", "stacking", "versa"} <= set(default)
     assert not {"pls", "ridge-cv", "cka", "error-consistency"} & set(default)
+
+
+@pytest.mark.slow
+def test_run_on_simulated_stores_scores_that_find_the_generating_layer(tmp_path):
+    """``brainrank run --metrics pls,ridge-cv,cka`` on ``simulated`` with ``baseline/gabor``:
+    its ``pool`` layer generates the ``early`` region, which every metric scores far above
+    ``null`` (pure noise: near 0)."""
+    from brainrank.core.registry import get_registry
+    from brainrank.grid import run_grid
+    from brainrank.leaderboard import open_store, scores
+
+    store = open_store(str(tmp_path / "lb.db"))
+    summary = run_grid(registry=get_registry(), store=store, models=["baseline/gabor"],
+                       datasets=["simulated"], metrics=["pls", "ridge-cv", "cka"], progress=False)  # fmt: skip
+    assert not summary.failures, summary.failures
+    frame = scores(store)
+    layer = frame[(frame["selection"] == "layer") & (frame["layer"] == "pool")]
+    for metric, rows in layer.groupby("metric"):
+        by_region = rows.groupby("region")["score"].mean()
+        assert by_region["early"] > 0.5 and abs(by_region["null"]) < 0.05, (metric, by_region)
+        assert rows[rows["region"] != "null"]["ceiling"].notna().all()
