@@ -39,7 +39,12 @@ def request(parameters: dict[str, Any], n_stimuli: int) -> FeatureRequest:
     """What to extract: the projection to the JL dimension of ``n_stimuli``, or Gram matrices."""
     if parameters["features"] == "exact":
         return FeatureRequest(gram=True)
-    return FeatureRequest(projection_dims=frozenset({enc.dimension(parameters, n_stimuli)}))
+    return FeatureRequest(projection_dims=frozenset({projection_dimension(parameters, n_stimuli)}))
+
+
+def projection_dimension(parameters: dict[str, Any], n_stimuli: int) -> int:
+    """The JL dimension of ``n_stimuli`` at ``parameters["eps"]`` (``srp-ridge``'s default)."""
+    return enc.dimension({"n_components": "jl", "eps": parameters["eps"]}, n_stimuli)
 
 
 def principal_features(
@@ -61,7 +66,7 @@ def principal_features(
                 "extracted with FeatureRequest(gram=True)."
             )
         return gram_scores(layer.gram, rows, fit, pca)
-    k = enc.dimension(parameters, rows.size)
+    k = projection_dimension(parameters, rows.size)
     X = layer.projections[k]
     if np.ptp(X[rows], axis=0).max() == 0:
         return None

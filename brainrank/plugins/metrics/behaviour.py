@@ -100,8 +100,8 @@ class ErrorConsistency(Metric):
         grid = [float(a) for a in np.atleast_1d(DEFAULT_ALPHAS if alphas is None else alphas)]
         RidgeCV(grid)  # validates
         super().__init__(
-            n_folds=int(n_folds), alphas=grid, pca=pca, features=features, n_components="jl",
-            eps=float(eps), seed=int(seed),
+            n_folds=int(n_folds), alphas=grid, pca=pca, features=features, eps=float(eps),
+            seed=int(seed),
         )  # fmt: skip
 
     # ------------------------------------------------------------------ data

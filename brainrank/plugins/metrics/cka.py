@@ -93,9 +93,7 @@ class CKA(Metric):
     ):
         check_estimator(estimator)
         reduction.check(features, pca)
-        super().__init__(
-            estimator=estimator, pca=pca, features=features, n_components="jl", eps=float(eps)
-        )
+        super().__init__(estimator=estimator, pca=pca, features=features, eps=float(eps))
         self.calibrated = estimator == "debiased"
 
     def check_applicable(self, dataset: Dataset) -> None:
