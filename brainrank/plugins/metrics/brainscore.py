@@ -167,7 +167,6 @@ class BrainScoreRegression(Metric):
     needs = "responses"
     #: pure noise scores 0 in expectation (tests/calibration)
     calibrated: bool = True
-    regression = ""
 
     def _common(
         self,
@@ -453,7 +452,6 @@ class PLS(BrainScoreRegression):
 
     identifier = "pls"
     version = "1"
-    regression = "pls"
 
     def __init__(
         self,
@@ -502,7 +500,6 @@ class RidgeCVProtocol(BrainScoreRegression):
 
     identifier = "ridge-cv"
     version = "1"
-    regression = "ridge"
 
     def __init__(
         self,
