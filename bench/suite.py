@@ -273,7 +273,7 @@ def kernel_rate(dataset, cache, layer_scores: dict[str, dict[str, float]]) -> di
 
 #: where a whole run's time goes: (label, substring of a profiled function's file path)
 PROFILE_PARTS = [
-    ("extraction: forward pass + hooks", "brainrank/core/extraction.py"),
+    ("extraction: forward pass + hooks", "brainrank/core/extraction/"),
     ("projection", "brainrank/core/projection.py"),
     ("ridge kernel", "brainrank/core/ridge.py"),
     ("feature cache", "brainrank/core/cache.py"),

@@ -128,10 +128,13 @@ def score(
     the per-layer and summary scores (``selection``: ``layer``, ``max``, ``heldout``...).
 
     ``model`` may be a :class:`Model` built in your own code (any torch module with its
-    preprocessing). The work goes through the same job function as ``brainrank run``: with
-    ``db`` (a database URL or SQLite path) the scores are stored in that leaderboard with a
-    run record, the weights, stimuli, data and feature hashes and a completion record;
-    without it they are kept in memory only. Errors are raised.
+    preprocessing), ``dataset`` and ``metric`` objects too. This is the grid's path for one
+    combination (``execute(plan(...))``, as ``brainrank run``): the same checks, the same
+    plan hash and the same run configuration, so with ``db`` (a database URL or SQLite path)
+    a score either door stored is reused (returned from the leaderboard, not recomputed),
+    and a new one is stored with a run record, its weights, stimuli, data and feature hashes
+    and a completion record. Without ``db`` the scores are kept in memory only. Errors are
+    recorded, then raised.
 
     ``device`` (``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"mps"``; default: the
     ``device`` setting, ``BRAINRANK_DEVICE`` or ``cpu``) is where extraction and scoring run.
@@ -142,44 +145,43 @@ def score(
 
     import pandas as pd
 
-    from brainrank.core.backend import resolve_device
     from brainrank.core.cache import FeatureCache
     from brainrank.core.extraction import ExtractionConfig
-    from brainrank.grid import MemoryStore, score_one
+    from brainrank.grid import InProcess, MemoryStore
+    from brainrank.grid.execute import execute
+    from brainrank.grid.plan import plan
     from brainrank.settings import settings
 
     conf = settings(device=device)
     if device is None and extraction is not None and extraction.device != "cpu":
         device = extraction.device  # an ExtractionConfig's own device, unless device= is given
-    device = resolve_device(device or conf.device)  # checked before any model is built
-    plugin = ""
-    if isinstance(model, str):
-        plugin = get_registry().get("model", model).plugin
-        model = load_model(model)
-    dataset = load_dataset(dataset) if isinstance(dataset, str) else dataset
-    metric = load_metric(metric) if isinstance(metric, str) else metric
     extraction = extraction or ExtractionConfig(
         batch_size=conf.batch_size, memory_budget=int(conf.memory_budget_gb * 2**30)
     )
-    feature_cache = FeatureCache(conf.cache_dir / "features") if cache else None
+    the_plan = plan(
+        [model],
+        [dataset],
+        [metric],
+        extraction,
+        registry=get_registry(),
+        cache=FeatureCache(conf.cache_dir / "features") if cache else None,
+        device=device if device is not None else conf.device,
+    )
+    if not the_plan.combos and not the_plan.failures:  # refused before any run is recorded
+        raise NotApplicableError(the_plan.skipped[0] if the_plan.skipped else "nothing to score")
     if db is not None:
         from brainrank.leaderboard import open_store
 
         store = open_store(db)
     else:
         store = MemoryStore()
-    _, rows = score_one(
-        model,
-        dataset,
-        metric,
-        store,
-        extraction=extraction,
-        cache=feature_cache,
-        plugin=plugin,
-        device=device,
-    )
+    # a failure of the plan or of the job is recorded in the run, then raised
+    execute(the_plan, store, executor=InProcess(), progress=False, raise_errors=True,
+            door="brainrank.score")  # fmt: skip
+    (planned,) = the_plan.combos
+    rows = store.stored_scores(planned.key)
     frame = pd.DataFrame([dataclasses.asdict(r) for r in rows])
-    frame.insert(0, "metric", metric.identifier)
-    frame.insert(0, "dataset", dataset.identifier)
-    frame.insert(0, "model", model.identifier)
+    frame.insert(0, "metric", planned.combo.metric)
+    frame.insert(0, "dataset", planned.combo.dataset)
+    frame.insert(0, "model", planned.model)
     return frame.rename(columns={"value": "score"})

@@ -17,8 +17,10 @@ What is here, by plugin kind:
 - **every plugin**: :data:`hookimpl`; the errors a user can cause (:class:`InputError`,
   :class:`DataUnavailableError`, :class:`WeightsUnavailableError`,
   :class:`NotApplicableError`), each raised with a message that says what to do.
-- **models**: :class:`ModelSpec`, :class:`ModelMetadata`, :class:`Model`, and
-  :func:`seeded` for reproducible random initialisations.
+- **models**: :class:`ModelSpec`, :class:`ModelMetadata` (its vocabularies in
+  :mod:`brainrank.core.taxonomy`), :class:`Model`, :func:`seeded` for reproducible random
+  initialisations, and :class:`ModelSet` / :class:`SetMember` for named selections of models
+  (the ``brainrank_model_sets`` hook: ``--models @name``).
 - **datasets**: :class:`DatasetSpec`, :class:`DatasetMetadata`, :class:`Dataset` (override
   :meth:`Dataset.responses`, :meth:`Dataset.rdms`, :meth:`Dataset.ceiling`,
   :meth:`Dataset.train_test_split` as needed), :class:`StimulusSet`, :class:`RDMSet` and the
@@ -35,6 +37,9 @@ What is here, by plugin kind:
   :meth:`Metric.feature_request` and :meth:`Metric.score`), :class:`FeatureRequest`,
   :class:`FeatureSet`, :class:`LayerFeatures`, :class:`Score`, and the layer-selection
   helpers :func:`best_layer_scores`, :func:`heldout_layer_scores`, :func:`split_halves`.
+  The run's settings (device, batch size, memory budget, threads) are read inside
+  :meth:`Metric.score` with :func:`run_settings` (:class:`RunSettings`; ``self.device`` is
+  the run's device): the runner never sets anything on a plugin's objects.
   The numerical kernels a metric builds on are in :mod:`brainrank.core.ridge`,
   :mod:`brainrank.core.rsa`, :mod:`brainrank.core.stats`, :mod:`brainrank.core.stacking` and
   :mod:`brainrank.core.projection`.
@@ -60,6 +65,7 @@ from brainrank.core.errors import (
 )
 from brainrank.core.identifiers import check_identifier, split_variant
 from brainrank.core.metric import Metric
+from brainrank.core.model_sets import ModelSet, SetMember
 from brainrank.core.registry import hookimpl
 from brainrank.core.responses import (
     NEUROID,
@@ -72,12 +78,15 @@ from brainrank.core.responses import (
     make_trials,
     neuroid_groups,
 )
+from brainrank.core.runsettings import RunSettings, run_settings
 from brainrank.core.scores import (
     FeatureRequest,
     FeatureSet,
     LayerFeatures,
     Score,
     best_layer_scores,
+    ceiling_fields,
+    ceiling_usable,
     heldout_layer_scores,
     split_halves,
 )
@@ -115,17 +124,22 @@ __all__ = [
     "MetricSpec",
     "Model",
     "ModelMetadata",
+    "ModelSet",
     "ModelSpec",
     "NotApplicableError",
     "PluginError",
     "RDMSet",
+    "RunSettings",
     "Score",
+    "SetMember",
     "StimulusSet",
     "WeightsUnavailableError",
     "as_rgb_uint8",
     "average_repetitions",
     "best_layer_scores",
     "cache_dir",
+    "ceiling_fields",
+    "ceiling_usable",
     "check_identifier",
     "check_responses",
     "check_trials",
@@ -136,6 +150,7 @@ __all__ = [
     "make_trials",
     "neuroid_groups",
     "offline",
+    "run_settings",
     "seeded",
     "split_halves",
     "split_variant",

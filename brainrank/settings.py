@@ -108,8 +108,8 @@ def _positive(value: Any, what: str, kind: type) -> Any:
         number = kind(value)
     except (TypeError, ValueError):
         number = None
-    if number is None or not number > 0:
-        raise InputError(f"{what} must be a positive {kind.__name__}, got {value!r}.")
+    if number is None or not number > 0 or number == float("inf"):
+        raise InputError(f"{what} must be a positive, finite {kind.__name__}, got {value!r}.")
     return number
 
 

@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 
 from brainrank.core.dataset import Dataset
-from brainrank.core.errors import BrainrankError
+from brainrank.core.errors import BrainrankError, RemovedAPIWarning
 from brainrank.core.metric import Metric
 from brainrank.core.responses import check_responses, check_trials, make_responses
 from brainrank.core.scores import FeatureRequest, FeatureSet, LayerFeatures, Score
@@ -239,6 +239,8 @@ class PluginSpecs:
     models: list[ModelSpec] = field(default_factory=list)
     datasets: list[DatasetSpec] = field(default_factory=list)
     metrics: list[MetricSpec] = field(default_factory=list)
+    #: named model selections (``ModelSet``) the plugin registers
+    model_sets: list[Any] = field(default_factory=list)
 
     def all(self) -> list[Any]:
         return [*self.models, *self.datasets, *self.metrics]
@@ -254,13 +256,14 @@ def collect_specs(plugin: Any) -> PluginSpecs:
         datasets=list(registry.specs("dataset").values()),
         metrics=list(registry.specs("metric").values()),
     )
+    specs.model_sets = list(registry.model_sets().values())
     if registry.load_errors:
         _fail("the plugin's hooks failed: " + "; ".join(e.error for e in registry.load_errors))
-    if not specs.all():
+    if not specs.all() and not specs.model_sets:
         _fail(
             f"{getattr(plugin, '__name__', plugin)!r} registers nothing: implement "
-            "brainrank_models, brainrank_datasets or brainrank_metrics with @hookimpl and "
-            "return a list of specs."
+            "brainrank_models, brainrank_datasets, brainrank_metrics (or brainrank_model_sets) "
+            "with @hookimpl and return a list of specs."
         )
     return specs
 
@@ -350,6 +353,7 @@ _LISTING_SCRIPT = textwrap.dedent(
         module = importlib.import_module(target)
     registry = Registry(plugins=[module], entry_points=False)
     counts = {kind: len(registry.specs(kind)) for kind in ("model", "dataset", "metric")}
+    counts["model_set"] = len(registry.model_sets())
     seconds = time.perf_counter() - start
     listing[0] = False
     new = sorted(m for m in set(sys.modules) - before)
@@ -514,7 +518,7 @@ def check_dataset(
     metadata: DatasetMetadata | None = None
     if isinstance(dataset, DatasetSpec):
         spec = dataset
-        if not spec.available(data_dir=data_dir):
+        if not _available(spec, data_dir):
             _fail(
                 f"dataset {spec.identifier!r} says its files are not in {data_dir}; pass the "
                 "folder that holds them (or fix `available`)."
@@ -749,8 +753,55 @@ def check_plugin(
 ) -> PluginReport:
     """Every check on every spec ``plugin`` registers (``models`` limits which models are
     built; a dataset whose files are not in ``data_dir`` is skipped and reported)."""
+    with warnings.catch_warnings(record=True) as removed:
+        warnings.simplefilter("always", RemovedAPIWarning)
+        report = _check_plugin(plugin, data_dir=data_dir, models=models, lazy=lazy)
+    _fail_on_removed(removed)
+    return report
+
+
+def _fail_on_removed(caught: Sequence[warnings.WarningMessage]) -> None:
+    """A removed import (``brainrank.config``...) is a failed check naming its replacement."""
+    messages = sorted({str(w.message) for w in caught if issubclass(w.category, RemovedAPIWarning)})
+    if messages:
+        _fail("the plugin uses imports brainrank removed: " + " ".join(messages))
+
+
+def _available(spec: DatasetSpec, data_dir: Any) -> bool:
+    """``spec.available(data_dir)``, with an error it raises as a failed check."""
+    try:
+        return bool(spec.available(data_dir=data_dir))
+    except PluginCheckError:
+        raise
+    except Exception as exc:
+        hint = ""
+        if isinstance(exc, ImportError) and "brainrank.config" in str(exc):
+            hint = " " + " ".join(_config_hint())
+        _fail(
+            f"dataset {spec.identifier!r}: its `available` raised {type(exc).__name__}: {exc}."
+            + hint
+        )
+        raise AssertionError("unreachable") from exc
+
+
+def _config_hint() -> list[str]:
+    from brainrank.config import REPLACEMENTS, removal_message
+
+    return [removal_message(name) for name in ("settings",) if name in REPLACEMENTS]
+
+
+def _check_plugin(
+    plugin: Any, *, data_dir: Any, models: Sequence[str] | None, lazy: bool
+) -> PluginReport:
     specs = collect_specs(plugin)
     check_identifiers(specs.all())
+    for model_set in specs.model_sets:
+        for member in model_set.members:
+            if member.identifier is not None:
+                try:
+                    check_identifier(member.identifier, "model")
+                except BrainrankError as exc:
+                    _fail(f"model set @{model_set.name}, member {member.paper_name!r}: {exc}")
     for spec in specs.all():
         check_metadata(spec)
     if lazy:
@@ -762,7 +813,7 @@ def check_plugin(
         check_model(spec)
         report.models.append(spec.identifier)
     for spec in specs.datasets:
-        if not spec.available(data_dir=data_dir):
+        if not _available(spec, data_dir):
             report.skipped.append(f"dataset {spec.identifier}: files not in {data_dir}")
             continue
         with warnings.catch_warnings(record=True) as caught:

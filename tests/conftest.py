@@ -37,3 +37,18 @@ def shared_dir() -> Path:
 @pytest.fixture
 def tiny_plugin_path() -> Path:
     return TINY_PLUGIN
+
+
+@pytest.fixture
+def stimuli_factory():
+    """``make(n=4, size=16, seed=0)``: a tiny StimulusSet of random RGB images."""
+    import numpy as np
+
+    from brainrank.core.stimuli import StimulusSet
+
+    def make(n: int = 4, size: int = 16, seed: int = 0) -> StimulusSet:
+        rng = np.random.default_rng(seed)
+        images = {f"s{i}": rng.integers(0, 256, (size, size, 3), dtype=np.uint8) for i in range(n)}
+        return StimulusSet(f"tiny-{seed}-{n}-{size}", list(images), images.__getitem__)
+
+    return make

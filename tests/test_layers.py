@@ -49,11 +49,16 @@ def test_built_in_plugins_import_only_the_plugin_api_and_the_core(path):
 
 
 def test_plugins_of_one_kind_do_not_import_plugins_of_another():
-    for path in PACKAGE.glob("plugins/*/*.py"):
+    paths = sorted(PACKAGE.glob("plugins/*/*.py"))
+    assert paths, f"no plugin modules found under {PACKAGE / 'plugins'}"
+    checked = 0
+    for path in paths:
         kind = path.parent.name
         for module in imported(path.read_text()):
             if module.startswith("brainrank.plugins."):
                 assert (module + ".").startswith(f"brainrank.plugins.{kind}."), (path, module)
+                checked += 1
+    assert checked, "no plugin imports another plugin module: the check above never ran"
 
 
 @pytest.mark.parametrize(

@@ -234,3 +234,68 @@ def test_metric_checks_catch_wrong_shapes():
 
     with pytest.raises(bt.PluginCheckError, match="JSON values"):
         bt.check_metric(Unstorable())
+
+
+OLD_STYLE_PLUGIN = '''
+"""A dataset plugin written against the README of brainrank before its layers were split."""
+from pathlib import Path
+
+import brainrank.testing as bt
+from brainrank.plugin import DatasetSpec, hookimpl
+
+
+def _folder(data_dir):
+    if data_dir is None:
+        from brainrank.config import settings
+
+        data_dir = settings().data_dir
+    return Path(data_dir) / "old_lab"
+
+
+def available(data_dir=None):
+    return (_folder(data_dir) / "responses.npz").is_file()
+
+
+@hookimpl
+def brainrank_datasets():
+    meta = bt.example_dataset().metadata
+    return [DatasetSpec("oldlab/data", lambda data_dir=None: None, meta, available=available)]
+'''
+
+
+def test_a_plugin_using_the_removed_config_module_fails_its_check_naming_the_replacement(
+    tmp_path,
+):
+    """Issue 20: `brainrank.config` was removed with no path forward; `plugin check` ended
+    in an uncaught traceback from the plugin's `available()`. The import now still works
+    (with a RemovedAPIWarning naming the replacement) and the check fails, saying what to
+    use instead."""
+    from click.testing import CliRunner
+
+    from brainrank.cli import main
+    from brainrank.core.errors import RemovedAPIWarning
+
+    with pytest.warns(RemovedAPIWarning, match=r"brainrank\.plugin\.dataset_folder"):
+        from brainrank.config import settings as old_settings
+    assert old_settings().data_dir.name == "data"
+    path = tmp_path / "old_lab_plugin.py"
+    path.write_text(OLD_STYLE_PLUGIN)
+    result = CliRunner().invoke(main, ["plugin", "check", str(path), "--no-lazy"])
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    assert "check failed" in result.output
+    assert "brainrank.config.settings was removed" in result.output
+    assert "brainrank.plugin.dataset_folder(FOLDER, data_dir)" in result.output
+
+
+def test_an_available_function_that_raises_is_a_failed_check(tmp_path):
+    from brainrank.testing import PluginCheckError
+
+    class Spec:
+        identifier = "broken/data"
+
+        def available(self, data_dir=None):
+            raise RuntimeError("disk on fire")
+
+    with pytest.raises(PluginCheckError, match="its `available` raised RuntimeError: disk on fire"):
+        bt._available(Spec(), None)

@@ -65,21 +65,27 @@ def echo_frame(frame: pd.DataFrame, fmt: str, float_format: str = "{:.3f}") -> N
         )
 
 
+def device_origin(given: str | None) -> str:
+    """Where the device setting came from: the option, ``BRAINRANK_DEVICE`` or
+    ``config.toml`` (for error messages)."""
+    import os
+
+    if given:
+        return "--device"
+    if os.environ.get("BRAINRANK_DEVICE"):
+        return "the environment variable BRAINRANK_DEVICE"
+    return "the device setting of config.toml"
+
+
 def checked_device(given: str | None, chosen: str) -> str:
     """The device a command runs on, resolved and checked before any work; an error names
     where the value came from (the option, ``BRAINRANK_DEVICE`` or ``config.toml``)."""
-    import os
-
     from brainrank.core.backend import resolve_device
     from brainrank.core.errors import InputError
 
     try:
         return resolve_device(chosen)
     except InputError as exc:
-        if given:
-            source = "--device"
-        elif os.environ.get("BRAINRANK_DEVICE"):
-            source = "the environment variable BRAINRANK_DEVICE"
-        else:
-            source = "the device setting of config.toml"
-        raise InputError(f"{exc} (The device {chosen!r} came from {source}.)") from None
+        raise InputError(
+            f"{exc} (The device {chosen!r} came from {device_origin(given)}.)"
+        ) from None

@@ -24,7 +24,9 @@ EXIT_DIFFERENT = 4
               help="Rows of each kind of difference to print.")  # fmt: skip
 def diff_command(db_a, db_b, tolerance, per_neuroid, model, dataset, metric, limit) -> None:
     """Compare the scores of two leaderboards (database URLs or SQLite files): scores that
-    only one has, and scores whose values differ by more than --tolerance.
+    only one has, and scores whose values (score, ceiling and its interval, normalised
+    value, chance level; per-neuroid values with --per-neuroid) differ by more than
+    --tolerance. Both are opened read-only.
 
     Exit status 0 when they agree, 4 when they differ. Runs on different machines, thread
     counts or --workers settings agree to float32 rounding (differences of about 1e-7), not
@@ -33,7 +35,7 @@ def diff_command(db_a, db_b, tolerance, per_neuroid, model, dataset, metric, lim
     from brainrank.leaderboard.compare import compare
     from brainrank.leaderboard.store import open_store
 
-    a, b = open_store(db_a), open_store(db_b)
+    a, b = open_store(db_a, create=False), open_store(db_b, create=False)
     filters = {k: v for k, v in {"model": model, "dataset": dataset, "metric": metric}.items() if v}
     result = compare(a, b, tolerance=tolerance, per_neuroid=per_neuroid, **filters)
     click.echo(

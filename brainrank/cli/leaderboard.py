@@ -9,14 +9,16 @@ from typing import Any
 import click
 import pandas as pd
 
+from brainrank import results
 from brainrank.cli import main
 from brainrank.cli._common import FORMATS, echo_frame, records
 from brainrank.core.errors import InputError
 
 RECORD_COLUMNS = [
     "model", "dataset", "metric", "config", "subject", "region", "layer", "selection", "best", "score",
-    "ceiling", "normalized", "ci_low", "ci_high", "n_neuroids", "layer_index",
-    "relative_depth", "family", "trained",
+    "ceiling", "ceiling_low", "ceiling_high", "normalized", "chance", "chance_sd", "flag", "ci_low",
+    "ci_high", "n_neuroids", "layer_index", "relative_depth", "family", "trained", "task",
+    "training_method", "training_data",
 ]  # fmt: skip
 
 db_option = click.option(
@@ -39,12 +41,33 @@ def filter_options(f: Callable) -> Callable:
         click.option("--region", help="Only these regions (patterns)."),
         click.option("--subject", help="Only these subjects (patterns)."),
         click.option("--layer", help="Only these layers (patterns)."),
-        click.option("--family", help="Only these model families (convnet, transformer...)."),
+        click.option(
+            "--family", help="Only these model families (convnet, transformer, mlp-mixer, hybrid)."
+        ),
+        click.option(
+            "--task",
+            help="Only models trained for these tasks (classification, 'taskonomy:*', "
+            "language-image...; patterns).",
+        ),
+        click.option(
+            "--data", "training_data", help="Only models trained on these data (ImageNet-21k...)."
+        ),
+        click.option(
+            "--method",
+            "training_method",
+            help="Only models of these training methods (supervised, simclr, clip...).",
+        ),
         click.option(
             "--trained/--random",
             "trained",
             default=None,
-            help="Only trained models, or only randomly initialised ones.",
+            help="Only trained models, or only randomly initialised networks (baselines apart).",
+        ),
+        click.option(
+            "--baselines/--no-baselines",
+            "baseline",
+            default=None,
+            help="Only the hand-made baselines, or everything but them.",
         ),
     ]
     for option in reversed(options):
@@ -54,7 +77,7 @@ def filter_options(f: Callable) -> Callable:
 
 def _filters(kwargs: dict[str, Any]) -> dict[str, Any]:
     names = ("model", "dataset", "metric", "config", "region", "subject", "layer", "family",
-             "trained")  # fmt: skip
+             "task", "training_data", "training_method", "trained", "baseline")  # fmt: skip
     return {k: kwargs.pop(k) for k in names if k in kwargs}
 
 
@@ -68,12 +91,13 @@ RANK_VALUE = click.Choice(["auto", "score", "normalized"])
               help="table: the ranking; csv/json: every score row (summary rows marked "
               "'best'), or the ranking with --ranking.")  # fmt: skip
 @filter_options
-@click.option("--selection", help="Layer choice ranked on (default: 'heldout' where the "
-              "metric stores it, else 'max'); for csv/json rows any selection, including "
-              "'layer'.")  # fmt: skip
+@click.option("--selection", help="Layer choice ranked on (default: the row each metric "
+              "declares leak-free: 'heldout', 'stacked', 'generalisation'); for csv/json rows "
+              "any selection, including 'layer'.")  # fmt: skip
 @click.option("--value", type=RANK_VALUE, default="auto", show_default=True,
-              help="auto: ceiling-normalised where a ceiling exists, raw scores elsewhere; "
-              "score: raw scores; normalized: only cells with a ceiling.")  # fmt: skip
+              help="auto: ceiling-normalised where the ceiling's lower 95% bound is above "
+              "0.1, raw scores where no ceiling is stored, cells below that floor left out; "
+              "score: raw scores; normalized: only cells with a usable ceiling.")  # fmt: skip
 @click.option("--ranking", "as_ranking", is_flag=True,
               help="csv/json: print the ranking instead of the score rows.")  # fmt: skip
 @click.option("--no-ci", is_flag=True, help="Skip the bootstrap confidence intervals.")
@@ -84,8 +108,10 @@ def leaderboard_command(db, fmt, selection, value, as_ranking, no_ci, **kwargs) 
     that every model has; cells some model lacks are left out for all and listed under the
     table (`n_missing`: how many a model lacks). One column per dataset/configuration (two
     settings of one metric are two columns, never averaged), `mean` is their mean.
-    Simulated data are ranked apart from real data. CIs are printed only over at least 5
-    regions. The lines under the table say what was ranked.
+    Configurations that are not calibrated (the seed papers' leave-one-out protocols) are
+    ranked only when named (--config or --metric), each column with its chance level
+    beside it. Simulated data are ranked apart from real data. CIs are printed only over at
+    least 5 regions. The lines under the table say what was ranked.
     """
     from brainrank.leaderboard import open_store, rankings, scores
     from brainrank.leaderboard.ranking import combined, describe
@@ -167,9 +193,18 @@ def query_command(db, fmt, selection, aggregate, value, per_neuroid, columns, so
         if aggregate != "none":
             from brainrank.leaderboard.query import species_of
 
+            before = frame
             frame = aggregate_frame(frame, over=aggregate, value=value, species=species_of(store))
             for note in frame.attrs.get("notes", []):
                 click.echo(note, err=True)
+            if frame.empty and not before.empty:
+                why = (
+                    "none of the matching rows has a usable ceiling (none stored, or its lower "
+                    "95% bound not above 0.1); aggregate raw scores with --value score"
+                    if value == "normalized"
+                    else f"every matching row's {value} is missing (NaN)"
+                )
+                click.echo(f"nothing to aggregate: {why}.", err=True)
         else:
             frame = frame[[c for c in RECORD_COLUMNS if c in frame.columns]]
     if columns:
@@ -300,8 +335,8 @@ def failures_command(db, run_id, last, model, dataset, metric, stage, show_trace
         click.echo("(--traceback prints the tracebacks)")
 
 
-#: the stages whose seconds a run records (brainrank.grid.protocol.STAGES)
-STAGES = ("model", "extraction", "scoring", "writing")
+#: the stages whose seconds a run records
+STAGES = results.STAGES
 
 
 def with_rates(frame: pd.DataFrame) -> pd.DataFrame:

@@ -6,6 +6,7 @@ import re
 import string
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -146,34 +147,19 @@ def plugin_new(kind: str, name: str, folder: str | None) -> None:
 @click.option("--no-lazy", is_flag=True, help="Skip the lazy-listing check (a subprocess).")
 def plugin_check(target: str, data_dir: str | None, model_ids: str | None, no_lazy: bool) -> None:
     """Run brainrank's plugin checks (brainrank.testing) on TARGET: a module name (e.g.
-    mylab_brainrank), a .py file, or the name of an installed entry point."""
-    import importlib
-    import importlib.metadata
-    import importlib.util
+    mylab_brainrank), a .py file, or the name of an installed entry point. A plugin that
+    uses an import brainrank removed (brainrank.config) fails, with the replacement named."""
+    import warnings
 
-    from brainrank.testing import PluginCheckError, check_plugin
+    from brainrank.core.errors import RemovedAPIWarning
+    from brainrank.testing import PluginCheckError, _fail_on_removed, check_plugin
 
-    module = None
-    if target.endswith(".py"):
-        path = Path(target).resolve()
-        if not path.is_file():
-            raise InputError(f"no file {path}.")
-        spec = importlib.util.spec_from_file_location(f"brainrank_local_plugin_{path.stem}", path)
-        if spec is None or spec.loader is None:
-            raise InputError(f"cannot import {path}: not a Python file.")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    else:
-        points = {ep.name: ep for ep in importlib.metadata.entry_points(group="brainrank")}
-        try:
-            module = points[target].load() if target in points else importlib.import_module(target)
-        except ImportError as exc:
-            raise InputError(
-                f"cannot import {target!r} ({exc}); give a module name, a .py file or the name "
-                "of an installed brainrank entry point."
-            ) from exc
+    with warnings.catch_warnings(record=True) as removed:
+        warnings.simplefilter("always", RemovedAPIWarning)
+        module = _import_plugin(target)
     chosen = [m.strip() for m in model_ids.split(",")] if model_ids else None
     try:
+        _fail_on_removed(removed)
         report = check_plugin(module, data_dir=data_dir, models=chosen, lazy=not no_lazy)
     except PluginCheckError as exc:
         raise click.ClickException(f"check failed: {exc}") from exc
@@ -185,3 +171,29 @@ def plugin_check(target: str, data_dir: str | None, model_ids: str | None, no_la
     for reason in getattr(report, "warnings", []):
         click.echo(f"warning  {reason}")
     click.echo("every check passed")
+
+
+def _import_plugin(target: str) -> Any:
+    """The plugin module named by ``target``: a .py file, an entry point or a module."""
+    import importlib
+    import importlib.metadata
+    import importlib.util
+
+    if target.endswith(".py"):
+        path = Path(target).resolve()
+        if not path.is_file():
+            raise InputError(f"no file {path}.")
+        spec = importlib.util.spec_from_file_location(f"brainrank_local_plugin_{path.stem}", path)
+        if spec is None or spec.loader is None:
+            raise InputError(f"cannot import {path}: not a Python file.")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+    points = {ep.name: ep for ep in importlib.metadata.entry_points(group="brainrank")}
+    try:
+        return points[target].load() if target in points else importlib.import_module(target)
+    except ImportError as exc:
+        raise InputError(
+            f"cannot import {target!r} ({exc}); give a module name, a .py file or the name "
+            "of an installed brainrank entry point."
+        ) from exc

@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from brainrank.cli import main
-from brainrank.cli._common import checked_device, plugin_option, registry_for
+from brainrank.cli._common import plugin_option, registry_for
 from brainrank.core.errors import InputError
 
 #: exit status of a run that stored some but not all of the requested combinations (some
@@ -27,7 +27,7 @@ def _sigterm_as_interrupt():
     recorded as interrupted and a later run resumes it. Both signals also set the grid's
     ``STOP_REQUESTED``, so that a KeyboardInterrupt Python drops (raised inside a garbage
     collection callback) still stops the run after the job it landed in."""
-    from brainrank.grid.run import STOP_REQUESTED
+    from brainrank.grid.execute import STOP_REQUESTED
 
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -48,9 +48,9 @@ def _sigterm_as_interrupt():
         STOP_REQUESTED.clear()
 
 
-def _run(run_grid, **kwargs):
+def _run(function, *args, **kwargs):
     try:
-        return run_grid(**kwargs)
+        return function(*args, **kwargs)
     except KeyboardInterrupt:
         click.echo(
             "\ninterrupted: the scores written so far are kept; run the same command again to "
@@ -85,6 +85,53 @@ def _parse_assignments(values: tuple[str, ...], what: str) -> dict[str, dict[str
     return out
 
 
+#: the largest --memory-budget taken (GiB): a finite number (inf and nan are usage errors)
+MAX_BUDGET_GIB = 2.0**20
+
+
+def _finite(value: float | None, name: str) -> float | None:
+    if value is not None and value != value:  # NaN passes click's range checks
+        raise click.BadParameter(f"{value} is not a number of GiB.", param_hint=name)
+    return value
+
+
+def check_checkpoints(
+    registry: Any,
+    model_ids: list[str],
+    model_options: dict[str, dict[str, Any]],
+    model_info: tuple[str, ...],
+) -> None:
+    """``--model-info`` values go to the user checkpoints they name (checked against the
+    taxonomy now); every user checkpoint of the run has its weights file."""
+    from brainrank.core.checkpoints import STATED_FIELDS, is_user_checkpoint
+    from brainrank.core.specs import ModelMetadata
+
+    for model_id, values in _parse_assignments(model_info, "--model-info").items():
+        spec = registry.get("model", model_id)
+        if not is_user_checkpoint(spec):
+            raise InputError(
+                f"--model-info is for user checkpoints (MODEL@TAG with --weights MODEL@TAG=PATH);"
+                f" {model_id!r} is a registered model whose metadata its plugin gives."
+            )
+        unknown = sorted(set(values) - set(STATED_FIELDS))
+        if unknown:
+            raise InputError(
+                f"--model-info {model_id}: unknown key {unknown}; keys: {', '.join(STATED_FIELDS)}."
+            )
+        values = {k: str(v) for k, v in values.items()}
+        # checked against the vocabularies before any work starts
+        ModelMetadata(source="x", architecture="x",
+                      **{k: v for k, v in values.items() if k != "description"})  # fmt: skip
+        model_options.setdefault(model_id, {}).update(values)
+    for model_id in model_ids:
+        spec = registry.get("model", model_id)
+        if is_user_checkpoint(spec) and "weights" not in model_options.get(model_id, {}):
+            raise InputError(
+                f"{model_id!r} is a user checkpoint (no plugin registers it): give its file "
+                f"with --weights {model_id}=PATH."
+            )
+
+
 @main.command("run")
 @click.option(
     "--models",
@@ -98,7 +145,18 @@ def _parse_assignments(values: tuple[str, ...], what: str) -> dict[str, dict[str
     "--data-dir", type=click.Path(file_okay=False), help="Folder with the datasets' files."
 )
 @click.option(
-    "--weights", multiple=True, help="MODEL=PATH: trained weights of MODEL from a local file."
+    "--weights",
+    multiple=True,
+    help="MODEL=PATH: trained weights of MODEL from a local file. MODEL@TAG=PATH scores a "
+    "checkpoint of MODEL's architecture as a model of its own (MODEL@TAG in --models).",
+)
+@click.option(
+    "--model-info",
+    "model_info",
+    multiple=True,
+    help="MODEL@TAG.KEY=VALUE: what is known of a user checkpoint's training (KEY: task, "
+    "training_method, training_data, description; values from `brainrank models "
+    "--vocabulary`). Default: unknown.",
 )
 @click.option(
     "--param", "params", multiple=True, help="METRIC.KEY=VALUE metric parameter (JSON value)."
@@ -106,8 +164,9 @@ def _parse_assignments(values: tuple[str, ...], what: str) -> dict[str, dict[str
 @click.option("--batch-size", type=click.IntRange(min=1), help="Images per forward pass.")
 @click.option(
     "--memory-budget",
-    type=click.FloatRange(min=0, min_open=True),
-    help="Most GiB of activations held at once during extraction (more than 0).",
+    type=click.FloatRange(min=0, min_open=True, max=MAX_BUDGET_GIB),
+    callback=lambda _ctx, _param, value: _finite(value, "--memory-budget"),
+    help="Most GiB of activations held at once during extraction (more than 0, finite).",
 )
 @click.option("--no-cache", is_flag=True, help="Do not read or write the feature cache.")
 @click.option(
@@ -137,8 +196,8 @@ def _parse_assignments(values: tuple[str, ...], what: str) -> dict[str, dict[str
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @plugin_option
 @click.pass_context
-def run_command(ctx, models, datasets, metrics, db, data_dir, weights, params, batch_size,
-                memory_budget, no_cache, device, workers, scheduler, recompute, quiet,
+def run_command(ctx, models, datasets, metrics, db, data_dir, weights, model_info, params,
+                batch_size, memory_budget, no_cache, device, workers, scheduler, recompute, quiet,
                 plugin_files) -> None:  # fmt: skip
     """Score models on datasets with metrics and store the scores in the leaderboard.
 
@@ -151,16 +210,22 @@ def run_command(ctx, models, datasets, metrics, db, data_dir, weights, params, b
     finishes when started again. Each (model, stimulus set) is one job: the model is built
     and its features extracted once for every dataset and metric on those stimuli.
     """
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
     from brainrank import suite
+    from brainrank.cli._common import device_origin
     from brainrank.core.cache import FeatureCache
+    from brainrank.core.errors import StoreError
     from brainrank.core.extraction import ExtractionConfig
-    from brainrank.grid import run_grid
+    from brainrank.grid import Dask, InProcess
+    from brainrank.grid.execute import execute
+    from brainrank.grid.plan import plan
     from brainrank.leaderboard import open_store, rankings
-    from brainrank.settings import settings
+    from brainrank.settings import database_url, settings
 
     conf = settings(data_dir=data_dir, db=db, memory_budget_gb=memory_budget,
                     batch_size=batch_size, device=device)  # fmt: skip
-    device = checked_device(device, conf.device)  # checked before any work starts
     registry = registry_for(ctx, plugin_files)
     # a --data-dir given here is passed on; otherwise each dataset finds its folder through
     # the settings ([dataset_dirs] of config.toml included)
@@ -178,51 +243,54 @@ def run_command(ctx, models, datasets, metrics, db, data_dir, weights, params, b
             raise InputError(f"--weights {item!r} must look like MODEL=PATH.")
         registry.get("model", model_id)
         model_options.setdefault(model_id, {})["weights"] = str(Path(path).expanduser().resolve())
+    check_checkpoints(registry, model_ids, model_options, model_info)
     metric_params = _parse_assignments(params, "--param")
     extraction = ExtractionConfig(
-        batch_size=conf.batch_size,
-        memory_budget=int(conf.memory_budget_gb * 2**30),
-        device=device,
+        batch_size=conf.batch_size, memory_budget=int(conf.memory_budget_gb * 2**30)
     )
     if scheduler and workers > 1:
         raise InputError("give either --workers (a local cluster) or --scheduler, not both.")
-    store = open_store(conf.db)
+    executor = Dask(workers, scheduler) if workers > 1 or scheduler else InProcess()
+    try:
+        url = make_url(database_url(conf.db))
+    except ArgumentError as exc:
+        raise StoreError(f"{conf.db!r} is not a database URL ({exc}).") from None
     if (
         (workers > 1 or scheduler)
-        and store.dialect == "sqlite"
-        and store.path in (None, "", ":memory:")
+        and url.get_backend_name() == "sqlite"
+        and url.database in (None, "", ":memory:")
     ):
         raise InputError(
             "an in-memory SQLite leaderboard cannot be shared with Dask workers; use a file "
             "(--db PATH) or PostgreSQL."
         )
     files = [str(f) for f in (ctx.find_root().obj or {}).get("plugins", [])] + list(plugin_files)
-    click.echo(f"leaderboard: {store.display_url}", err=True)
-    click.echo(
-        f"scoring {len(model_ids)} models x {len(dataset_ids)} datasets x {len(metric_ids)} metrics"
-        f" on {device}",
-        err=True,
-    )
+    click.echo(f"leaderboard: {url.render_as_string(hide_password=True)}", err=True)
     with _sigterm_as_interrupt():
-        summary = _run(
-            run_grid,
+        the_plan = _run(
+            plan,
+            model_ids,
+            dataset_ids,
+            metric_ids,
+            extraction,
             registry=registry,
-            store=store,
-            models=model_ids,
-            datasets=dataset_ids,
-            metrics=metric_ids,
-            extraction=extraction,
-            device=device,
             cache=None if no_cache else FeatureCache(conf.cache_dir / "features"),
             data_dir=conf.data_dir if data_dir is not None else None,
             model_options=model_options,
             metric_params=metric_params,
-            progress=not quiet,
-            workers=workers,
-            scheduler=scheduler,
             plugin_files=files,
             recompute=recompute,
+            device=conf.device,
+            device_origin=device_origin(device),
+            progress=not quiet,
         )
+        store = open_store(conf.db)  # created once the plan is checked (device, options)
+        click.echo(
+            f"scoring {len(model_ids)} models x {len(dataset_ids)} datasets x "
+            f"{len(metric_ids)} metrics on {the_plan.device}",
+            err=True,
+        )
+        summary = _run(execute, the_plan, store, executor=executor, progress=not quiet)
     click.echo(
         f"run {summary.run_id}: {summary.n_scores} scores written in {summary.seconds:.0f} s to "
         f"{store.path or store.display_url}",

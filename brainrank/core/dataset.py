@@ -187,6 +187,84 @@ class Dataset:
             return dict(cached)
         return {}
 
+    def published_ceiling_kinds(self) -> list[str]:
+        """The ceiling kinds whose values the dataset gives itself (read from its files or
+        computed by its own code) rather than brainrank from the responses: part of the
+        dataset's content hash, so a changed ceiling is scored again. By default every kind
+        when :meth:`ceiling` is overridden, else none."""
+        return list(self.ceiling_kinds) if type(self).ceiling is not Dataset.ceiling else []
+
+    def ceiling_interval(
+        self, kind: str, ci: float = 0.95
+    ) -> dict[tuple[str, str], tuple[float, float]]:
+        """A confidence interval ``(low, high)`` of :meth:`ceiling` per (subject, region),
+        where one can be computed; ``{}`` otherwise (a published ceiling without an
+        interval: the ranking then compares the ceiling itself with its floor).
+
+        - ``"encoding"`` from the trials:
+          :func:`brainrank.core.stats.mean_sqrt_reliability_interval` (a bootstrap of the
+          group's neuroids); from a ``reliability`` the dataset provides, a bootstrap of the
+          mean of sqrt(reliability) over the group's neuroids;
+        - ``"rsa"`` from the trials: :func:`brainrank.core.stats.rdm_ceiling_interval`.
+
+        Seeded, computed once per dataset. A score is divided by its ceiling only where the
+        interval's lower bound clears the floor (:data:`brainrank.core.scores.CEILING_FLOOR`),
+        so a group without signal, whose ceiling estimate is biased upwards (+0.05 for an
+        all-noise group), never normalises a score. Datasets with published ceilings may
+        override this method (or, with ``RealDataset``, give ``ceiling_intervals``).
+        """
+        cache = self.__dict__.setdefault("_ceiling_intervals", {})
+        if (kind, ci) not in cache:
+            cache[(kind, ci)] = self._ceiling_interval(kind, ci)
+        return dict(cache[(kind, ci)])
+
+    def _ceiling_interval(self, kind: str, ci: float) -> dict[tuple[str, str], tuple[float, float]]:
+        from brainrank.core import stats
+
+        responses = self.responses()
+        if responses is None or kind not in ("encoding", "rsa"):
+            return {}
+        groups = neuroid_groups(responses)
+        out: dict[tuple[str, str], tuple[float, float]] = {}
+        if kind == "encoding":
+            reliability = self.neuroid_reliability()
+            if reliability is None:
+                return {}
+            if not getattr(self, "_reliability_from_trials", False):
+                root = np.sqrt(np.clip(reliability, 0.0, None))
+                for key, index in groups:
+                    low, high = stats.mean_interval(root[index], ci=ci)
+                    if np.isfinite(low):
+                        out[key] = (low, high)
+                return out
+        try:
+            trials, _ = stats.trials_array(responses)
+        except InputError:
+            return {}
+        if trials.shape[0] < 2:
+            return {}
+        for key, index in groups:
+            try:
+                if kind == "encoding":
+                    out[key] = stats.mean_sqrt_reliability_interval(trials[:, :, index], ci=ci)
+                elif index.size >= 2:
+                    out[key] = stats.rdm_ceiling_interval(trials[:, :, index], ci=ci)
+            except InputError:
+                continue
+        return out
+
+    def ceiling_with_interval(
+        self, kind: str
+    ) -> dict[tuple[str, str], tuple[float, float | None, float | None]]:
+        """``{(subject, region): (ceiling, low, high)}`` of a kind (``None`` bounds where
+        the dataset has no interval): what a metric puts on its :class:`Score` rows
+        (``ceiling``, ``ceiling_low``, ``ceiling_high``)."""
+        values = self.ceiling(kind)
+        if not values:
+            return {}
+        bounds = self.ceiling_interval(kind)
+        return {key: (value, *bounds.get(key, (None, None))) for key, value in values.items()}
+
 
 def _encoding_ceiling(responses: Any, groups: Any) -> dict[tuple[str, str], float]:
     """Per (subject, region): :func:`brainrank.core.stats.mean_sqrt_reliability`."""

@@ -59,3 +59,8 @@ class ResultError(BrainrankError):
 
 class StoreError(BrainrankError):
     """The leaderboard database cannot be opened or written."""
+
+
+class RemovedAPIWarning(FutureWarning):
+    """A plugin uses an import that brainrank removed; the message names the replacement.
+    It still works for now, but ``brainrank plugin check`` fails on it."""

@@ -239,7 +239,9 @@ def compute_features(
 
 def score_features(metric: Metric, features: FeatureSet, dataset: Dataset) -> list[Score]:
     """The metric's per-layer scores and its own summary rows, plus the best-layer ("max")
-    rows when the metric does not give them itself.
+    rows when the metric does not give them itself; for a configuration that is not
+    calibrated (:attr:`Metric.calibrated`), every row with its chance level
+    (:func:`brainrank.core.chance.attach_chance_levels`).
 
     Raises :class:`~brainrank.core.errors.ResultError` when the metric's result is not a
     list of :class:`Score` with real-number values, is empty, or has no finite value: such
@@ -280,6 +282,12 @@ def score_features(metric: Metric, features: FeatureSet, dataset: Dataset) -> li
         )
     if not any(row.selection == "max" for row in rows):
         rows += best_layer_scores(rows, "max")
+    if not metric.calibrated:  # its null is not 0: store the chance level beside each score
+        from brainrank.core.chance import attach_chance_levels
+
+        rows = attach_chance_levels(
+            rows, lambda permuted: metric.score(features, permuted), dataset
+        )
     return rows
 
 

@@ -2,7 +2,8 @@
 
 - :func:`features_key`: what determines a model's features on a stimulus set (the feature
   cache's key and every score row's ``feature_key``);
-- :func:`weights_hash`: the content of a model's weights;
+- :func:`weights_hash`: the content of a model's weights (:func:`state_dict_hash` of its
+  module when the model does not name it);
 - :func:`dataset_hash`: a dataset's stimuli and data;
 - :func:`plan_hash`: what determines a (model, dataset, metric) result before the model is
   built (the resume key of the grid);
@@ -32,7 +33,7 @@ import numpy as np
 from brainrank._version import __version__
 from brainrank.core.cache import feature_key
 from brainrank.core.dataset import Dataset
-from brainrank.core.extraction import EXTRACTION_VERSION, ExtractionConfig, state_dict_hash
+from brainrank.core.extraction import EXTRACTION_VERSION, ExtractionConfig
 from brainrank.core.projection import SCHEME
 from brainrank.core.specs import Model, ModelMetadata
 from brainrank.core.stimuli import StimulusSet
@@ -88,10 +89,33 @@ def weights_hash(model: Any) -> str:
     return model.weights_id
 
 
-def dataset_hash(dataset: Dataset) -> str:
-    """A sha256 over a dataset's stimuli and its data (responses with their ids, RDMs,
-    behavioural trials)."""
+def state_dict_hash(module: Any) -> str:
+    """sha256 over a module's state dict (names, shapes, dtypes and values)."""
+    import torch
+
     h = hashlib.sha256()
+    for name, tensor in module.state_dict().items():
+        t = tensor.detach().cpu().contiguous()
+        h.update(f"{name}:{tuple(t.shape)}:{t.dtype}".encode())
+        # the tensor's bytes hashed in place: no copy of the weights
+        h.update(t.reshape(-1).view(torch.uint8).numpy() if t.numel() else b"")
+    return h.hexdigest()
+
+
+#: version of what :func:`dataset_hash` covers (2: every coordinate, the reliabilities, the
+#: dataset's own train/test split and its published ceilings)
+DATASET_HASH_VERSION = "2"
+
+
+def dataset_hash(dataset: Dataset) -> str:
+    """A sha256 over everything of a dataset that a score depends on: its stimuli, its data
+    (responses with *every* coordinate, e.g. a ``reliability`` or ``ncsnr`` read from a
+    file, RDMs with their descriptors, behavioural trials), each neuroid's reliability, its own train/test
+    split and the ceilings it publishes (:meth:`Dataset.published_ceiling_kinds`; the
+    ceilings brainrank computes from the responses follow from the responses). A corrected
+    file that changes a ceiling or a split but not the responses is then scored again."""
+    h = hashlib.sha256()
+    h.update(f"dataset-hash-{DATASET_HASH_VERSION}".encode())
     h.update(dataset.identifier.encode())
     h.update(dataset.stimuli.content_hash().encode())
     responses = dataset.responses()
@@ -99,10 +123,14 @@ def dataset_hash(dataset: Dataset) -> str:
         values = np.ascontiguousarray(np.asarray(responses.values))
         h.update(f"{values.dtype.str}{values.shape}".encode())
         h.update(values)  # the array's buffer, hashed in place (no copy of the data)
-        for name in ("stimulus_id", "repetition", "neuroid_id", "subject", "region"):
-            if name in responses.coords:
-                h.update(name.encode())
-                h.update("\x1f".join(map(str, responses[name].values.tolist())).encode())
+        for name in sorted(map(str, responses.coords)):
+            coordinate = responses.coords[name]
+            h.update(f"{name}{coordinate.dims}".encode())
+            h.update("\x1f".join(map(repr, np.ravel(coordinate.values).tolist())).encode())
+        reliability = dataset.neuroid_reliability()
+        if reliability is not None:
+            h.update(b"reliability")
+            h.update(np.ascontiguousarray(np.asarray(reliability, dtype=np.float64)))
     rdms = dataset.rdms()
     if rdms is not None:
         h.update(np.ascontiguousarray(rdms.dissimilarities))
@@ -111,6 +139,14 @@ def dataset_hash(dataset: Dataset) -> str:
     if trials is not None:
         h.update(b"trials")
         h.update(trials.to_csv(index=False).encode())
+    split = dataset.train_test_split()
+    if split is not None:
+        h.update(json.dumps([list(map(str, part)) for part in split]).encode())
+    for kind in dataset.published_ceiling_kinds():
+        values = sorted(
+            (list(map(str, k)), repr(float(v))) for k, v in dataset.ceiling(kind).items()
+        )
+        h.update(json.dumps([kind, values]).encode())
     return h.hexdigest()
 
 

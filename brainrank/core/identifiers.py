@@ -1,4 +1,12 @@
-"""Plugin identifiers: lowercase ``source/name`` strings with an optional ``:variant``."""
+"""Plugin identifiers: lowercase ``source/name`` strings with an optional ``:variant`` and,
+for models, an optional ``@checkpoint``.
+
+``torchvision/resnet50`` is a model, ``torchvision/resnet50:random`` a variant of it (same
+architecture, no training), and ``torchvision/resnet50@barlowtwins`` a checkpoint of its
+architecture: another set of weights, hence a model of its own in the leaderboard, with its
+own metadata. A family plugin registers the checkpoints it knows; any other ``BASE@TAG``
+names a user's checkpoint of ``BASE``'s architecture, loaded from ``weights=PATH``.
+"""
 
 from __future__ import annotations
 
@@ -7,20 +15,22 @@ import re
 from brainrank.core.errors import InputError
 
 _PART = r"[a-z0-9][a-z0-9_.+\-]*"
-IDENTIFIER_PATTERN = re.compile(rf"^{_PART}(/{_PART})*(:{_PART})?$")
+IDENTIFIER_PATTERN = re.compile(rf"^{_PART}(/{_PART})*(:{_PART})?(@{_PART})?$")
 
 
 def check_identifier(identifier: str, kind: str = "plugin") -> str:
     """Return ``identifier`` if it is a valid brainrank identifier, else raise.
 
-    Identifiers are lowercase ``source/name`` strings with an optional ``:variant``,
-    e.g. ``torchvision/alexnet:random`` or ``simulated``.
+    Identifiers are lowercase ``source/name`` strings with an optional ``:variant`` and an
+    optional ``@checkpoint``, e.g. ``torchvision/alexnet:random``,
+    ``torchvision/resnet50@barlowtwins`` or ``simulated``.
     """
     if not isinstance(identifier, str) or not IDENTIFIER_PATTERN.match(identifier):
         raise InputError(
             f"invalid {kind} identifier {identifier!r}: identifiers are lowercase "
-            "'source/name' strings with an optional ':variant', made of a-z, 0-9 and "
-            "'_.+-' (for example 'torchvision/alexnet:random')."
+            "'source/name' strings with an optional ':variant' and, for models, an optional "
+            "'@checkpoint', made of a-z, 0-9 and '_.+-' (for example "
+            "'torchvision/alexnet:random' or 'torchvision/resnet50@barlowtwins')."
         )
     return identifier
 
@@ -29,3 +39,10 @@ def split_variant(identifier: str) -> tuple[str, str | None]:
     """``'timm/resnet18:random'`` -> ``('timm/resnet18', 'random')``."""
     base, sep, variant = identifier.partition(":")
     return base, (variant if sep else None)
+
+
+def split_checkpoint(identifier: str) -> tuple[str, str | None]:
+    """``'torchvision/resnet50@barlowtwins'`` -> ``('torchvision/resnet50', 'barlowtwins')``;
+    an identifier without ``@`` -> ``(identifier, None)``."""
+    base, sep, tag = identifier.rpartition("@")
+    return (base, tag) if sep else (identifier, None)

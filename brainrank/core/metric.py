@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import math
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from brainrank.core.runsettings import current_run_settings
 from brainrank.core.scores import FeatureRequest, FeatureSet, Score
 
 if TYPE_CHECKING:
@@ -34,20 +37,58 @@ class Metric:
         The one declaration of it; ``MetricMetadata.needs``, when given, must agree.
     parameters : dict
         The metric's parameters (JSON-serialisable values).
+    headline : str or None
+        The summary row (``selection``) that rankings take for this metric: the layer
+        choice (or combination of layers) that a held-out split cannot beat by chance, e.g.
+        ``"heldout"`` (layer chosen on one half of the stimuli, scored on the other, see
+        :func:`~brainrank.core.scores.heldout_layer_scores`), ``"stacked"``,
+        ``"generalisation"``. The metric must store rows of that selection. ``None`` (not
+        declared): rankings take ``heldout`` rows where stored, else the optimistic ``max``,
+        and say so.
+    calibrated : bool
+        Whether the metric's expected score on data without signal (pure noise, or the
+        stimulus correspondence broken) is 0 for any features. A configuration that is not
+        (a seed paper's exact protocol whose null is below 0, a leaky predictor) is scored
+        as usual, and each of its stored scores carries its chance level (the same score
+        with the stimulus labels permuted, :mod:`brainrank.core.chance`); default rankings
+        leave it out. A property where it depends on the parameters.
+    n_alphas : int or None
+        How many penalties a grid given by name (a string ``alphas`` parameter, e.g.
+        ``alphas="taskonomy"``) stands for, read by the default :meth:`count_fits`; ``None``
+        counts one.
     device : str
         A run setting, not a parameter: the torch device (``"cpu"``, ``"cuda"``,
-        ``"cuda:N"``, ``"mps"``) the runner asks the metric to compute on, set before
-        :meth:`score` is called. A metric may ignore it (the score must not depend on it
-        beyond float32 rounding); it is not part of :attr:`config_hash`.
+        ``"cuda:N"``, ``"mps"``) to compute on. Inside a run it is the run's device: the
+        grid calls :meth:`score` within :func:`~brainrank.core.runsettings.using_run_settings`
+        and never sets anything on the metric, so ``score(features, dataset)`` keeps its
+        signature; outside a run it is what was assigned to it (default ``"cpu"``). The
+        other run settings (batch size, memory budget, threads) are read with
+        :func:`brainrank.plugin.run_settings`. A metric may ignore them (the score must not
+        depend on them beyond float32 rounding); they are not part of :attr:`config_hash`.
     """
 
     identifier: str = ""
     version: str = "1"
     needs: str = "responses"
-    device: str = "cpu"
+    headline: str | None = None
+    calibrated: bool = True
+    n_alphas: int | None = None
 
     def __init__(self, **parameters: Any):
         self.parameters: dict[str, Any] = dict(parameters)
+
+    @property
+    def device(self) -> str:
+        """The device to compute on: the run's (see the class docstring), else the one
+        assigned to this metric, else ``"cpu"``."""
+        settings = current_run_settings()
+        if settings is not None:
+            return settings.device
+        return str(self.__dict__.get("_device", "cpu"))
+
+    @device.setter
+    def device(self, value: str) -> None:
+        self._device = value
 
     def check_applicable(self, dataset: Dataset) -> None:
         """Raise :class:`~brainrank.core.errors.NotApplicableError` (with the reason and what
@@ -114,6 +155,32 @@ class Metric:
             stored.
         """
         raise NotImplementedError
+
+    def count_fits(self, scores: Sequence[Score]) -> int:
+        """The regression fits behind this metric's ``scores`` of one (model, dataset),
+        added to the run's statistics (a fit is one target regressed on one layer with one
+        penalty, as in the seed papers' count; cross-validation folds do not multiply it).
+
+        The default: a metric with an ``alphas`` parameter (every built-in regression
+        metric) made ``n_alphas`` fits per target per layer: the number of alphas (or
+        :attr:`n_alphas` for a grid given by name) x the targets of every per-layer row
+        with a finite value (a constant layer is not fitted); a metric without one, or one
+        that needs RDMs, makes none. Override it to count otherwise.
+        """
+        alphas = self.parameters.get("alphas") if self.needs != "rdms" else None
+        if alphas is None:
+            return 0
+        if isinstance(alphas, str):  # a grid given by name: the metric may say its size
+            n_alphas = int(self.n_alphas) if self.n_alphas is not None else 1
+        else:
+            n_alphas = 1 if isinstance(alphas, (int, float)) else len(alphas)
+        targets = 0
+        for score in scores:
+            if score.selection != "layer" or not math.isfinite(float(score.value)):
+                continue
+            per = score.per_neuroid
+            targets += int(per.size) if per is not None else int(score.n_neuroids)
+        return n_alphas * targets
 
     @property
     def config_hash(self) -> str:

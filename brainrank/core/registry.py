@@ -11,11 +11,14 @@ A plugin is a module (or any object) that implements some of these hooks with
 
 Plugins are discovered through the entry-point group ``brainrank`` (the built-in plugins
 use the same group) and, for development, from files passed with ``--plugin FILE``.
-Listing only collects specs: no network is built and no data is read.
+Listing only collects specs: no network is built and no data is read. A plugin that
+implements a hook brainrank does not define (a misspelt ``brainrank_model``) is not
+registered: it is a load error naming the unknown hook and the known ones.
 """
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import fnmatch
 import importlib.metadata
@@ -30,7 +33,10 @@ from typing import Any
 
 import pluggy
 
+from brainrank.core.checkpoints import user_checkpoint_spec
 from brainrank.core.errors import DuplicateIdentifierError, PluginError, UnknownIdentifierError
+from brainrank.core.identifiers import check_identifier, split_checkpoint
+from brainrank.core.model_sets import ModelSet
 from brainrank.core.specs import DatasetSpec, MetricSpec, ModelSpec
 
 PROJECT = "brainrank"
@@ -57,11 +63,18 @@ class HookSpecs:
     def brainrank_metrics(self) -> Sequence[MetricSpec]:
         """Return the metrics this plugin offers."""
 
+    @hookspec
+    def brainrank_model_sets(self) -> Sequence[ModelSet]:
+        """Return named model selections (``@name``: a paper's model set)."""
+
     @hookspec(firstresult=True)
     def brainrank_resolve_model(self, identifier: str) -> ModelSpec | None:
         """Return a spec for ``identifier`` if this plugin serves an open family of models
         (for example any timm name) and the identifier belongs to it, else ``None``."""
 
+
+#: the hooks a plugin may implement
+HOOKS = tuple(name for name in vars(HookSpecs) if name.startswith("brainrank_"))
 
 KINDS = {
     "model": ("brainrank_models", ModelSpec),
@@ -104,15 +117,35 @@ class Registry:
         for path in plugin_files:
             self.register_file(path)
         for plugin in plugins:
-            self.register(plugin)
+            name = getattr(plugin, "__name__", None) or repr(plugin)
+            try:
+                self.register(plugin)
+            except (Exception, SystemExit) as exc:
+                self._record_load_error(name, f"object {name}", exc)
 
     # ------------------------------------------------------------------ registration
 
     def register(self, plugin: Any, name: str | None = None) -> None:
+        """Register ``plugin``; raises :class:`PluginError` (and registers nothing) when it
+        implements a hook brainrank does not define (pluggy's ``check_pending``)."""
         name = name or getattr(plugin, "__name__", None) or repr(plugin)
         if self.pm.has_plugin(name) or self.pm.is_registered(plugin):
             return
         self.pm.register(plugin, name=name)
+        try:
+            self.pm.check_pending()
+        except pluggy.PluginValidationError as exc:
+            callers = self.pm.get_hookcallers(plugin) or ()
+            unknown = sorted(c.name for c in callers if not c.has_spec()) or [str(exc)]
+            self.pm.unregister(plugin)
+            close = difflib.get_close_matches(unknown[0], HOOKS, n=1)
+            raise PluginError(
+                f"plugin {name!r} implements {', '.join(map(repr, unknown))}, which "
+                f"{'is' if len(unknown) == 1 else 'are'} not a brainrank hook"
+                + (f" (did you mean {close[0]!r}?)" if close else "")
+                + f"; the hooks are {', '.join(HOOKS)}. Rename the function (or drop its "
+                "@hookimpl); the plugin is not registered until then."
+            ) from None
         self._specs.clear()
 
     def _load_entry_points(self) -> None:
@@ -230,7 +263,52 @@ class Registry:
             spec = self.pm.hook.brainrank_resolve_model(identifier=identifier)
             if spec is not None:
                 return replace(spec, plugin=spec.plugin or "resolver")
+            spec = self._user_checkpoint(identifier)
+            if spec is not None:
+                return spec
         raise UnknownIdentifierError(kind, identifier, self.suggest(kind, identifier))
+
+    def _user_checkpoint(self, identifier: str) -> ModelSpec | None:
+        """``BASE@TAG`` that no plugin registers: a user's checkpoint of ``BASE``'s
+        architecture (see :mod:`brainrank.core.checkpoints`), when ``BASE`` (or a registered
+        ``BASE@OTHER``) is a model that loads trained weights."""
+        base_id, tag = split_checkpoint(identifier)
+        if tag is None or "@" in base_id:
+            return None
+        check_identifier(identifier, "model")
+        candidates = []
+        with contextlib.suppress(PluginError):
+            candidates.append(self.get("model", base_id))
+        known = self.specs("model")
+        candidates += [known[k] for k in sorted(known) if k.startswith(base_id + "@")]
+        for base in candidates:
+            if base.metadata.trained and _takes_weights(base.factory):
+                return user_checkpoint_spec(base, identifier, tag)
+        return None
+
+    def model_sets(self) -> dict[str, ModelSet]:
+        """``{name: ModelSet}`` of every registered model set."""
+        sets: dict[str, ModelSet] = {}
+        for impl in self.pm.hook.brainrank_model_sets.get_hookimpls():
+            try:
+                result = impl.function()
+            except (Exception, SystemExit) as exc:
+                self._record_load_error(impl.plugin_name, "hook brainrank_model_sets", exc)
+                continue
+            for item in result or ():
+                if isinstance(item, ModelSet) and item.name not in sets:
+                    sets[item.name] = replace(item, plugin=impl.plugin_name)
+        return sets
+
+    def model_set(self, name: str) -> ModelSet:
+        """The model set ``name`` (with or without its leading ``@``)."""
+        sets = self.model_sets()
+        key = name.lstrip("@")
+        if key not in sets:
+            raise UnknownIdentifierError(
+                "model set", "@" + key, [f"@{n}" for n in difflib.get_close_matches(key, sets)]
+            )
+        return sets[key]
 
     def suggest(self, kind: str, identifier: str, n: int = 5) -> list[str]:
         known = self.identifiers(kind)
@@ -259,6 +337,9 @@ class Registry:
         for pattern in (p.strip() for group in patterns for p in group.split(",")):
             if not pattern:
                 continue
+            if kind == "model" and pattern.startswith("@"):  # a named set (a paper's models)
+                chosen.extend(m for m in self.model_set(pattern).identifiers() if m not in chosen)
+                continue
             if any(ch in pattern for ch in "*?["):
                 matches = [k for k in known if fnmatch.fnmatchcase(k, pattern)]
                 clashing = [d for d in self._duplicates(kind) if fnmatch.fnmatchcase(d, pattern)]
@@ -273,6 +354,22 @@ class Registry:
                 matches = [pattern]
             chosen.extend(m for m in matches if m not in chosen)
         return chosen
+
+
+def _takes_weights(factory: Any) -> bool:
+    """Whether a model factory accepts ``weights=`` (or ``**options``)."""
+    import inspect
+    from functools import partial
+
+    while isinstance(factory, partial):
+        if "weights" in factory.keywords:
+            return True
+        factory = factory.func
+    try:
+        parameters = inspect.signature(factory).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.kind is p.VAR_KEYWORD or p.name == "weights" for p in parameters)
 
 
 _default: Registry | None = None

@@ -121,7 +121,17 @@ class Score:
     layer_index, relative_depth : int, float
         The layer's position in call order and as a fraction of depth (0 first, 1 last).
     ceiling : float, optional
-        The noise ceiling in the same unit as ``value``; :attr:`normalized` divides by it.
+        The noise ceiling in the same unit as ``value``; :attr:`normalized` divides by it
+        when it is usable (see :func:`ceiling_usable`).
+    ceiling_low, ceiling_high : float, optional
+        A confidence interval of the ceiling (``Dataset.ceiling_with_interval``), when the
+        dataset has one.
+    chance, chance_sd : float, optional
+        For a metric configuration that is not calibrated (its expected score on data
+        without signal is not 0, see :attr:`Metric.calibrated`): the mean and the standard
+        deviation of the same score with the stimulus correspondence broken (the same
+        protocol on the same features, the responses' stimulus labels permuted; see
+        :func:`brainrank.core.chance.attach_chance_levels`). ``None`` for calibrated ones.
     ci_low, ci_high : float, optional
         A confidence interval of ``value``, when the metric computes one.
     extra : dict
@@ -152,12 +162,51 @@ class Score:
     #: the same score computed on each half of the stimuli (see :func:`split_halves`), for
     #: the held-out layer choice
     halves: tuple[float, float] | None = None
+    ceiling_low: float | None = None
+    ceiling_high: float | None = None
+    chance: float | None = None
+    chance_sd: float | None = None
 
     @property
     def normalized(self) -> float | None:
-        if self.ceiling is None or not np.isfinite(self.ceiling) or self.ceiling <= 0:
+        """``value / ceiling`` where the ceiling is usable (:func:`ceiling_usable`), else
+        ``None`` (the raw score is then what rankings use, and they say so)."""
+        if not ceiling_usable(self.ceiling, self.ceiling_low):
             return None
         return self.value / self.ceiling
+
+
+#: The least a ceiling's lower confidence bound (the ceiling itself where the dataset gives
+#: no interval) must be for a score to be divided by it, in the ceiling's unit (a Pearson r
+#: for every built-in metric). Below it, dividing amplifies a score's sampling error more
+#: than tenfold, and a group without signal has a ceiling estimate of a few hundredths
+#: (+0.05 for an all-noise group: an estimator that never goes below 0 cannot be unbiased
+#: there), so a ratio would report noise as a fraction of a ceiling that is not there. The
+#: pure-noise groups measured for docs/validation.md have upper bounds below it.
+CEILING_FLOOR = 0.1
+
+
+def ceiling_usable(
+    ceiling: float | None, low: float | None = None, floor: float = CEILING_FLOOR
+) -> bool:
+    """Whether a score may be divided by ``ceiling``: it is finite and positive, and its
+    lower confidence bound ``low`` (``ceiling`` itself when ``low`` is missing) is above
+    ``floor``."""
+    if ceiling is None or not np.isfinite(ceiling) or ceiling <= 0:
+        return False
+    bound = low if low is not None and np.isfinite(low) else ceiling
+    return bool(bound > floor)
+
+
+def ceiling_fields(
+    ceilings: dict[tuple[str, str], tuple[float, float | None, float | None]],
+    key: tuple[str, str],
+) -> dict[str, float | None]:
+    """``ceiling``, ``ceiling_low`` and ``ceiling_high`` keyword arguments of a
+    :class:`Score` for group ``key`` from ``Dataset.ceiling_with_interval(kind)`` (all
+    ``None`` when the group has no ceiling)."""
+    value, low, high = ceilings.get(key, (None, None, None))
+    return {"ceiling": value, "ceiling_low": low, "ceiling_high": high}
 
 
 def split_halves(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

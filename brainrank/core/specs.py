@@ -11,23 +11,33 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from brainrank.core import taxonomy
 from brainrank.core.dataset import Dataset
-from brainrank.core.errors import InputError, PluginError
+from brainrank.core.errors import PluginError
 from brainrank.core.identifiers import check_identifier
 from brainrank.core.metric import Metric
 
 # --------------------------------------------------------------------------- metadata
 
-MODEL_FAMILIES = ("convnet", "transformer", "mlp-mixer", "other")
+MODEL_FAMILIES = taxonomy.FAMILIES
 
 
 @dataclass(frozen=True)
 class ModelMetadata:
-    """What the leaderboard filters and the analyses need to know about a model."""
+    """What the leaderboard filters and the analyses need to know about a model.
+
+    ``family``, ``task``, ``training_method`` and ``training_data`` take values from the
+    fixed vocabularies of :mod:`brainrank.core.taxonomy` (checked here, matched without
+    regard to case; brainrank's older free-text values such as ``task="object
+    classification"`` are mapped to them); ``task_cluster`` is derived from a Taskonomy task.
+    An untrained model has task, data and method ``"none"`` (method ``"handcrafted"`` for a
+    baseline). ``imagenet_top1`` is the published ImageNet-1k top-1 accuracy in percent, with
+    where it was published in ``top1_source``.
+    """
 
     source: str
     architecture: str
@@ -39,12 +49,23 @@ class ModelMetadata:
     input_size: int | None = None
     description: str = ""
     extra: Mapping[str, Any] = field(default_factory=dict)
+    training_method: str | None = None
+    task_cluster: str | None = None
+    imagenet_top1: float | None = None
+    top1_source: str | None = None
 
     def __post_init__(self) -> None:
-        if self.family not in MODEL_FAMILIES:
-            raise InputError(
-                f"model family {self.family!r} is not one of {', '.join(MODEL_FAMILIES)}."
-            )
+        names = ("family", "task", "task_cluster", "training_method", "training_data",
+                 "trained", "imagenet_top1", "n_params", "input_size")  # fmt: skip
+        checked = taxonomy.normalise({name: getattr(self, name) for name in names})
+        for name in names:
+            if checked[name] != getattr(self, name):
+                object.__setattr__(self, name, checked[name])
+
+    @property
+    def baseline(self) -> bool:
+        """A hand-made baseline (no network), kept apart from random networks."""
+        return self.training_method == "handcrafted"
 
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
@@ -92,13 +113,17 @@ class ModelSpec:
     """A model a plugin offers: identifier, metadata and a lazy factory.
 
     ``factory(**options)`` builds the network only when called and returns a
-    :class:`Model`. Listing specs never calls it.
+    :class:`Model`. Listing specs never calls it. ``weights_missing()``, when the plugin
+    gives one, says without building anything why the trained weights are not available
+    here (the file, the folder it belongs in, the URL it comes from), or returns ``None``
+    when they are; it may import the model library but must not download or read weights.
     """
 
     identifier: str
     factory: Callable[..., Model]
     metadata: ModelMetadata
     plugin: str = ""
+    weights_missing: Callable[[], str | None] | None = None
 
     def __post_init__(self) -> None:
         check_identifier(self.identifier, "model")
@@ -111,6 +136,16 @@ class ModelSpec:
                 f"{type(model).__name__}, not a brainrank Model"
             )
         return model
+
+
+@runtime_checkable
+class DescribesItsFiles(Protocol):
+    """A dataset factory that describes the files it reads (as
+    :class:`brainrank.data.DatasetFactory` does): its ``source`` (a
+    :class:`brainrank.data.DataSource`) is what ``brainrank data check|download`` use. A
+    factory without one is a dataset built in code."""
+
+    source: Any
 
 
 @dataclass(frozen=True)
@@ -135,9 +170,9 @@ class DatasetSpec:
 
     @property
     def data_source(self) -> Any:
-        """The factory's description of the dataset's files (its ``source`` attribute, a
-        :class:`brainrank.data.DataSource`), or ``None`` for a dataset built in code."""
-        return getattr(self.factory, "source", None)
+        """The factory's description of the dataset's files (:class:`DescribesItsFiles`), or
+        ``None`` for a dataset built in code."""
+        return self.factory.source if isinstance(self.factory, DescribesItsFiles) else None
 
     def load(self, **options: Any) -> Dataset:
         dataset = self.factory(**options)

@@ -218,6 +218,7 @@ def rdm_ceiling(
     n_levels: int = 3,
     seed: int = 0,
     distance: str = "correlation",
+    _fast: bool = False,
 ) -> float:
     """Noise ceiling of an RSA score (Pearson r between a model RDM and the RDM of the
     trial-averaged patterns): the expected correlation between the measured RDM and its
@@ -265,6 +266,16 @@ def rdm_ceiling(
     def vector(patterns: np.ndarray) -> np.ndarray:
         return upper_triangle(rdm(patterns, distance, dtype="float64"))
 
+    if _fast and distance == "correlation":  # the interval's many small RDMs (numpy, float64)
+        rows, cols = np.triu_indices(n, k=1)
+
+        def vector(patterns: np.ndarray) -> np.ndarray:
+            centred = patterns - patterns.mean(axis=1, keepdims=True)
+            norms = np.sqrt((centred * centred).sum(axis=1))
+            with np.errstate(invalid="ignore", divide="ignore"):
+                unit = centred / norms[:, None]
+            return 1.0 - (unit @ unit.T)[rows, cols]
+
     measured = vector(mean)
     total = measured.var()
     if not np.isfinite(total) or total <= 0:
@@ -311,6 +322,26 @@ def mean_sqrt_reliability(
     distribution. Calibrated against the true mean sqrt(reliability) in
     ``tests/calibration``.
     """
+    like, rho, n_kept, n_total = _reliability_likelihood(trials, grid_size)
+    weights = np.full(grid_size, 1.0 / grid_size)
+    # EM: the posterior of neuroid i is like[i] * weights / (like[i] @ weights) and the new
+    # weights its mean over neuroids, i.e. weights * (like.T @ (1 / (like @ weights))) / v,
+    # two matrix-vector products without forming the (v, k) posterior
+    # (one BLAS thread: these small products ran 5x slower on two shared cores with two)
+    with _one_blas_thread():
+        for _ in range(n_iterations):
+            weights = weights * (like.T @ (1.0 / (like @ weights))) / n_kept
+    value = float(np.dot(weights, np.sqrt(rho)))
+    # constant neuroids (no trial-to-trial variation, no signal) count as reliability 0
+    return value * n_kept / n_total
+
+
+def _reliability_likelihood(
+    trials: np.ndarray, grid_size: int
+) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """The likelihood of each non-constant neuroid's F statistic on the reliability grid
+    (rows scaled to a maximum of 1), the grid, and the numbers of non-constant and of all
+    neuroids (see :func:`mean_sqrt_reliability`)."""
     t = np.asarray(trials, dtype=np.float64)
     if t.ndim != 3:
         raise InputError(f"trials must be (repetitions, stimuli, neuroids); got {t.shape}.")
@@ -330,19 +361,111 @@ def mean_sqrt_reliability(
     # likelihood of each neuroid's F under each grid value (v, k), in logs for stability
     log_like = _sps().f.logpdf(F[:, None] * scale[None, :], df1, df2) + np.log(scale)[None]
     log_like -= log_like.max(axis=1, keepdims=True)
-    like = np.exp(log_like)
+    return np.exp(log_like), rho, int(keep.sum()), int(keep.size)
+
+
+def mean_sqrt_reliability_interval(
+    trials: np.ndarray,
+    *,
+    ci: float = 0.95,
+    n_boot: int = 200,
+    seed: int = 0,
+    grid_size: int = 200,
+    n_iterations: int = 500,
+) -> tuple[float, float]:
+    """Percentile-bootstrap interval of :func:`mean_sqrt_reliability` over the group's
+    neuroids: the group is resampled with replacement ``n_boot`` times and the estimator
+    run on each resample (the EM of all resamples at once, each started from the full
+    group's solution). It covers the sampling of neuroids and, through each neuroid's F
+    statistic, the trial noise of their reliabilities; it is the interval the ranking's
+    ceiling floor is checked against (a group of pure-noise neuroids has an estimate of
+    about +0.05 and an upper bound below 0.1; see docs/validation.md)."""
+    if not 0 < ci < 1:
+        raise InputError(f"ci must be in (0, 1), got {ci}.")
+    like, rho, n_kept, n_total = _reliability_likelihood(trials, grid_size)
     weights = np.full(grid_size, 1.0 / grid_size)
-    # EM: the posterior of neuroid i is like[i] * weights / (like[i] @ weights) and the new
-    # weights its mean over neuroids, i.e. weights * (like.T @ (1 / (like @ weights))) / v,
-    # two matrix-vector products without forming the (v, k) posterior
-    # (one BLAS thread: these small products ran 5x slower on two shared cores with two)
-    n_kept = like.shape[0]
     with _one_blas_thread():
         for _ in range(n_iterations):
             weights = weights * (like.T @ (1.0 / (like @ weights))) / n_kept
-    value = float(np.dot(weights, np.sqrt(rho)))
-    # constant neuroids (no trial-to-trial variation, no signal) count as reliability 0
-    return value * keep.sum() / keep.size
+    rng = np.random.default_rng(seed)
+    # neuroids drawn from all n_total; the constant ones (index >= n_kept here) count as 0
+    draws = rng.integers(0, n_total, size=(n_boot, n_total))
+    counts = np.stack([np.bincount(d, minlength=n_total)[:n_kept] for d in draws], axis=1)
+    kept = counts.sum(axis=0).astype(np.float64)  # non-constant neuroids per resample
+    usable = kept > 0
+    counts, kept = counts[:, usable], kept[usable]
+    w = np.repeat(weights[:, None], counts.shape[1], axis=1)
+    with _one_blas_thread():
+        for _ in range(n_iterations):
+            w = w * (like.T @ (counts / (like @ w))) / kept
+    values = np.zeros(n_boot)
+    values[usable] = (np.sqrt(rho) @ w) * kept / n_total
+    estimate = float(np.dot(weights, np.sqrt(rho))) * n_kept / n_total
+    alpha = (1 - ci) / 2
+    # the interval holds the estimate (at the boundary 0 the resamples can all fall below it)
+    low = min(float(np.quantile(values, alpha)), estimate)
+    return low, max(float(np.quantile(values, 1 - alpha)), estimate)
+
+
+def rdm_ceiling_interval(
+    trials: np.ndarray,
+    *,
+    ci: float = 0.95,
+    n_boot: int = 30,
+    inner_boot: int = 10,
+    seed: int = 0,
+    distance: str = "correlation",
+) -> tuple[float, float]:
+    """Percentile-bootstrap interval of :func:`rdm_ceiling` over the group's neuroids:
+    ``n_boot`` resamples of the neuroids (with replacement), each ceiling estimated with
+    ``inner_boot`` draws per noise level (fewer than the point estimate's 30: the interval
+    then also carries that Monte Carlo error, which widens it a little), the correlation
+    distances computed in float64 numpy (the same values as :func:`brainrank.core.rsa.rdm`
+    to rounding). A resample repeats some neuroids, which weights them twice in the
+    correlation distances, adds noise to its RDMs and lowers its ceiling (by about 0.09 on
+    ``simulated``'s early region, whose percentile interval then missed the estimate), so
+    the percentile interval is shifted by the estimate minus the resamples' median (clipped
+    to [0, 1]): its width is the bootstrap's, its centre the estimate's. Cost: ``n_boot * 3
+    * inner_boot`` RDMs of the group and one ceiling."""
+    if not 0 < ci < 1:
+        raise InputError(f"ci must be in (0, 1), got {ci}.")
+    t = np.asarray(trials, dtype=np.float64)
+    if t.ndim != 3:
+        raise InputError(f"trials must be (repetitions, stimuli, neuroids); got {t.shape}.")
+    rng = np.random.default_rng(seed)
+    values = []
+    for b in range(n_boot):
+        index = rng.integers(0, t.shape[2], size=t.shape[2])
+        try:
+            value = rdm_ceiling(
+                t[:, :, index], n_boot=inner_boot, seed=seed + 1 + b, distance=distance, _fast=True
+            )
+            values.append(value)
+        except InputError:  # a resample of constant patterns: its ceiling is 0
+            values.append(0.0)
+    try:
+        estimate = rdm_ceiling(t, seed=seed, distance=distance)
+    except InputError:
+        estimate = 0.0
+    shift = estimate - float(np.median(values))
+    alpha = (1 - ci) / 2
+    low = float(np.quantile(values, alpha)) + shift
+    high = float(np.quantile(values, 1 - alpha)) + shift
+    return float(np.clip(low, 0.0, 1.0)), float(np.clip(high, 0.0, 1.0))
+
+
+def mean_interval(
+    values: Any, *, ci: float = 0.95, n_boot: int = 1000, seed: int = 0
+) -> tuple[float, float]:
+    """Percentile-bootstrap interval (:func:`bootstrap_ci`) of the mean of ``values`` (NaN
+    left out) over its entries: the interval of a ceiling that is a mean of per-neuroid
+    ceilings; NaN with fewer than 2 finite values."""
+    x = np.asarray(values, dtype=np.float64)
+    x = x[np.isfinite(x)]
+    if x.size < 2:
+        return float("nan"), float("nan")
+    low, high = bootstrap_ci(x, np.mean, n_boot=n_boot, ci=ci, seed=seed)
+    return float(low), float(high)
 
 
 def ncsnr_noise_ceiling(ncsnr: Any, n_trials: int = 3) -> np.ndarray:
@@ -363,11 +486,21 @@ def bootstrap_ci(
     ci: float = 0.95,
     seed: int = 0,
     axis: int = 0,
+    strata: Sequence[Any] | None = None,
+    omit_nan: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Percentile bootstrap CI of ``statistic`` over ``axis`` (resampled with replacement).
+    """Percentile bootstrap CI of ``statistic`` over the units along ``axis``: brainrank's one
+    bootstrap (the rankings, the aggregations of ``brainrank query``, the analyses and the
+    rank agreement of two metrics all draw through it).
 
-    ``statistic(x, axis=...)`` must accept an axis argument (numpy reductions do).
-    Returns ``(low, high)`` with the statistic's shape.
+    The units are resampled with replacement ``n_boot`` times (one
+    ``default_rng(seed).integers(0, n, size=(n_boot, n))`` draw); with ``strata`` (one label
+    per unit) each stratum's units are resampled within that stratum, stratum by stratum in
+    sorted order, so every stratum keeps its number of units in every resample.
+    ``statistic(resamples, axis=1)`` gets the resamples stacked, ``(draws, units, ...)``, and
+    returns one value (or array) per draw: numpy reductions do (``np.mean``,
+    ``np.nanmean``, ``np.median``). ``omit_nan`` leaves draws whose statistic is NaN out of
+    the percentiles. Returns ``(low, high)`` with the statistic's shape.
     """
     x = np.moveaxis(np.asarray(values, dtype=np.float64), axis, 0)
     n = x.shape[0]
@@ -376,10 +509,28 @@ def bootstrap_ci(
     if not 0 < ci < 1:
         raise InputError(f"ci must be in (0, 1), got {ci}.")
     rng = np.random.default_rng(seed)
-    index = rng.integers(0, n, size=(n_boot, n))
-    stats = np.stack([statistic(x[i], axis=0) for i in index])
+    if strata is None:
+        index = rng.integers(0, n, size=(n_boot, n))
+    else:
+        labels = np.asarray(strata)
+        if labels.shape != (n,):
+            raise InputError(f"strata must give one label per unit ({n}), got {labels.shape}.")
+        parts = []
+        for label in sorted(set(labels.tolist())):
+            members = np.flatnonzero(labels == label)
+            parts.append(members[rng.integers(0, members.size, size=(n_boot, members.size))])
+        index = np.concatenate(parts, axis=1)
+    per_draw = max(1, x[0].size * n)
+    block = max(1, 2**24 // per_draw)  # resamples held at once: at most 128 MB of float64
+    stats = np.concatenate(
+        [
+            np.asarray(statistic(x[index[start : start + block]], axis=1))
+            for start in range(0, n_boot, block)
+        ]
+    )
     alpha = (1 - ci) / 2
-    return np.quantile(stats, alpha, axis=0), np.quantile(stats, 1 - alpha, axis=0)
+    quantile = np.nanquantile if omit_nan else np.quantile
+    return quantile(stats, alpha, axis=0), quantile(stats, 1 - alpha, axis=0)
 
 
 # --------------------------------------------------------------------------- permutation
@@ -588,17 +739,16 @@ def spearman_rank_agreement(a: Any, b: Any, *, n_boot: int = 1000, seed: int = 0
     if x.size < 3:
         raise InputError("rank agreement needs at least 3 items with both scores.")
 
-    def rho(idx: np.ndarray) -> float:
-        rx = _sps().rankdata(x[idx])
-        ry = _sps().rankdata(y[idx])
+    def rho(a: np.ndarray, b: np.ndarray) -> float:
+        rx, ry = _sps().rankdata(a), _sps().rankdata(b)
         return float(pearson_columns(rx[:, None], ry[:, None])[0])
 
-    value = rho(np.arange(x.size))
-    rng = np.random.default_rng(seed)
-    boots = np.array([rho(rng.integers(0, x.size, x.size)) for _ in range(n_boot)])
-    boots = boots[np.isfinite(boots)]
-    alpha = (1 - ci) / 2
-    return value, float(np.quantile(boots, alpha)), float(np.quantile(boots, 1 - alpha))
+    def per_draw(pairs: np.ndarray, axis: int) -> np.ndarray:  # (draws, items, 2)
+        return np.array([rho(draw[:, 0], draw[:, 1]) for draw in pairs])
+
+    low, high = bootstrap_ci(np.column_stack([x, y]), per_draw, n_boot=n_boot, ci=ci,
+                             seed=seed, omit_nan=True)  # fmt: skip
+    return rho(x, y), float(low), float(high)
 
 
 def kruskal_wallis(groups: Sequence[Any]) -> TestResult:

@@ -1,61 +1,34 @@
 """One job of the grid: build one model, get its features on one stimulus set once, score
 every pending (dataset, metric) on them and write each result as soon as it is done.
 
-:func:`run_job` is the only path from a model to a stored score: the grid runs it in this
-process or on Dask workers, and ``brainrank.score`` runs it for one combination, so every
-stored row carries its run, its content hashes and its completion record whichever door it
-came through.
+:func:`run_job` is the only path from a model to a stored score: every run is
+``execute(plan(...))`` (``brainrank run``, and ``brainrank.score`` for one combination),
+which runs it in this process or on Dask workers, so every stored row carries its run, its
+content hashes and its completion record whichever door it came through. A job's units are
+here: :class:`Combo` (a dataset and metric configuration with its plan hash), :class:`Job`
+(the combinations of one model on one stimulus set) and :class:`JobResult`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-import threading
 import time
-import traceback
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from brainrank._env import keep_freed_memory, release_freed_memory
-from brainrank.core.cache import FeatureCache
-from brainrank.core.dataset import Dataset
-from brainrank.core.errors import BrainrankError, InputError, PluginError
-from brainrank.core.extraction import ExtractionConfig
-from brainrank.core.features import (
-    ModelHandle,
-    compute_features,
-    model_handle,
-    score_features,
-)
-from brainrank.core.hashing import dataset_hash, weights_hash
-from brainrank.core.metric import Metric
-from brainrank.core.registry import Registry
+from brainrank.core.features import compute_features, score_features
+from brainrank.core.hashing import weights_hash
+from brainrank.core.runsettings import using_run_settings
 from brainrank.core.scores import FeatureRequest
-from brainrank.core.specs import Model
+from brainrank.grid.context import Context, GridConfig, worker_context
+from brainrank.grid.failures import Failure, record_failure
+from brainrank.grid.leasing import JobLeases
 from brainrank.grid.progress import JobProgress
-from brainrank.grid.protocol import (
-    ACQUIRED,
-    DONE,
-    HELD,
-    LEASE_TIMEOUT,
-    ResultStore,
-    StageStats,
-    count_fits,
-)
+from brainrank.results import StageStats
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class Failure:
-    stage: str
-    error: str
-    model: str | None = None
-    dataset: str | None = None
-    metric: str | None = None
 
 
 @dataclass(frozen=True)
@@ -88,32 +61,6 @@ class Job:
         return f"{self.model} on stimuli {self.stimuli_hash[:8]}"
 
 
-@dataclass(frozen=True)
-class GridConfig:
-    """Everything a worker needs to run jobs (picklable).
-
-    ``store`` opens the result store in a worker process (for example
-    ``functools.partial(Store, url)``); it is called once per worker.
-    """
-
-    store: Callable[[], ResultStore] | None
-    run_id: int | None
-    plugin_files: tuple[str, ...] = ()
-    data_dir: str | None = None
-    extraction: ExtractionConfig = field(default_factory=ExtractionConfig)
-    cache_root: str | None = None
-    model_options: dict[str, dict[str, Any]] = field(default_factory=dict)
-    metric_params: dict[str, dict[str, Any]] = field(default_factory=dict)
-    threads: int | None = None
-    #: raise the first error instead of recording it and going on (the Python API)
-    raise_errors: bool = False
-    #: seconds without a heartbeat after which another run takes a lease over
-    lease_timeout: float = LEASE_TIMEOUT
-    #: torch device of the scoring kernels ("cpu", "cuda", "cuda:N", "mps"), set on every
-    #: metric as its ``device`` run setting before it scores (not part of any hash)
-    device: str = "cpu"
-
-
 @dataclass
 class JobResult:
     model: str
@@ -128,146 +75,6 @@ class JobResult:
     held: list[tuple[Combo, int | None]] = field(default_factory=list)
     #: (combination, run) another run stored since this run planned: not computed again
     elsewhere: list[tuple[Combo, int | None]] = field(default_factory=list)
-
-
-class Context:
-    """Loaded plugins for running jobs: shared with the planner in-process, rebuilt once per
-    worker process on Dask. Objects given here (a model built in the caller's code, loaded
-    datasets and metrics) are used instead of loading them from the registry."""
-
-    def __init__(
-        self,
-        config: GridConfig,
-        registry: Registry | None = None,
-        store: ResultStore | None = None,
-        datasets: dict[str, Dataset] | None = None,
-        metrics: dict[tuple[str, str], Metric] | None = None,
-        models: dict[str, Model] | None = None,
-    ):
-        self.config = config
-        self._registry = registry
-        self._store = store
-        self.datasets = dict(datasets or {})
-        self.metrics = dict(metrics or {})
-        self.models = dict(models or {})
-        self.cache = FeatureCache(config.cache_root) if config.cache_root else None
-        self.data_hashes: dict[str, str] = {}
-
-    @property
-    def registry(self) -> Registry:
-        if self._registry is None:
-            self._registry = Registry(plugin_files=self.config.plugin_files)
-        return self._registry
-
-    @property
-    def store(self) -> ResultStore:
-        if self._store is None:
-            if self.config.store is None:
-                raise InputError("this grid has no result store that a worker can open.")
-            self._store = self.config.store()
-        return self._store
-
-    def model(self, identifier: str) -> tuple[Model | ModelHandle, str]:
-        """The model and the plugin that provides it ("" for a model given as an object); a
-        plugin's model comes as a handle, built only when its identity is not remembered or
-        its features are not cached."""
-        if identifier in self.models:
-            return self.models[identifier], ""
-        spec = self.registry.get("model", identifier)
-        options = self.config.model_options.get(identifier, {})
-        return model_handle(spec, options, self.cache), spec.plugin
-
-    def dataset(self, identifier: str) -> Dataset:
-        if identifier not in self.datasets:
-            spec = self.registry.get("dataset", identifier)
-            self.datasets[identifier] = spec.load(data_dir=self.config.data_dir)
-        return self.datasets[identifier]
-
-    def data_hash(self, identifier: str) -> str:
-        if identifier not in self.data_hashes:
-            self.data_hashes[identifier] = dataset_hash(self.dataset(identifier))
-        return self.data_hashes[identifier]
-
-    def metric(self, identifier: str, config_hash: str) -> Metric:
-        key = (identifier, config_hash)
-        if key not in self.metrics:
-            spec = self.registry.get("metric", identifier)
-            metric = spec.load(**self.config.metric_params.get(identifier, {}))
-            if metric.config_hash != config_hash:
-                raise InputError(
-                    f"metric {identifier!r} has configuration {metric.config_hash} on this "
-                    f"worker but {config_hash} where the run was planned; install the same "
-                    "brainrank and plugin versions on every worker."
-                )
-            self.metrics[key] = metric
-        return self.metrics[key]
-
-
-_WORKER_CONTEXTS: dict[str, Context] = {}
-
-
-def worker_context(config: GridConfig) -> Context:
-    """One context per worker process and grid configuration."""
-    key = repr(dataclasses.replace(config, run_id=None))
-    context = _WORKER_CONTEXTS.get(key)
-    if context is None:
-        _WORKER_CONTEXTS.clear()  # another grid: drop the previous one's data
-        if config.threads:
-            limit_threads(config.threads)
-        context = _WORKER_CONTEXTS[key] = Context(config)
-    return context
-
-
-def limit_threads(n: int) -> None:
-    try:
-        import torch
-
-        torch.set_num_threads(n)
-    except ImportError:  # pragma: no cover
-        pass
-    try:
-        from threadpoolctl import threadpool_limits
-
-        threadpool_limits(n)
-    except ImportError:  # pragma: no cover
-        pass
-
-
-def plugin_exit(exc: BaseException, stage: str) -> BaseException:
-    """A plugin's ``sys.exit()`` as the plugin error it is (it must not end the run)."""
-    if isinstance(exc, SystemExit):
-        return PluginError(
-            f"a plugin called sys.exit({exc.code!r}) while brainrank was at stage {stage!r}; "
-            "plugins must raise an exception instead (the run goes on without it)."
-        )
-    return exc
-
-
-def record_failure(
-    store: ResultStore,
-    run_id: int | None,
-    failures: list[Failure],
-    stage: str,
-    exc: BaseException | str,
-    **where: str | None,
-) -> BaseException | str:
-    """Note a failure in ``failures``, record it in the store (with its traceback unless a
-    user caused it) and log it; returns the error as recorded (a plugin's ``sys.exit`` as a
-    :class:`PluginError`). A store that cannot record it is logged, never raised over it."""
-    if not isinstance(exc, str):
-        exc = plugin_exit(exc, stage)
-    message = exc if isinstance(exc, str) else f"{type(exc).__name__}: {exc}"
-    failures.append(Failure(stage, message, **where))
-    trace = (
-        None if isinstance(exc, (str, BrainrankError)) else "".join(traceback.format_exception(exc))
-    )
-    try:
-        store.record_failure(run_id, stage, exc, traceback=trace, **where)
-    except Exception as store_exc:  # the failure is still reported to the caller
-        log.error("could not record a failure in the leaderboard: %s", store_exc)
-    log.warning("%s failed (%s): %s", stage,
-                ", ".join(f"{k}={v}" for k, v in where.items() if v), message)  # fmt: skip
-    return exc
 
 
 def _run_job(
@@ -344,16 +151,17 @@ def _run_job(
         return result
 
     lap("extraction")
+    settings = config.settings
     for combo in pending:
         where = {"model": job.model, "dataset": combo.dataset, "metric": combo.metric}
         begun = time.time()
         try:
             dataset = datasets[combo.dataset]
             metric = metrics[(combo.metric, combo.metric_hash)]
-            metric.device = config.device  # a run setting: the hashes do not change
-            rows = score_features(metric, features, dataset)
+            with using_run_settings(settings):  # the metric reads them; nothing is set on it
+                rows = score_features(metric, features, dataset)
             lap("scoring")
-            result.stats.fits += count_fits(metric, rows)
+            result.stats.fits += metric.count_fits(rows)
             result.n_scores += store.write_scores(
                 run_id=config.run_id,
                 model=job.model,
@@ -394,31 +202,6 @@ class _Laps:
         self.last = now
 
 
-class _Heartbeat:
-    """Renews a job's leases every ``timeout / 6`` seconds in a daemon thread, so another
-    run never takes over a lease whose holder is working (however long one stage takes)."""
-
-    def __init__(self, store: ResultStore, token: str, timeout: float):
-        self.store, self.token, self.interval = store, token, max(0.05, timeout / 6)
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._beat, name="brainrank-lease", daemon=True)
-
-    def _beat(self) -> None:
-        while not self.stop.wait(self.interval):
-            try:
-                self.store.renew_leases(self.token)
-            except Exception as exc:  # the next beat tries again; the job goes on
-                log.warning("could not renew the job's leases: %s", exc)
-
-    def __enter__(self) -> _Heartbeat:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        self.thread.join(timeout=10)
-
-
 def combo_key(model: str, combo: Combo) -> tuple[str, str, str, str]:
     """The (model, dataset, metric, metric_hash) key of a job's combination."""
     return (model, combo.dataset, combo.metric, combo.metric_hash)
@@ -433,7 +216,7 @@ def run_job(
     """Build one model, extract its features on one stimulus set, score every pending
     (dataset, metric) and write each to the result store as soon as it is done.
 
-    First the job leases its combinations (:meth:`ResultStore.acquire_leases`): those
+    First the job leases its combinations (:meth:`~brainrank.results.LeaseBoard.acquire_leases`): those
     another live run is computing are skipped (``JobResult.held``; the planner waits for
     them) and those another run stored meanwhile are not computed again
     (``JobResult.elsewhere``); a job left with nothing to do builds no model. The leases
@@ -447,55 +230,23 @@ def run_job(
     ctx = context or worker_context(config)
     progress = progress or JobProgress()
     store = ctx.store
-    token = uuid.uuid4().hex
-    held: list[tuple[Combo, int | None]] = []
-    elsewhere: list[tuple[Combo, int | None]] = []
-    failures: list[Failure] = []
-
-    def lease(combos: list[Combo]) -> list[Combo]:
-        wanted = [(combo_key(job.model, c), c.plan_hash, c.stored_run) for c in combos]
-        try:
-            outcomes = store.acquire_leases(config.run_id, token, wanted, config.lease_timeout)
-        except Exception as exc:
-            exc = record_failure(store, config.run_id, failures, "lease", exc, model=job.model)
-            if config.raise_errors:
-                raise exc from None
-            for combo in combos:
-                progress.scored(f"{job.model} x {combo.dataset} x {combo.metric}: failed")
-            return []
-        mine = []
-        for combo in combos:
-            outcome, run = outcomes[combo_key(job.model, combo)]
-            if outcome == ACQUIRED:
-                mine.append(combo)
-            elif outcome == DONE:
-                elsewhere.append((combo, run))
-                progress.scored(f"{job.model} x {combo.dataset} x {combo.metric}: by run {run}")
-            else:
-                assert outcome == HELD, outcome
-                held.append((combo, run))
-                log.info("%s x %s x %s: run %s is computing it; this run waits for it",
-                         job.model, combo.dataset, combo.metric, run)  # fmt: skip
-        return mine
-
+    leases = JobLeases(ctx.leases, store, config.run_id, job.model, config.lease_timeout,
+                       progress, config.raise_errors)  # fmt: skip
     started = time.time()
-    pending = lease(job.pending)
+    pending = leases.take(job.pending)
     try:
-        with _Heartbeat(store, token, config.lease_timeout):
+        with leases:
             if pending:
                 job = dataclasses.replace(job, pending=pending)
-                result = _run_job(job, config, ctx, progress, lease)
+                result = _run_job(job, config, ctx, progress, leases.take)
             else:  # nothing left for this job: build no model
                 result = JobResult(model=job.model, seconds=time.time() - started)
     finally:
         release_freed_memory()  # what the job freed goes back to the system between jobs
-        try:
-            store.release_leases(token)
-        except Exception as exc:  # they expire; never hide the job's own error
-            log.warning("could not release the job's leases: %s", exc)
-    result.failures[:0] = failures
-    result.held, result.elsewhere = held, elsewhere
-    result.n_combos += len(elsewhere)
+        leases.release()
+    result.failures[:0] = leases.failures
+    result.held, result.elsewhere = leases.held, leases.elsewhere
+    result.n_combos += len(leases.elsewhere)
     try:
         store.add_run_stats(config.run_id, result.stats)
     except Exception as exc:

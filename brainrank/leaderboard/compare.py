@@ -11,13 +11,17 @@ from brainrank.leaderboard.store import Store
 
 #: what identifies one score across leaderboards (the configuration by its hash)
 KEY = ["model", "dataset", "metric", "metric_hash", "subject", "region", "layer", "selection"]
+#: the values of a score row compared: the score, its ceiling and the value the ranking uses
+#: (normalised by the ceiling where it is usable), the ceiling's interval, the chance level
+VALUES = ["score", "ceiling", "normalized", "ceiling_low", "ceiling_high", "chance", "chance_sd"]
 
 
 @dataclass
 class Difference:
     only_a: pd.DataFrame
     only_b: pd.DataFrame
-    #: rows in both whose values differ by more than the tolerance (columns a, b, difference)
+    #: rows in both whose values differ by more than the tolerance: score_a, score_b, the
+    #: largest difference over :data:`VALUES` and the per-neuroid values, and which differ
     changed: pd.DataFrame
     n_common: int
     max_difference: float
@@ -29,7 +33,14 @@ class Difference:
 
 
 def _values(store: Store, per_neuroid: bool, **filters) -> pd.DataFrame:
-    frame = store.scores_frame(**filters)[[*KEY, "score_id", "score"]]
+    from brainrank.leaderboard.query import normalized_values
+
+    frame = store.scores_frame(**filters)
+    frame["normalized"] = normalized_values(frame)  # the floor rule, also for older rows
+    for column in VALUES:
+        if column not in frame.columns:
+            frame[column] = np.nan
+    frame = frame[[*KEY, "score_id", *VALUES]]
     if not per_neuroid:
         return frame.drop(columns="score_id")
     arrays = store.neuroid_values(frame["score_id"].tolist())
@@ -39,9 +50,11 @@ def _values(store: Store, per_neuroid: bool, **filters) -> pd.DataFrame:
 
 
 def _distance(a: object, b: object) -> float:
-    if a is None and b is None:
+    missing_a = a is None or (np.ndim(a) == 0 and pd.isna(a))
+    missing_b = b is None or (np.ndim(b) == 0 and pd.isna(b))
+    if missing_a and missing_b:
         return 0.0
-    if a is None or b is None:
+    if missing_a or missing_b:
         return float("inf")
     x = np.atleast_1d(np.asarray(a, dtype=np.float64))
     y = np.atleast_1d(np.asarray(b, dtype=np.float64))
@@ -60,22 +73,29 @@ def _distance(a: object, b: object) -> float:
 def compare(
     a: Store, b: Store, *, tolerance: float = 0.0, per_neuroid: bool = False, **filters
 ) -> Difference:
-    """Scores present in only one leaderboard, and scores whose values (and, with
-    ``per_neuroid``, per-neuroid values) differ by more than ``tolerance`` (absolute)."""
+    """Scores present in only one leaderboard, and scores whose values (score, ceiling,
+    normalised value, the ceiling's interval, chance level and, with ``per_neuroid``,
+    per-neuroid values) differ by more than ``tolerance`` (absolute); a value present in
+    one and missing in the other differs."""
     left = _values(a, per_neuroid, **filters)
     right = _values(b, per_neuroid, **filters)
     merged = left.merge(right, on=KEY, how="outer", suffixes=("_a", "_b"), indicator=True)
     only_a = merged[merged["_merge"] == "left_only"][KEY]
     only_b = merged[merged["_merge"] == "right_only"][KEY]
     both = merged[merged["_merge"] == "both"].copy()
-    distance = [_distance(x, y) for x, y in zip(both["score_a"], both["score_b"], strict=True)]
-    if per_neuroid:
-        distance = [
-            max(d, _distance(x, y))
-            for d, x, y in zip(distance, both["per_neuroid_a"], both["per_neuroid_b"], strict=True)
-        ]
+    columns = [*VALUES, "per_neuroid"] if per_neuroid else list(VALUES)
+    per_column = {
+        c: [_distance(x, y) for x, y in zip(both[f"{c}_a"], both[f"{c}_b"], strict=True)]
+        for c in columns
+    }
+    distance = [max(ds) for ds in zip(*per_column.values(), strict=True)] if len(both) else []
     both["difference"] = distance
-    changed = both[both["difference"] > tolerance][[*KEY, "score_a", "score_b", "difference"]]
+    both["columns"] = [
+        ",".join(c for c in columns if per_column[c][i] > tolerance) for i in range(len(both))
+    ]
+    changed = both[both["difference"] > tolerance][
+        [*KEY, "columns", "score_a", "score_b", "difference"]
+    ]
     finite = [d for d in distance if np.isfinite(d)]
     return Difference(
         only_a.reset_index(drop=True),

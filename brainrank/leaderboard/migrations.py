@@ -17,6 +17,13 @@ Version history:
 3. per-stage seconds (``seconds_model``, ``seconds_extraction``, ``seconds_scoring``,
    ``seconds_writing``) and regression ``fits`` on runs (empty for older runs); new table
    ``leases`` (the combinations live runs are computing).
+4. scores: the ceiling's interval (``ceiling_low``, ``ceiling_high``) and the chance level of
+   an uncalibrated configuration (``chance``, ``chance_sd``); metrics: the preset's
+   ``defaults``, the ``headline`` row and ``calibrated``. Older rows have none of them: the
+   ranking then compares the ceiling itself with the floor, and takes the layer choice
+   ``heldout``, else ``max``, for metrics registered before (until a run re-registers them).
+   Models: the model taxonomy's training method, Taskonomy task cluster and published ImageNet top-1
+   on ``models`` (empty for models registered before; a run that builds a model fills them).
 """
 
 from __future__ import annotations
@@ -50,6 +57,18 @@ ADDED_COLUMNS: dict[int, list[tuple[str, str]]] = {
         ("runs", "seconds_writing"),
         ("runs", "fits"),
     ],
+    3: [
+        ("scores", "ceiling_low"),
+        ("scores", "ceiling_high"),
+        ("scores", "chance"),
+        ("scores", "chance_sd"),
+        ("metrics", "defaults"),
+        ("metrics", "headline"),
+        ("metrics", "calibrated"),
+        ("models", "training_method"),
+        ("models", "task_cluster"),
+        ("models", "imagenet_top1"),
+    ],
 }
 
 
@@ -78,8 +97,13 @@ def _v2_to_v3(conn: Connection) -> None:
     Base.metadata.create_all(conn, checkfirst=True)  # leases
 
 
+def _v3_to_v4(conn: Connection) -> None:
+    _add_columns(conn, ADDED_COLUMNS[3])
+    Base.metadata.create_all(conn, checkfirst=True)
+
+
 #: {from_version: migration}; each takes the schema from_version to from_version + 1
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _v1_to_v2, 2: _v2_to_v3}
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4}
 
 
 def migrate(conn: Connection, from_version: int, to_version: int) -> list[int]:

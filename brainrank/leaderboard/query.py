@@ -11,21 +11,22 @@ Filters take shell-style patterns (comma-separated alternatives): ``model="timm/
 is ``"layer"`` for per-layer rows or a layer-choice policy (``"max"``, ``"heldout"``...).
 Aggregations are plain, tested Python over these frames (never SQL views): means over
 regions, subjects or datasets with percentile-bootstrap confidence intervals (the draws of
-:func:`brainrank.core.stats.bootstrap_ci`, vectorised).
+:func:`brainrank.core.stats.bootstrap_ci`, brainrank's one bootstrap).
 """
 
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Iterable
+import math
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from brainrank.core.errors import InputError
+from brainrank.core.scores import ceiling_usable
 from brainrank.leaderboard.ranking import (
-    HEADLINE_SELECTIONS,
     MIN_UNITS,
     NOT_SUMMARY,
     Ranking,
@@ -36,6 +37,7 @@ from brainrank.leaderboard.ranking import (
     data_groups,
     parameter_summary,
     rank_models,
+    row_flags,
 )
 from brainrank.leaderboard.store import Store, open_store
 
@@ -53,40 +55,77 @@ PATTERN_COLUMNS = (
     "source",
     "task",
     "training_data",
+    "training_method",
+    "task_cluster",
 )
 #: the filters every query function takes
-FILTERS = (*PATTERN_COLUMNS, "trained")
+FILTERS = (*PATTERN_COLUMNS, "trained", "baseline")
 #: filters the store can narrow in SQL before the exact match in Python
 _SQL_FILTERS = ("model", "dataset", "metric", "region", "subject", "layer", "selection", "family")
 
 AGGREGATE_OVER = ("region", "subject", "dataset")
 
 
+def split_patterns(text: str) -> list[str]:
+    """Comma-separated patterns, split only at commas outside parentheses and brackets, so
+    that a configuration name such as ``srp-ridge:mouse(alphas=1, standardize=all)`` is one
+    pattern."""
+    out, depth, current = [], 0, []
+    for char in text:
+        if char in "([{":
+            depth += 1
+        elif char in ")]}" and depth:
+            depth -= 1
+        if char == "," and depth == 0:
+            out.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+    out.append("".join(current))
+    return [p.strip() for p in out if p.strip()]
+
+
 def _patterns(patterns: str | Iterable[str]) -> list[str]:
     if isinstance(patterns, str):
-        return [p.strip() for p in patterns.split(",") if p.strip()]
+        return split_patterns(patterns)
     return [str(p) for p in patterns]
 
 
 def _match(series: pd.Series, patterns: str | Iterable[str]) -> pd.Series:
     wanted = _patterns(patterns)
-    exact = {p for p in wanted if not any(c in p for c in "*?[")}  # a set: many patterns stay fast
-    globs = [p for p in wanted if p not in exact]
-    values = series.astype(str)
+    exact = set(wanted)  # a name equal to a pattern matches it, brackets and all
+    globs = [p for p in wanted if any(c in p for c in "*?[")]
+    # missing values match no pattern (pandas 3 keeps NaN through astype(str))
+    values = series.map(lambda v: "" if v is None or (isinstance(v, float) and v != v) else str(v))
     return values.map(lambda v: v in exact or any(fnmatch.fnmatchcase(v, p) for p in globs)).astype(
         bool
     )
 
 
+def is_baseline(frame: pd.DataFrame) -> pd.Series:
+    """Rows of hand-made baselines (training method ``handcrafted``; for models registered
+    before the taxonomy's training method was stored, an untrained model of family
+    ``other``)."""
+    trained = frame["trained"].astype("boolean").fillna(False)
+    nothing = pd.Series(None, index=frame.index, dtype=object)
+    method = frame.get("training_method", nothing)
+    family = frame.get("family", nothing)
+    return (method == "handcrafted") | (method.isna() & ~trained & (family == "other"))
+
+
 def filter_scores(frame: pd.DataFrame, **filters: Any) -> pd.DataFrame:
     """Rows of ``frame`` whose columns match shell-style patterns (comma-separated allowed);
-    ``trained=True/False`` filters on the model's training."""
+    ``trained=True`` keeps trained models, ``trained=False`` randomly initialised networks
+    (not the hand-made baselines); ``baseline=True/False`` keeps or drops the baselines."""
     mask = pd.Series(True, index=frame.index)
     for column, value in filters.items():
         if value is None:
             continue
         if column == "trained":
-            mask &= frame["trained"].astype("boolean").fillna(False) == bool(value)
+            trained = frame["trained"].astype("boolean").fillna(False)
+            mask &= trained if value else (~trained & ~is_baseline(frame))
+        elif column == "baseline":
+            mask &= is_baseline(frame) == bool(value)
         elif column in PATTERN_COLUMNS:
             if column not in frame.columns:
                 raise InputError(f"these rows have no column {column!r} to filter on.")
@@ -111,13 +150,34 @@ def scores(db: str | Store | None = None, **filters: Any) -> pd.DataFrame:
     prefilter = {k: v for k, v in filters.items() if k in _SQL_FILTERS and v is not None}
     frame = store.scores_frame(**prefilter)
     frame["best"] = ~frame["selection"].isin(NOT_SUMMARY)
-    parameters, known = metric_configs(store)
+    parameters, known, defaults = _metric_configs(store)
     frame.insert(
         frame.columns.get_loc("metric_hash") + 1,
         "config",
-        config_labels(frame, parameters, known),
+        config_labels(frame, parameters, known, defaults),
     )
+    frame["normalized"] = normalized_values(frame)
+    frame["flag"] = row_flags(frame)
     return filter_scores(frame, **filters)
+
+
+def normalized_values(frame: pd.DataFrame) -> pd.Series:
+    """``score / ceiling`` where the ceiling is usable (its lower confidence bound, or the
+    ceiling itself where no interval is stored, above
+    :data:`~brainrank.core.scores.CEILING_FLOOR`), else NaN: the rule every view applies,
+    also to rows stored before it."""
+    if frame.empty:
+        return pd.Series([], index=frame.index, dtype=np.float64)
+    score = pd.to_numeric(frame["score"], errors="coerce").to_numpy(dtype=np.float64)
+    ceiling = pd.to_numeric(frame["ceiling"], errors="coerce").to_numpy(dtype=np.float64)
+    low = (
+        pd.to_numeric(frame["ceiling_low"], errors="coerce").to_numpy(dtype=np.float64)
+        if "ceiling_low" in frame.columns
+        else np.full(len(frame), np.nan)
+    )
+    usable = np.array([ceiling_usable(c, lo) for c, lo in zip(ceiling, low, strict=True)], bool)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return pd.Series(np.where(usable, score / ceiling, np.nan), index=frame.index)
 
 
 def metric_configs(
@@ -126,18 +186,29 @@ def metric_configs(
     """The parameters of every registered metric configuration, ``{(metric, hash):
     parameters}``, and the (metric, hash) pairs that have stored scores (so that a
     configuration's name does not depend on the filter)."""
+    parameters, known, _ = _metric_configs(db)
+    return parameters, known
+
+
+def _metric_configs(
+    db: str | Store | None = None,
+) -> tuple[dict[tuple[str, str], Any], list[tuple[str, str]], dict[tuple[str, str], Any]]:
+    """:func:`metric_configs` and the parameters of the preset each configuration was built
+    from (``defaults``; ``None`` where not recorded)."""
     store = _store(db)
     metrics = store.metrics_frame()
+    pairs = list(zip(metrics.get("identifier", []), metrics.get("config_hash", []), strict=True))
     parameters = {
         (str(m), str(h)): p if isinstance(p, dict) else None
-        for m, h, p in zip(
-            metrics.get("identifier", []), metrics.get("config_hash", []),
-            metrics.get("parameters", []), strict=True,
-        )
-    }  # fmt: skip
+        for (m, h), p in zip(pairs, metrics.get("parameters", []), strict=True)
+    }
+    defaults = {
+        (str(m), str(h)): d if isinstance(d, dict) else None
+        for (m, h), d in zip(pairs, metrics.get("defaults", [None] * len(pairs)), strict=True)
+    }
     with store.engine.connect() as conn:
         rows = conn.exec_driver_sql("SELECT DISTINCT metric, metric_hash FROM scores").all()
-    return parameters, sorted((str(m), str(h)) for m, h in rows)
+    return parameters, sorted((str(m), str(h)) for m, h in rows), defaults
 
 
 def configurations(db: str | Store | None = None, **filters: Any) -> pd.DataFrame:
@@ -145,7 +216,7 @@ def configurations(db: str | Store | None = None, **filters: Any) -> pd.DataFram
     metric, the full configuration hash, its version and parameters and how many score rows
     it has. ``filters``: ``metric`` or ``config`` patterns."""
     store = _store(db)
-    parameters, known = metric_configs(store)
+    parameters, known, defaults = _metric_configs(store)
     metrics = store.metrics_frame()
     versions = {
         (str(m), str(h)): v
@@ -160,7 +231,7 @@ def configurations(db: str | Store | None = None, **filters: Any) -> pd.DataFram
             ).all()
         )
     pairs = sorted(set(known) | set(parameters))
-    labels = config_label_map([*known, *pairs], parameters)
+    labels = config_label_map([*known, *pairs], parameters, defaults)
     rows = [
         {
             "config": labels[p],
@@ -301,20 +372,25 @@ def rankings(
     n_boot: int = 1000,
     seed: int = 0,
     value: str = "auto",
+    include_uncalibrated: bool | None = None,
     **filters: Any,
 ) -> list[Ranking]:
     """The rankings (real data, simulated data) of the stored summary scores: the objects
-    behind :func:`ranking`, with their cells, excluded cells and notes."""
+    behind :func:`ranking`, with their cells, excluded cells and notes.
+    ``include_uncalibrated``: rank configurations that are not calibrated too (default:
+    only when a ``config`` or ``metric`` filter is given, i.e. when they are asked for by
+    name)."""
     store = _store(db)
-    if selection is None:
-        wanted = ",".join(HEADLINE_SELECTIONS)
-    else:  # every summary policy, so that columns without the one asked for are named
-        policies = [p for p in store.distinct_values()["selection"] if p not in NOT_SUMMARY]
-        wanted = ",".join(policies) or selection
+    # every summary policy: each metric's declared row is chosen per configuration, and
+    # columns without the policy asked for are named
+    policies = [p for p in store.distinct_values()["selection"] if p not in NOT_SUMMARY]
+    wanted = ",".join(policies) or (selection or "max")
     frame = scores(store, selection=wanted, **filters)
+    if include_uncalibrated is None:  # a configuration named by a filter is ranked
+        include_uncalibrated = bool(filters.get("config") or filters.get("metric"))
     return rank_models(
         frame, selection=selection, value=value, ci=ci, n_boot=n_boot, seed=seed,
-        species=species_of(store),
+        species=species_of(store), include_uncalibrated=include_uncalibrated,
     )  # fmt: skip
 
 
@@ -326,17 +402,30 @@ def ranking(
     n_boot: int = 1000,
     seed: int = 0,
     value: str = "auto",
+    include_uncalibrated: bool | None = None,
     **filters: Any,
 ) -> pd.DataFrame:
     """Models ranked like with like (the one definition of
     :mod:`brainrank.leaderboard.ranking`, shared with the CLI, report and web page).
 
-    Default: per (dataset, metric configuration) the ``heldout`` layer choice where stored,
-    else ``max``; ceiling-normalised where a ceiling exists; only the cells every model has;
-    simulated data ranked apart from real data (column ``data``). The notes
-    (``result.attrs["notes"]``) say what was ranked and what was left out."""
+    Default: per (dataset, metric configuration) the row its metric declares leak-free
+    (``heldout``, ``stacked``, ``generalisation``); calibrated configurations only (one that
+    is not is ranked when named by ``config=``/``metric=`` or ``include_uncalibrated=True``,
+    with a ``(chance)`` column beside each of its columns); ceiling-normalised where the
+    ceiling is usable; only the cells every model has; simulated data ranked apart from real
+    data (column ``data``). The notes (``result.attrs["notes"]``) say what was ranked and
+    what was left out."""
     return combined(
-        rankings(db, selection, ci=ci, n_boot=n_boot, seed=seed, value=value, **filters)
+        rankings(
+            db,
+            selection,
+            ci=ci,
+            n_boot=n_boot,
+            seed=seed,
+            value=value,
+            include_uncalibrated=include_uncalibrated,
+            **filters,
+        )
     )
 
 
@@ -433,7 +522,7 @@ SCORE_COLUMNS = ["model", "dataset", "metric", "metric_hash", "subject", "region
 
 def models(db: str | Store | None = None, **filters: Any) -> pd.DataFrame:
     """The scored models with their metadata (filters: model, family, source, task,
-    training_data, trained)."""
+    task_cluster, training_data, training_method, trained, baseline)."""
     frame = _store(db).models_frame().rename(columns={"identifier": "model"})
     return filter_scores(frame, **filters)
 
@@ -456,3 +545,229 @@ def failures(db: str | Store | None = None, run: int | None = None, **filters: A
             raise InputError(f"unknown filter {column!r}; filters: model, dataset, metric, stage.")
         mask &= _match(frame[column].fillna(""), value)
     return frame.loc[mask].reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------- for the web site
+
+#: columns of :attr:`Ranking.cells` that locate a cell; any other column the ranking adds
+#: (flags, chance levels, ceiling bounds...) is passed on as the cell's own information
+_CELL_KEYS = ("model", "dataset", "config", "region", "subject", "selection", "value", "metric",
+              "metric_hash")  # fmt: skip
+#: columns of the models table that are not a taxonomy to filter on
+_NOT_TAXONOMY = ("identifier", "model", "details", "updated_at", "plugin", "weights_hash",
+                 "architecture", "n_params", "input_size", "description", "trained")  # fmt: skip
+#: a model column with more distinct values than this is shown, not offered as a filter
+MAX_FILTER_VALUES = 40
+
+
+def model_kind(frame: pd.DataFrame) -> pd.Series:
+    """``baseline`` (a model of the ``baseline`` source, or whose ``training_method`` says
+    ``baseline``/``none``), else ``trained`` or ``random`` from the ``trained`` flag; one
+    value per row of a models frame (``source``, ``trained``; ``training_method`` where the
+    table has it)."""
+    source = frame.get("source", pd.Series("", index=frame.index)).fillna("").astype(str)
+    method = frame.get("training_method", pd.Series("", index=frame.index))
+    method = method.fillna("").astype(str).str.lower()
+    trained = frame.get("trained", pd.Series(True, index=frame.index))
+    trained = trained.astype("boolean").fillna(True)
+    kind = np.where(trained.to_numpy(dtype=bool), "trained", "random").astype(object)
+    baseline = (source == "baseline") | method.isin(("baseline", "none"))
+    kind[baseline.to_numpy(dtype=bool)] = "baseline"
+    return pd.Series(kind, index=frame.index, dtype=object)
+
+
+def model_table(db: str | Store | None = None) -> pd.DataFrame:
+    """The models table as the site shows it: every stored column (new taxonomy fields
+    appear without code changes) but ``details``, whose keys become columns too, plus
+    ``kind`` (see :func:`model_kind`) and ``scored`` (whether it has scores)."""
+    store = _store(db)
+    frame = store.models_frame()
+    details = frame.pop("details") if "details" in frame.columns else None
+    if details is not None:
+        extra = pd.DataFrame([d if isinstance(d, dict) else {} for d in details], index=frame.index)
+        extra = extra[[c for c in extra.columns if c not in frame.columns]]
+        frame = pd.concat([frame, extra], axis=1)
+    frame = frame.rename(columns={"identifier": "model"})
+    frame["kind"] = model_kind(frame)
+    scored = set(store.distinct_values()["model"])
+    frame["scored"] = frame["model"].isin(scored)
+    missing = sorted(scored - set(frame["model"]))  # scores of a model never registered
+    if missing:
+        extra_rows = pd.DataFrame({"model": missing, "kind": "trained", "scored": True})
+        frame = pd.concat([frame, extra_rows], ignore_index=True)
+    return frame.sort_values("model", kind="stable").reset_index(drop=True)
+
+
+def taxonomy(frame: pd.DataFrame) -> dict[str, list[Any]]:
+    """The model columns to filter on and their values: every column of
+    :func:`model_table` with between 1 and :data:`MAX_FILTER_VALUES` distinct text or
+    true/false values (``kind`` first; ``kind`` stands for ``trained``)."""
+    out: dict[str, list[Any]] = {}
+    for column in ["kind", *[c for c in frame.columns if c != "kind"]]:
+        if column in _NOT_TAXONOMY or column == "scored" or column not in frame.columns:
+            continue
+        values = frame[column].dropna()
+        if values.empty or not all(isinstance(v, (str, bool, np.bool_)) for v in values):
+            continue
+        distinct = sorted({v.item() if isinstance(v, np.generic) else v for v in values},
+                          key=str)  # fmt: skip
+        if 1 <= len(distinct) <= MAX_FILTER_VALUES:
+            out[column] = distinct
+    return out
+
+
+def dataset_regions(db: str | Store | None = None) -> dict[str, list[str]]:
+    """dataset -> its regions in the dataset's own order (as its plugin declares them, then
+    any other stored region in alphabetical order)."""
+    store = _store(db)
+    declared: dict[str, list[str]] = {}
+    datasets = store.datasets_frame()
+    for identifier, details in zip(datasets.get("identifier", []), datasets.get("details", []),
+                                   strict=True):  # fmt: skip
+        regions = details.get("regions") if isinstance(details, dict) else None
+        declared[str(identifier)] = [str(r) for r in regions or []]
+    with store.engine.connect() as conn:
+        stored = conn.exec_driver_sql("SELECT DISTINCT dataset, region FROM scores").all()
+    found: dict[str, set[str]] = {}
+    for dataset, region in stored:
+        found.setdefault(str(dataset), set()).add(str(region))
+    out = {}
+    for dataset in sorted(set(declared) | set(found)):
+        order = [r for r in declared.get(dataset, []) if r in found.get(dataset, set())]
+        out[dataset] = order + sorted(found.get(dataset, set()) - set(order))
+    return out
+
+
+def _flags(value: Any) -> list[str]:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return []
+    if isinstance(value, str):
+        return [value] if value else []
+    if isinstance(value, Iterable):
+        return [str(v) for v in value if v is not None and str(v)]
+    return [str(value)]
+
+
+def ranking_cells(found: Sequence[Ranking]) -> pd.DataFrame:
+    """What each ranking column is made of, for display: one row per (data, model, column,
+    region, subject) ranked cell, and one per (data, model, column, region) with ``subject``
+    None holding the region's value as the ranking computes it (the mean over subjects; a
+    column's value is the mean of these over its regions).
+
+    ``flags`` (a list of sentences) and ``extra`` (a dict) carry whatever else the ranking
+    attaches to a cell: a ``flags``/``flag``/``notes``/``note`` column of
+    :attr:`Ranking.cells` becomes ``flags``, any other column (a chance level, a ceiling
+    bound...) goes into ``extra``. A region row lists the distinct flags of its cells."""
+    columns = ["data", "model", "column", "dataset", "config", "region", "subject", "value",
+               "flags", "extra"]  # fmt: skip
+    parts = []
+    for r in found:
+        cells = r.cells
+        if cells is None or cells.empty:
+            continue
+        flag_columns = [c for c in ("flags", "flag", "notes", "note") if c in cells.columns]
+        extra_columns = [c for c in cells.columns if c not in _CELL_KEYS and c not in flag_columns]
+        rows = []
+        for record in cells.to_dict(orient="records"):
+            flags = [f for c in flag_columns for f in _flags(record.get(c))]
+            extra = {c: record[c] for c in extra_columns if not _missing(record.get(c))}
+            rows.append(
+                {"data": r.group, "model": record["model"],
+                 "column": f"{record['dataset']}/{record['config']}",
+                 "dataset": record["dataset"], "config": record["config"],
+                 "region": str(record["region"]), "subject": str(record["subject"]),
+                 "value": float(record["value"]), "flags": flags, "extra": extra}
+            )  # fmt: skip
+        subject_rows = pd.DataFrame(rows, columns=columns)
+        keys = ["data", "model", "column", "dataset", "config", "region"]
+        region_rows = (
+            subject_rows.groupby(keys, sort=True)
+            .agg(
+                value=("value", "mean"),
+                flags=("flags", lambda s: sorted({f for fl in s for f in fl})),
+            )
+            .reset_index()
+        )
+        region_rows["subject"] = None
+        region_rows["extra"] = [{} for _ in range(len(region_rows))]
+        parts += [region_rows[columns], subject_rows]
+    if not parts:
+        return pd.DataFrame(columns=columns)
+    return pd.concat(parts, ignore_index=True)
+
+
+def _missing(value: Any) -> bool:
+    if value is None or value is pd.NA:
+        return True
+    return isinstance(value, float) and math.isnan(value)
+
+
+def ceilings(
+    db: str | Store | None = None, *, frame: pd.DataFrame | None = None, **filters: Any
+) -> pd.DataFrame:
+    """The stored ceilings per (dataset, metric configuration, region, subject): ``ceiling``
+    (the value every row of that cell stores; the median where rows disagree, with
+    ``n_values`` > 1 saying so) and any ``ceiling_*`` column the store keeps (bounds).
+    ``filters``: as :func:`scores`; or ``frame``, rows of :func:`scores` already read."""
+    if frame is None:
+        frame = scores(db, **filters)
+    keys = ["dataset", "metric", "config", "region", "subject"]
+    extra = [c for c in frame.columns if c.startswith("ceiling_")]
+    columns = [*keys, "ceiling", "n_values", *extra]
+    frame = frame.dropna(subset=["ceiling"])
+    if frame.empty:
+        return pd.DataFrame(columns=columns)
+    grouped = frame.groupby(keys, sort=True)
+    out = grouped["ceiling"].median().rename("ceiling").to_frame()
+    out["n_values"] = grouped["ceiling"].nunique()
+    for column in extra:
+        out[column] = grouped[column].median()
+    return out.reset_index()[columns]
+
+
+def layer_means(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per-layer curves averaged over subjects: one row per (model, dataset, configuration,
+    region, layer) with the mean ``score`` (and ``normalized``) over the subjects that have
+    it, ``n_subjects``, and the band of the region's ceiling over subjects (``ceiling_low``,
+    ``ceiling_high``: the lowest lower 95% bound and the highest upper bound of the
+    subjects' ceilings, the ceilings themselves where no interval is stored). ``frame``:
+    rows of :func:`scores` (per-layer rows are used)."""
+    columns = ["model", "dataset", "metric", "config", "region", "layer_index", "layer",
+               "relative_depth", "score", "normalized", "n_subjects", "ceiling_low",
+               "ceiling_high"]  # fmt: skip
+    rows = frame[frame["selection"] == "layer"]
+    if rows.empty:
+        return pd.DataFrame(columns=columns)
+    rows = rows.assign(
+        _low=rows["ceiling_low"].fillna(rows["ceiling"])
+        if "ceiling_low" in rows
+        else rows["ceiling"],
+        _high=rows["ceiling_high"].fillna(rows["ceiling"])
+        if "ceiling_high" in rows
+        else rows["ceiling"],
+    )
+    keys = ["model", "dataset", "metric", "config", "region", "layer_index", "layer"]
+    grouped = rows.groupby(keys, sort=True, dropna=False)
+    out = grouped.agg(
+        relative_depth=("relative_depth", "mean"),
+        score=("score", "mean"),
+        normalized=("normalized", "mean"),
+        n_subjects=("subject", "nunique"),
+        ceiling_low=("_low", "min"),
+        ceiling_high=("_high", "max"),
+    ).reset_index()
+    return out[columns].sort_values(["model", "dataset", "config", "region", "layer_index"],
+                                    kind="stable").reset_index(drop=True)  # fmt: skip
+
+
+def metric_info(identifier: str) -> dict[str, Any]:
+    """A metric's description and citation from its plugin, where the plugin is installed
+    (an empty dict otherwise: a leaderboard can hold metrics this installation lacks)."""
+    try:
+        from brainrank.core.registry import get_registry
+
+        spec = get_registry().get("metric", identifier)
+    except Exception:  # an unknown or broken plugin: the page shows what the store has
+        return {}
+    return {"description": spec.metadata.description, "citation": spec.metadata.citation,
+            "plugin": spec.plugin}  # fmt: skip

@@ -4,21 +4,33 @@ A model's rank compares like with like:
 
 - **Cells.** A score is kept apart per *cell*: (dataset, metric configuration, region,
   subject). A metric configuration is the metric identifier with its exact parameters
-  (``metric_hash``): two settings of one metric are two configurations, named by a readable
-  parameter summary (``srp-ridge(alphas=1e8)``, see :func:`config_labels`) and never
-  averaged together.
+  (``metric_hash``), named by what differs from the preset it was built from
+  (``srp-ridge:mouse(standardize=none)``, see :func:`config_labels`), even when it is the
+  only one stored; two configurations are never averaged together.
 - **Only shared cells are ranked.** Models are ranked on the cells that *every* ranked model
   has. A cell that some model lacks is left out for everyone and listed (which cell, which
   models lack it); each model's ``n_missing`` counts the cells it lacks. Nothing missing is
   ever averaged over silently.
-- **Headline value.** Per (dataset, configuration) the layer choice is ``heldout`` (the
-  layer chosen on one half of the stimuli, scored on the other: a held-out split cannot
-  beat it by chance) where the metric stores one, else ``max`` (the best layer, an
-  optimistic choice); the notes say which. ``selection=`` forces one policy.
-- **Ceiling-normalised where a ceiling exists.** ``value="auto"`` ranks ``normalized``
-  (score / ceiling) in every cell whose rows all have a ceiling and the raw score elsewhere,
-  and the notes name the raw cells; ``"normalized"`` keeps only cells with a ceiling,
-  ``"score"`` ranks raw scores everywhere.
+- **Headline value.** Per (dataset, configuration) the summary row the metric declares
+  leak-free (``Metric.headline``, stored with the configuration): ``heldout`` (the layer
+  chosen on one half of the stimuli, scored on the other), ``stacked`` (stacking),
+  ``generalisation`` (a layer chosen on training stimuli, scored on test stimuli); a held-out
+  split cannot beat it by chance. Configurations registered before the declaration was
+  stored fall back to ``heldout``, else ``max`` (the notes say where). ``selection=``
+  forces one policy.
+- **Calibrated configurations only, unless asked for.** A configuration whose null
+  expectation is not 0 (``Metric.calibrated`` false: a seed paper's leave-one-out protocol)
+  is left out of the default ranking and named in the notes; ranked when asked for
+  (``include_uncalibrated=True``, which the query functions set when a ``metric`` or
+  ``config`` filter names it), each of its columns then has a ``(chance)`` column beside it:
+  the same protocol with the stimulus labels permuted.
+- **Ceiling-normalised only where the ceiling is there.** ``value="auto"`` ranks
+  ``normalized`` (score / ceiling) in every cell whose rows all have a usable ceiling (its
+  lower confidence bound above :data:`~brainrank.core.scores.CEILING_FLOOR`, 0.1; the
+  ceiling itself where no interval is stored) and the raw score elsewhere; the notes name
+  the raw cells and why (no ceiling, or one below the floor), and each cell carries a
+  ``flag``. ``"normalized"`` keeps only cells with a usable ceiling, ``"score"`` ranks raw
+  scores everywhere.
 - **Simulated data apart.** Datasets whose species is ``"simulated"`` are ranked in their
   own ranking, never averaged with real data.
 - **Aggregation.** A column is one (dataset, configuration): the mean over its shared
@@ -43,6 +55,7 @@ import pandas as pd
 
 from brainrank.core import stats
 from brainrank.core.errors import InputError
+from brainrank.core.scores import CEILING_FLOOR, ceiling_usable
 
 #: selections that are not a layer choice: per-layer rows and per-layer statistics (the
 #: fraction of significant voxels of ``encoding:taskonomy``); every other selection is a
@@ -51,8 +64,41 @@ NOT_SUMMARY = ("layer", "significance")
 
 #: fewest resampling units (regions) for a bootstrap CI or a test to be printed
 MIN_UNITS = stats.MIN_UNITS
-#: layer-choice policies of the headline value, in order of preference
+#: layer-choice policies of the headline value of configurations that declare none (stored
+#: before the declaration was), in order of preference
 HEADLINE_SELECTIONS = ("heldout", "max")
+#: cell flags: why a cell is ranked on its raw score
+NO_CEILING = "raw: no ceiling"
+LOW_CEILING = "raw: ceiling below the floor"
+#: row flag of a configuration that is not calibrated (its chance level is beside it)
+UNCALIBRATED = "not calibrated: compare with chance"
+
+
+def row_flags(frame: pd.DataFrame, floor: float = CEILING_FLOOR) -> pd.Series:
+    """Per score row, what a reader must know before reading its value: why it is not
+    ceiling-normalised (:data:`NO_CEILING`, :data:`LOW_CEILING`) and whether its
+    configuration is not calibrated (:data:`UNCALIBRATED`); ``""`` when neither."""
+    if frame.empty:
+        return pd.Series([], index=frame.index, dtype=object)
+    ceiling = _finite_column(frame, "ceiling")
+    low = _finite_column(frame, "ceiling_low")
+    calibrated = frame["calibrated"] if "calibrated" in frame.columns else None
+    out = []
+    for i in range(len(frame)):
+        parts = []
+        if not np.isfinite(ceiling[i]):
+            parts.append(NO_CEILING)
+        elif not ceiling_usable(ceiling[i], low[i], floor):
+            parts.append(LOW_CEILING)
+        if calibrated is not None and (calibrated.iloc[i] is False or calibrated.iloc[i] == 0):
+            parts.append(UNCALIBRATED)
+        details = frame["details"].iloc[i] if "details" in frame.columns else None
+        if isinstance(details, dict) and details.get("warning"):
+            parts.append(f"warning: {details['warning']}")
+        out.append("; ".join(parts))
+    return pd.Series(out, index=frame.index, dtype=object)
+
+
 VALUES = ("auto", "score", "normalized")
 SIMULATED = "simulated"
 REAL = "real"
@@ -99,24 +145,52 @@ def _hashable(value: Any) -> Any:
     return value
 
 
+def _difference(parameters: Mapping[str, Any], defaults: Mapping[str, Any]) -> str:
+    """``(a=1, b=none)``: the parameters whose values differ from ``defaults`` ("" when none
+    does)."""
+    keys = sorted(set(parameters) | set(defaults))
+    changed = {
+        k: parameters.get(k, "default")
+        for k in keys
+        if _hashable(parameters.get(k, "<default>")) != _hashable(defaults.get(k, "<default>"))
+    }
+    return f"({parameter_summary(changed)})" if changed else ""
+
+
 def config_label_map(
     configs: Sequence[tuple[str, str]],
     parameters: Mapping[tuple[str, str], Mapping[str, Any] | None] | None = None,
+    defaults: Mapping[tuple[str, str], Mapping[str, Any] | None] | None = None,
 ) -> dict[tuple[str, str], str]:
     """A readable, unique name per (metric, config_hash).
 
-    A metric with one configuration is named by its identifier (a preset's identifier, e.g.
-    ``srp-ridge:nsd``, already names its settings). Several configurations of one metric
-    are named by the parameters in which they differ: ``srp-ridge(alphas=1)`` and
-    ``srp-ridge(alphas=1e8)``; where the parameters are not known (the metric was never
-    registered with the leaderboard) or do not tell two apart, by ``metric#hash``.
+    Where the parameters of the preset a configuration was built from are known
+    (``defaults``, recorded when it was registered), it is named by what differs from them,
+    however many configurations are stored: ``srp-ridge:mouse`` for the preset itself,
+    ``srp-ridge:mouse(standardize=none)`` for a changed one. Otherwise a metric with one
+    configuration is named by its identifier, and several configurations of one metric by
+    the parameters in which they differ (``srp-ridge(alphas=1)``,
+    ``srp-ridge(alphas=1e8)``); where the parameters are not known (never registered) or
+    do not tell two apart, by ``metric#hash``.
     """
     parameters = parameters or {}
+    defaults = defaults or {}
     by_metric: dict[str, list[str]] = {}
     for metric, config_hash in dict.fromkeys((str(m), str(h)) for m, h in configs):
         by_metric.setdefault(metric, []).append(config_hash)
     out: dict[tuple[str, str], str] = {}
     for metric, hashes in by_metric.items():
+        relative = {
+            h: _difference(parameters[(metric, h)], defaults[(metric, h)])
+            for h in hashes
+            if parameters.get((metric, h)) is not None and defaults.get((metric, h)) is not None
+        }
+        if len(relative) == len(hashes):
+            labels = {h: metric + relative[h] for h in hashes}
+            counts = pd.Series(list(labels.values())).value_counts()
+            for h, label in labels.items():  # same parameters, another version: #hash
+                out[(metric, h)] = label if counts[label] == 1 else f"{label}#{h[:6]}"
+            continue
         if len(hashes) == 1:
             out[(metric, hashes[0])] = metric
             continue
@@ -146,6 +220,7 @@ def config_labels(
     frame: pd.DataFrame,
     parameters: Mapping[tuple[str, str], Mapping[str, Any] | None] | None = None,
     known: Sequence[tuple[str, str]] = (),
+    defaults: Mapping[tuple[str, str], Mapping[str, Any] | None] | None = None,
 ) -> pd.Series:
     """The configuration name of every row of ``frame`` (see :func:`config_label_map`);
     ``known`` adds configurations stored elsewhere so that a name does not change when a
@@ -154,7 +229,7 @@ def config_labels(
         return pd.Series([], index=frame.index, dtype=object)
     hashes = frame["metric_hash"] if "metric_hash" in frame.columns else pd.Series("", frame.index)
     pairs = list(zip(frame["metric"].astype(str), hashes.astype(str), strict=True))
-    mapping = config_label_map([*known, *pairs], parameters)
+    mapping = config_label_map([*known, *pairs], parameters, defaults)
     return pd.Series([mapping[p] for p in pairs], index=frame.index, dtype=object)
 
 
@@ -190,24 +265,26 @@ def _nanmean(x: np.ndarray, axis: int = 0) -> np.ndarray:
         return np.nanmean(x, axis=axis)
 
 
+def _mean_of_column_means(resamples: np.ndarray, axis: int) -> np.ndarray:
+    """The mean over units of each column, then over columns (NaN-aware)."""
+    means = _nanmean(resamples, axis=axis)
+    return _nanmean(means, axis=-1) if means.ndim > 1 else means
+
+
 def bootstrap_mean_ci(values: np.ndarray, ci: float, n_boot: int, seed: int) -> tuple[float, float]:
     """Percentile-bootstrap ``(low, high)`` of the mean over the first axis (units); for a
     2-D ``values`` (units x columns) the statistic is the mean of the column means. NaN
-    with fewer than 2 units. The draws are those of :func:`brainrank.core.stats.bootstrap_ci`
-    with the same seed, computed at once rather than one resample at a time."""
+    with fewer than 2 units (units without any finite value are left out). The bootstrap
+    is :func:`brainrank.core.stats.bootstrap_ci`'s."""
     if not 0 < ci < 1:
         raise InputError(f"ci must be in (0, 1), got {ci}.")
     finite_rows = np.isfinite(values).reshape(values.shape[0], -1).any(axis=1)
     values = values[finite_rows]
-    n = values.shape[0]
-    if n < 2:
+    if values.shape[0] < 2:
         return float("nan"), float("nan")
-    index = np.random.default_rng(seed).integers(0, n, size=(n_boot, n))
-    stats = _nanmean(values[index], axis=1)
-    if stats.ndim > 1:
-        stats = _nanmean(stats, axis=1)
-    alpha = (1 - ci) / 2
-    return float(np.nanquantile(stats, alpha)), float(np.nanquantile(stats, 1 - alpha))
+    low, high = stats.bootstrap_ci(values, _mean_of_column_means, n_boot=n_boot, ci=ci, seed=seed,
+                             omit_nan=True)  # fmt: skip
+    return float(low), float(high)
 
 
 def _stratified_ci(units: pd.DataFrame, ci: float, n_boot: int, seed: int) -> tuple[float, float]:
@@ -215,16 +292,14 @@ def _stratified_ci(units: pd.DataFrame, ci: float, n_boot: int, seed: int) -> tu
     within that dataset (so every column stays in every resample: a dataset with few
     regions is never dropped from a draw). With one dataset the draws are those of
     :func:`bootstrap_mean_ci`."""
-    rng = np.random.default_rng(seed)
-    means = []
-    for _, part in units.groupby("dataset", sort=True):
-        matrix = part.pivot_table(index="region", columns="column", values="value")
-        values = matrix.to_numpy(dtype=np.float64)
-        index = rng.integers(0, values.shape[0], size=(n_boot, values.shape[0]))
-        means.append(_nanmean(values[index], axis=1))  # n_boot x columns of this dataset
-    stats = _nanmean(np.concatenate(means, axis=1), axis=1)
-    alpha = (1 - ci) / 2
-    return float(np.nanquantile(stats, alpha)), float(np.nanquantile(stats, 1 - alpha))
+    matrix = units.pivot_table(index=["dataset", "region"], columns="column", values="value")
+    datasets = units.drop_duplicates("column").set_index("column")["dataset"]
+    columns = sorted(matrix.columns, key=lambda c: (datasets[c], c))  # dataset by dataset
+    low, high = stats.bootstrap_ci(
+        matrix[columns].to_numpy(dtype=np.float64), _mean_of_column_means, n_boot=n_boot,
+        ci=ci, seed=seed, strata=matrix.index.get_level_values("dataset"), omit_nan=True,
+    )  # fmt: skip
+    return float(low), float(high)
 
 
 def too_few(n: int, what: str = "regions", min_units: int = MIN_UNITS) -> str | None:
@@ -245,8 +320,9 @@ class Ranking:
     """One ranking (of real or of simulated data).
 
     ``table``: rank, model, mean, [ci_low, ci_high,] n_cells, n_missing and one column per
-    (dataset, configuration) in ``columns``. ``cells``: the ranked cells (dataset, config,
-    region, subject, selection, value). ``excluded``: cells left out because some model
+    (dataset, configuration) in ``columns`` (followed by its ``(chance)`` column for a
+    configuration that is not calibrated). ``cells``: the ranked cells (dataset, config,
+    region, subject, value, chance, flag: why a cell is raw, see :data:`NO_CEILING`). ``excluded``: cells left out because some model
     lacks them (with ``missing_for``). ``notes``: what the numbers are, in sentences.
     """
 
@@ -258,18 +334,50 @@ class Ranking:
     notes: list[str] = field(default_factory=list)
     n_units: int = 0
     with_ci: bool = False
+    #: column -> the name of its chance-level column (configurations not calibrated)
+    chance_columns: dict[str, str] = field(default_factory=dict)
 
     @property
     def title(self) -> str:
         return "simulated data" if self.group == SIMULATED else "real data"
 
 
-def _headline(rows: pd.DataFrame, selection: str | None) -> tuple[pd.DataFrame, dict[str, str]]:
-    """The summary rows ranked on and, per (dataset, config) column, the policy used."""
+#: what each layer-choice policy is, for the notes
+POLICIES = {
+    "heldout": "the layer chosen on one half of the stimuli, scored on the other",
+    "stacked": "the stacked model, its layer weights fitted on training stimuli and scored on "
+    "test stimuli",
+    "generalisation": "the layer chosen on the training stimuli, scored on the test stimuli",
+    "max": "the best layer, chosen and scored on the same data: optimistic",
+}
+
+
+@dataclass
+class _Choice:
+    """Per (dataset/config) column: the policy ranked ("" when none could be), and why."""
+
+    policy: dict[str, str] = field(default_factory=dict)
+    #: columns whose configuration declares no headline row (registered before it was stored)
+    undeclared: list[str] = field(default_factory=list)
+    #: columns whose declared row is not stored: {column: declared policy}
+    missing: dict[str, str] = field(default_factory=dict)
+
+
+def _declared(part: pd.DataFrame) -> str | None:
+    if "headline" not in part.columns:
+        return None
+    values = [str(v) for v in part["headline"].dropna() if str(v)]
+    return values[0] if values else None
+
+
+def _headline(rows: pd.DataFrame, selection: str | None) -> tuple[pd.DataFrame, _Choice]:
+    """The summary rows ranked on and, per (dataset, config) column, the policy used: the
+    one the metric declares (``headline``), or ``selection`` when given."""
     summary = rows[~rows["selection"].isin(NOT_SUMMARY)]
-    chosen: dict[str, str] = {}
+    choice = _Choice()
     parts = []
     for (dataset, config), part in summary.groupby(["dataset", "config"], sort=True):
+        column = f"{dataset}/{config}"
         have = set(part["selection"])
         if selection is not None:
             wanted = [p for p in fnmatch.filter(sorted(have), selection)]
@@ -279,54 +387,110 @@ def _headline(rows: pd.DataFrame, selection: str | None) -> tuple[pd.DataFrame, 
                     f"{dataset}/{config}; rank on one."
                 )
         else:
-            wanted = [p for p in HEADLINE_SELECTIONS if p in have][:1]
+            declared = _declared(part)
+            if declared is None:
+                choice.undeclared.append(column)
+                wanted = [p for p in HEADLINE_SELECTIONS if p in have][:1]
+            elif declared in have:
+                wanted = [declared]
+            else:
+                choice.missing[column] = declared
+                wanted = []
         if not wanted:
-            chosen[f"{dataset}/{config}"] = ""  # no row of the policy asked for
+            choice.policy[column] = ""  # no row of the policy asked for
             continue
-        chosen[f"{dataset}/{config}"] = wanted[0]
+        choice.policy[column] = wanted[0]
         parts.append(part[part["selection"] == wanted[0]])
     if not parts:
-        return summary.iloc[0:0], chosen
-    return pd.concat(parts, ignore_index=True), chosen
+        return summary.iloc[0:0], choice
+    return pd.concat(parts, ignore_index=True), choice
 
 
-def _cell_values(rows: pd.DataFrame, value: str) -> tuple[pd.DataFrame, list[str], list[str]]:
-    """Per (model, cell): the value ranked, and the (dataset/config) columns ranked on raw
-    scores (no ceiling) or dropped (``value="normalized"`` without a ceiling)."""
-    has_norm = "normalized" in rows.columns
+@dataclass
+class _Values:
+    """Per (model, cell): the value ranked, its chance level and flag; and per column, the
+    regions ranked raw for want of a ceiling or below the floor, and the columns dropped
+    (``value="normalized"`` without a usable ceiling)."""
+
+    cells: pd.DataFrame
+    no_ceiling: dict[str, list[str]] = field(default_factory=dict)
+    low_ceiling: dict[str, list[str]] = field(default_factory=dict)
+    regions: dict[str, set[str]] = field(default_factory=dict)
+    dropped: list[str] = field(default_factory=list)
+
+    def named(self, which: dict[str, list[str]]) -> list[str]:
+        """Columns raw everywhere by name; those raw in some regions with the regions."""
+        return sorted(
+            c if len(r) == len(self.regions[c]) else f"{c} (region {', '.join(sorted(r))})"
+            for c, r in which.items()
+        )
+
+
+def _finite_column(rows: pd.DataFrame, name: str) -> np.ndarray:
+    if name not in rows.columns:
+        return np.full(len(rows), np.nan)
+    return pd.to_numeric(rows[name], errors="coerce").to_numpy(dtype=np.float64)
+
+
+def _cell_values(rows: pd.DataFrame, value: str, floor: float = CEILING_FLOOR) -> _Values:
+    """The value ranked per (model, cell), with the ceiling floor applied: a cell is
+    normalised only when every row with a score has a usable ceiling."""
+    score = _finite_column(rows, "score")
+    if "ceiling" in rows.columns:
+        ceiling = _finite_column(rows, "ceiling")
+        low = _finite_column(rows, "ceiling_low")
+        usable = np.array([ceiling_usable(c, lo, floor) for c, lo in zip(ceiling, low, strict=True)],
+                          dtype=bool)  # fmt: skip
+        with np.errstate(invalid="ignore", divide="ignore"):
+            normalized = np.where(usable, score / ceiling, np.nan)
+        has = np.isfinite(ceiling)
+    elif "normalized" in rows.columns:  # rows without their ceilings: as stored
+        normalized = _finite_column(rows, "normalized")
+        ceiling = np.where(np.isfinite(normalized), score / normalized, np.nan)
+        usable = has = np.isfinite(normalized)
+    else:
+        ceiling = normalized = np.full(len(rows), np.nan)
+        usable = has = np.zeros(len(rows), dtype=bool)
+    chance = _finite_column(rows, "chance")
+    data = rows.assign(_normalized=normalized, _usable=usable | np.isnan(score), _has=has,
+                       _ceiling=ceiling, _chance=chance)  # fmt: skip
     keys = ["dataset", "config", "region"]
-    # a cell is normalised when every row with a score has a normalised value
-    ok = (rows["normalized"].notna() | rows["score"].isna()) if has_norm else False
-    normalisable = rows.assign(ok=ok).groupby(keys)["ok"].all()
-    raw_regions: dict[str, list[str]] = {}
-    all_regions: dict[str, set[str]] = {}
-    dropped: set[str] = set()
+    out = _Values(pd.DataFrame())
     parts = []
-    for key, part in rows.groupby(keys, sort=True):
+    for key, part in data.groupby(keys, sort=True):
         column = f"{key[0]}/{key[1]}"
-        all_regions.setdefault(column, set()).add(str(key[2]))
+        out.regions.setdefault(column, set()).add(str(key[2]))
+        normalisable = bool(part["_usable"].all())
+        flag = None
         if value == "score":
             use = "score"
-        elif bool(normalisable.get(key, False)):
-            use = "normalized"
-        elif value == "normalized":
-            dropped.add(column)
-            continue
+        elif normalisable:
+            use = "_normalized"
         else:
+            flag = LOW_CEILING if bool(part["_has"].any()) else NO_CEILING
+            if value == "normalized":
+                if column not in out.dropped:
+                    out.dropped.append(column)
+                continue
+            if flag == LOW_CEILING:  # no signal to compare against: not a headline cell
+                out.low_ceiling.setdefault(column, []).append(str(key[2]))
+                continue
             use = "score"
-            raw_regions.setdefault(column, []).append(str(key[2]))
-        parts.append(part.assign(value=part[use].astype(np.float64)))
-    # a column ranked raw everywhere is named; one raw in some regions names them
-    raw_columns = sorted(
-        c if len(r) == len(all_regions[c]) else f"{c} (region {', '.join(sorted(r))})"
-        for c, r in raw_regions.items()
-    )
+            out.no_ceiling.setdefault(column, []).append(str(key[2]))
+        chance = part["_chance"] if use == "score" else part["_chance"] / part["_ceiling"]
+        parts.append(part.assign(value=part[use].astype(np.float64), chance=chance, flag=flag))
+    out.dropped.sort()
     if not parts:
-        return rows.iloc[0:0].assign(value=np.float64("nan")), raw_columns, sorted(dropped)
-    out = pd.concat(parts, ignore_index=True)
-    out = out[np.isfinite(out["value"])]
-    out = out.groupby(["model", *CELL], sort=True)["value"].mean().reset_index()
-    return out, raw_columns, sorted(dropped)
+        out.cells = rows.iloc[0:0].assign(value=np.float64("nan"), chance=np.float64("nan"),
+                                          flag=None)  # fmt: skip
+        return out
+    cells = pd.concat(parts, ignore_index=True)
+    cells = cells[np.isfinite(cells["value"])]
+    grouped = cells.groupby(["model", *CELL], sort=True)
+    out.cells = grouped.agg(
+        value=("value", "mean"), chance=("chance", "mean"), flag=("flag", "first")
+    ).reset_index()
+    return out
 
 
 def _rank_group(
@@ -343,48 +507,87 @@ def _rank_group(
     base = ["rank", "model", "mean"] + (["ci_low", "ci_high"] if ci else []) + [
         "n_cells", "n_missing"]  # fmt: skip
     models = sorted(set(rows["model"]))
-    summary, chosen = _headline(rows, selection)
+    summary, choice = _headline(rows, selection)
     notes: list[str] = []
-    cells, raw_columns, dropped = _cell_values(summary, value)
-    lacking_policy = sorted(c for c, p in chosen.items() if not p)
+    values = _cell_values(summary, value)
+    cells, dropped = values.cells, values.dropped
+    chosen = choice.policy
+    lacking_policy = sorted(c for c, p in chosen.items() if not p and c not in choice.missing)
     if lacking_policy:
         wanted = repr(selection) if selection is not None else "'heldout' or 'max'"
         notes.append(f"Left out, no {wanted} rows: {', '.join(lacking_policy)}.")
+    if choice.missing:
+        listed = ", ".join(f"{c} ('{p}')" for c, p in sorted(choice.missing.items()))
+        notes.append(f"Left out, the row their metric declares leak-free is not stored: {listed}.")
     # layer choice actually used
     used = {c: p for c, p in chosen.items() if p and c not in dropped}
     policies = sorted(set(used.values()))
     if selection is None and used:
-        fallback = sorted(c for c, p in used.items() if p != "heldout")
-        if not fallback:
+        by_policy: dict[str, list[str]] = {}
+        for column, policy in used.items():
+            if column not in choice.undeclared:
+                by_policy.setdefault(policy, []).append(column)
+        if by_policy:
+            if len(by_policy) == 1:
+                (policy,) = by_policy
+                described = f"'{policy}' ({POLICIES.get(policy, 'declared by the metric')})"
+            else:
+                described = "; ".join(
+                    f"'{p}' ({POLICIES.get(p, 'declared by the metric')}) for {', '.join(sorted(c))}"
+                    for p, c in sorted(by_policy.items())
+                )
             notes.append(
-                "Per-cell value: the 'heldout' layer choice (layer chosen on one half of the "
-                "stimuli, scored on the other)."
+                "Per-cell value: the row each metric declares leak-free (a held-out split "
+                f"cannot beat it by chance): {described}."
             )
-        else:
+        fallback = sorted(c for c in choice.undeclared if c in used)
+        held = [c for c in fallback if used[c] == "heldout"]
+        optimistic = [c for c in fallback if used[c] == "max"]
+        if held:
             notes.append(
-                "Per-cell value: the 'heldout' layer choice where the metric stores one, else "
-                f"'max' (the best layer, chosen and scored on the same data: optimistic), "
-                f"used for {', '.join(fallback)}."
+                "Per-cell value where the metric declares no leak-free row: 'heldout' ("
+                + POLICIES["heldout"]
+                + f") for {', '.join(held)}."
+            )
+        if optimistic:
+            notes.append(
+                "Per-cell value where the metric declares no leak-free row and stores no "
+                f"'heldout' row: 'max' ({POLICIES['max']}) for {', '.join(optimistic)}."
             )
     elif used:
         notes.append(f"Per-cell value: the {', '.join(repr(p) for p in policies)} layer choice.")
+    floor = f"{CEILING_FLOOR:g}"
     if value == "score":
         notes.append("Values: raw scores (not ceiling-normalised).")
     elif value == "normalized":
         notes.append("Values: ceiling-normalised scores (score / ceiling).")
         if dropped:
-            notes.append(f"Left out, no ceiling stored: {', '.join(dropped)}.")
+            notes.append(
+                "Left out, no usable ceiling (none stored, or its lower 95% bound not above "
+                f"{floor}): {', '.join(dropped)}."
+            )
     else:
         ranked_columns = sorted(set(used) - set(dropped))
-        if raw_columns and set(raw_columns) >= set(ranked_columns):  # every column raw
+        no_ceiling = values.named(values.no_ceiling)
+        raw_everywhere = {
+            c for c in ranked_columns
+            if len(values.no_ceiling.get(c, [])) == len(values.regions.get(c, ()))
+        }  # fmt: skip
+        if ranked_columns and raw_everywhere >= set(ranked_columns):
             notes.append("Values: raw scores; no ceiling is stored for these data.")
-        elif raw_columns:
+        elif no_ceiling:
             notes.append(
-                "Values: ceiling-normalised (score / ceiling) where a ceiling exists; raw "
-                f"scores (no ceiling, or one <= 0) for {', '.join(raw_columns)}."
+                "Values: ceiling-normalised (score / ceiling) where a ceiling is stored; raw "
+                f"scores where none is: {', '.join(no_ceiling)}."
             )
         elif ranked_columns:
             notes.append("Values: ceiling-normalised scores (score / ceiling).")
+        if values.low_ceiling:
+            notes.append(
+                f"Left out, a ceiling whose lower 95% bound is not above {floor} (no reliable "
+                "signal to compare a model with; their raw scores are kept and marked in the "
+                f"other views): {', '.join(values.named(values.low_ceiling))}."
+            )
     # cells every model has
     subjects = cells.groupby(["dataset", "config", "region"])["subject"].nunique()
     presence = cells.groupby(CELL)["model"].apply(set)
@@ -444,6 +647,17 @@ def _rank_group(
         .reset_index()
     )
     columns = sorted(set(units["column"]))
+    # chance levels (configurations that are not calibrated), averaged like the values
+    chance_units = (
+        ranked.assign(column=ranked["dataset"] + "/" + ranked["config"])
+        .groupby(["model", "column"], sort=True)["chance"]
+        .mean()
+    )
+    chance_columns = {
+        c: f"{c} (chance)"
+        for c in columns
+        if np.isfinite(chance_units.xs(c, level="column").to_numpy(dtype=np.float64)).any()
+    }
     n_units = int(units[["dataset", "region"]].drop_duplicates().shape[0]) if len(units) else 0
     reason = too_few(n_units, "(dataset, region) units", min_units) if ci else None
     with_ci = bool(ci) and reason is None
@@ -491,23 +705,55 @@ def _rank_group(
         out["ci_high"] = highs
     out["n_cells"] = n_common
     out["n_missing"] = [missing_count.get(m, 0) for m in models]
+    shown = []
     for column in columns:
         out[column] = table[column].to_numpy()
+        shown.append(column)
+        if column in chance_columns:
+            chance = chance_units.xs(column, level="column").reindex(models)
+            out[chance_columns[column]] = chance.to_numpy(dtype=np.float64)
+            shown.append(chance_columns[column])
     out = out.sort_values(["mean", "model"], ascending=[False, True], na_position="last",
                           kind="stable").reset_index(drop=True)  # fmt: skip
     ranks = pd.array([pd.NA] * len(out), dtype="Int64")
     finite = np.isfinite(out["mean"].to_numpy(dtype=np.float64))
     ranks[finite] = np.arange(1, int(finite.sum()) + 1)
     out.insert(0, "rank", ranks)
-    out = out[[*base, *columns]]
-    if not common and models:
+    out = out[[*base, *shown]]
+    for column, chance_name in sorted(chance_columns.items()):
+        scored = out[column].to_numpy(dtype=np.float64)
+        chance = out[chance_name].to_numpy(dtype=np.float64)
+        both = np.isfinite(scored) & np.isfinite(chance)
+        if both.sum() < 2:
+            continue
+        score_spread = float(np.ptp(scored[both]))
+        chance_spread = float(np.ptp(chance[both]))
+        if chance_spread >= 0.5 * score_spread:
+            notes.append(
+                f"{column}: the chance levels differ between models by {chance_spread:.3f}, "
+                f"the scores by {score_spread:.3f}: much of the spread between these models is "
+                "the protocol's null, not signal; compare each score with its own chance level."
+            )
+    if chance_columns:
+        notes.append(
+            "Not calibrated (their expected score without signal is not 0): "
+            f"{', '.join(sorted(chance_columns))}; each '(chance)' column is the same protocol "
+            "on the same features with the stimulus labels permuted (mean of "
+            "permutations), averaged like the scores."
+        )
+    if cells.empty and dropped:
+        notes.append(
+            "Not ranked: no cell has a usable ceiling to normalise by; rank raw scores "
+            "(value='score', --value score) or the default (value='auto')."
+        )
+    elif not common and models:
         notes.append(
             "Not ranked: no cell is shared by every model. Narrow the comparison to models "
             "with the same coverage (--model, --dataset, --metric)."
         )
-    if unranked:
+    if unranked and not (cells.empty and dropped):
         notes.append(f"No ranked summary row at all: {', '.join(unranked)}.")
-    return Ranking(group, out, columns, ranked, excluded, notes, n_units, with_ci)
+    return Ranking(group, out, columns, ranked, excluded, notes, n_units, with_ci, chance_columns)
 
 
 def rank_models(
@@ -520,15 +766,18 @@ def rank_models(
     seed: int = 0,
     species: Mapping[str, Any] | None = None,
     min_units: int = MIN_UNITS,
+    include_uncalibrated: bool = False,
 ) -> list[Ranking]:
     """The rankings of the score rows in ``frame`` (one for real data, one for simulated
     data, each present only when it has rows); see the module docstring for the definition.
 
     ``frame``: rows of :func:`brainrank.leaderboard.scores` (``config`` names the metric
     configurations; computed from ``metric``/``metric_hash`` when absent). ``selection``:
-    None for the headline choice (``heldout``, else ``max``) or a policy name. ``value``:
-    ``auto``, ``score`` or ``normalized``. ``species``: dataset -> species, to keep
-    simulated data apart.
+    None for the row each metric declares leak-free (``headline``) or a policy name.
+    ``value``: ``auto``, ``score`` or ``normalized``. ``species``: dataset -> species, to
+    keep simulated data apart. ``include_uncalibrated``: rank configurations whose
+    ``calibrated`` is false too (with their chance levels); otherwise they are left out
+    and named in the notes.
     """
     if value not in VALUES:
         raise InputError(f"value must be one of {', '.join(VALUES)}, not {value!r}.")
@@ -543,6 +792,22 @@ def rank_models(
     if data.empty:
         return []
     data = _with_config(data)
+    left_out: dict[str, list[str]] = {}
+    if not include_uncalibrated and "calibrated" in data.columns:
+        uncalibrated = data["calibrated"].map(lambda v: v is False or v == 0)
+        for group, part in data[uncalibrated].groupby(
+            data_groups(data.loc[uncalibrated, "dataset"], species)
+        ):
+            left_out[str(group)] = sorted(set(part["dataset"].astype(str) + "/" + part["config"]))
+        data = data[~uncalibrated]
+        if data.empty:
+            names = sorted({c for cs in left_out.values() for c in cs})
+            raise InputError(
+                "every configuration of these rows is not calibrated (its expected score "
+                f"without signal is not 0): {', '.join(names)}. Rank it by naming it "
+                "(--config NAME, or config=/include_uncalibrated=True in Python); its chance "
+                "levels are shown beside its scores."
+            )
     data = data.assign(
         subject=data["subject"].astype(str),
         region=data["region"].astype(str),
@@ -560,6 +825,12 @@ def rank_models(
                 seed=seed, min_units=min_units,
             )
         )  # fmt: skip
+        if left_out.get(group):
+            out[-1].notes.append(
+                "Left out, not calibrated (a seed paper's protocol whose expected score "
+                f"without signal is not 0): {', '.join(left_out[group])}; rank one by naming "
+                "it (--config NAME), shown with its chance level."
+            )
     if len(out) > 1:
         out[0].notes.insert(0, "Simulated and real data are ranked apart, never averaged together.")
     return out

@@ -521,8 +521,39 @@ def section_stacking(store: Store, options: ReportOptions) -> Section:
     return section
 
 
+def section_uncalibrated(store: Store, options: ReportOptions) -> Section:
+    """Configurations that are not calibrated (left out of the ranking above), ranked by
+    name with their chance levels beside their scores, as ``brainrank leaderboard --config
+    NAME`` and the web page show them."""
+    frame = scores(store)
+    if frame.empty or "calibrated" not in frame.columns:
+        raise NoData("no scores are stored yet.")
+    uncalibrated = frame[frame["calibrated"].map(lambda v: v is False or v == 0)]
+    if uncalibrated.empty:
+        raise NoData("every stored configuration is calibrated.")
+    names = sorted(set(uncalibrated["config"].astype(str)))
+    found = rankings(store, options.ranking_selection, n_boot=options.n_boot, seed=options.seed,
+                     config=",".join(names), include_uncalibrated=True)  # fmt: skip
+    section = Section(
+        "uncalibrated",
+        "Configurations that are not calibrated, with their chance levels",
+        "These configurations (the seed papers' exact protocols) do not score 0 without "
+        "signal, so the ranking above leaves them out. Here each is ranked on its own cells, "
+        "and each column is followed by its chance level: the same protocol on the same "
+        "features with the stimulus labels permuted. Read a score against its chance level, "
+        "not against 0.",
+    )
+    from brainrank.leaderboard.ranking import describe
+
+    for ranking in found:
+        section.tables.append((f"Not calibrated, {ranking.title}", ranking.table))
+    section.notes += describe(found)
+    return section
+
+
 SECTIONS: list[Callable[[Store, ReportOptions], Section]] = [
     section_ranking,
+    section_uncalibrated,
     section_depth,
     section_best_depth,
     section_metric_agreement,
@@ -534,6 +565,7 @@ SECTIONS: list[Callable[[Store, ReportOptions], Section]] = [
 
 TITLES = {
     section_ranking: ("ranking", "Ranking with 95% confidence intervals"),
+    section_uncalibrated: ("uncalibrated", "Configurations that are not calibrated"),
     section_depth: ("depth", "Score vs relative layer depth"),
     section_best_depth: ("best-depth", "Relative depth of the best layer"),
     section_metric_agreement: ("agreement", "RSA Max vs SRP-Ridge Max"),

@@ -46,7 +46,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 SCORE_KEY = (
     "model",
@@ -92,6 +92,10 @@ class ModelRow(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
     # v2
     weights_hash: Mapped[str | None] = mapped_column(String(128))
+    # v4: the rest of the taxonomy (brainrank.core.taxonomy)
+    training_method: Mapped[str | None] = mapped_column(String(64))
+    task_cluster: Mapped[str | None] = mapped_column(String(32))
+    imagenet_top1: Mapped[float | None] = mapped_column(Float)
 
 
 class DatasetRow(Base):
@@ -118,6 +122,14 @@ class MetricRow(Base):
     version: Mapped[str] = mapped_column(String(32))
     parameters: Mapped[dict | None] = mapped_column(JSON)
     plugin: Mapped[str | None] = mapped_column(String(256))
+    # v4
+    #: the parameters of the preset the configuration started from (its identifier built
+    #: without parameters): a configuration is named by what differs from them
+    defaults: Mapped[dict | None] = mapped_column(JSON)
+    #: the summary row the ranking takes (Metric.headline)
+    headline: Mapped[str | None] = mapped_column(String(32))
+    #: whether its null expectation is 0 (Metric.calibrated); not: ranked only when asked
+    calibrated: Mapped[bool | None] = mapped_column(Boolean)
 
 
 class RunRow(Base):
@@ -174,6 +186,11 @@ class ScoreRow(Base):
     weights_hash: Mapped[str | None] = mapped_column(String(128))
     stimuli_hash: Mapped[str | None] = mapped_column(String(64))
     data_hash: Mapped[str | None] = mapped_column(String(64))
+    # v4: the ceiling's confidence interval; the chance level of an uncalibrated metric
+    ceiling_low: Mapped[float | None] = mapped_column(Float)
+    ceiling_high: Mapped[float | None] = mapped_column(Float)
+    chance: Mapped[float | None] = mapped_column(Float)
+    chance_sd: Mapped[float | None] = mapped_column(Float)
 
 
 class NeuroidSetRow(Base):

@@ -343,3 +343,170 @@ def test_the_tolerance_is_what_the_docstring_states(dataset):
     assert standard_error(rows, "srp-ridge", dataset) == pytest.approx(1 / math.sqrt(199 * 144))
     assert Z * standard_error(rows, "srp-ridge", dataset) == pytest.approx(0.0236, abs=1e-4)
     assert Z * standard_error(rows, "rsa", dataset) == pytest.approx(0.0284, abs=1e-4)
+
+
+# --------------------------------------------------------------------------- issue 20
+
+
+def averaged_noise_dataset() -> Dataset:
+    """The pure-noise neuroids of :func:`noise_dataset`, averaged over repetitions (as many
+    users' data come): one response per stimulus, no repetitions, no ceiling."""
+    from brainrank.core.responses import average_repetitions
+
+    trials = noise_dataset()
+    averaged = average_repetitions(trials.responses())
+    assert "repetition" not in averaged.coords and averaged.sizes["presentation"] == 200
+    meta = DatasetMetadata("simulated", "pure noise, averaged (calibration)")
+    return Dataset("test/simulated-noise-averaged", trials.stimuli, meta, responses=averaged)
+
+
+def signal_dataset() -> Dataset:
+    """``simulated``'s neuroids with signal (``early`` and ``late``), trial-level: real
+    structure, to be shuffled."""
+    responses = simulated.build().responses()
+    picked = responses[:, responses["signal"].values.astype(bool)]
+    meta = DatasetMetadata("simulated", "signal neuroids (calibration)", regions=("early", "late"))
+    return Dataset("test/simulated-signal", simulated.stimulus_set(), meta, responses=picked)
+
+
+def calibrated_metrics() -> list[str]:
+    return [m for m in METRICS if m in available_metrics() and brainrank.load_metric(m).calibrated]
+
+
+def _load_fast(metric_id: str):
+    """The metric as registered; ``encoding:taskonomy`` with 100 permutations (they decide
+    its significance rows only, not the held-out r that is ranked)."""
+    if metric_id == "encoding:taskonomy":
+        return brainrank.load_metric(metric_id, n_permutations=100)
+    return load(metric_id)
+
+
+@pytest.mark.parametrize("metric_id", METRICS)
+def test_repeat_averaged_pure_noise_scores_zero_or_its_chance_level(metric_id, features):
+    """Decision 4: calibration covers repeat-averaged data. Every calibrated configuration's
+    ranked (declared leak-free) row and layers score 0 within sampling error; an
+    uncalibrated one scores what its chance level says (the same protocol, labels
+    permuted), within the same tolerance."""
+    from brainrank.core.features import score_features
+
+    dataset = averaged_noise_dataset()
+    metric = _load_fast(metric_id)
+    rows = score_features(metric, features[RANDOM_NETWORK], dataset)
+    ranked = [r for r in rows if r.selection == metric.headline]
+    assert ranked, f"{metric_id} stores no {metric.headline!r} row"
+    checks = calibration_checks(rows, metric_id, dataset)
+    assert any(sel == metric.headline for sel, *_ in checks)
+    failures = []
+    for selection, layer, value, tol in checks:
+        members = [r for r in rows if r.selection == selection
+                   and (r.layer == layer or selection != "layer")]  # fmt: skip
+        if metric.calibrated:
+            expected = 0.0
+        else:
+            chances = [r.chance for r in members if r.chance is not None]
+            assert chances, f"{metric_id} ({selection}/{layer}) has no chance level"
+            expected = float(np.mean(chances))
+        if not (np.isfinite(value) and abs(value - expected) <= tol + (0 if metric.calibrated
+                                                                        else 2 * tol)):  # fmt: skip
+            failures.append(f"{selection}/{layer}: {value:+.4f} vs {expected:+.4f} (tol {tol:.4f})")
+    assert not failures, f"{metric_id} on repeat-averaged noise: " + "; ".join(failures)
+
+
+N_SHUFFLES = 6
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("metric_id", METRICS)
+def test_a_stimulus_shuffled_dataset_with_structure_scores_zero(metric_id, features):
+    """Decision 4: on ``simulated``'s signal neuroids with the stimulus correspondence
+    broken (statistics and structure kept), the ranked value of a deep random network is 0
+    within sampling error for every calibrated configuration.
+
+    The neuroids and the RDM entries of structured data are correlated, so the tolerance is
+    not the independent-noise formula: it is the spread of the ranked value over
+    ``N_SHUFFLES`` seeded shuffles, ``Z * sd / sqrt(N_SHUFFLES)`` (a t statistic with 5
+    degrees of freedom beyond 4 has probability 0.01). A leaky protocol fails it: see
+    :func:`test_the_shuffled_check_catches_a_leak`."""
+    from brainrank.core.chance import PermutedDataset, stimulus_permutation
+
+    metric = _load_fast(metric_id)
+    if not metric.calibrated:
+        pytest.skip(f"{metric_id} is not calibrated: its chance level is stored instead")
+    base = signal_dataset()
+    ids = base.stimuli.stimulus_ids
+    means = []
+    for seed in range(N_SHUFFLES):
+        shuffled = PermutedDataset(base, stimulus_permutation(ids, 1000 + seed))
+        rows = [r for r in metric.score(features[RANDOM_NETWORK], shuffled)
+                if r.selection == metric.headline]  # fmt: skip
+        assert rows, f"{metric_id} stores no {metric.headline!r} row"
+        means.append(float(np.nanmean([r.value for r in rows])))
+    mean, sd = float(np.mean(means)), float(np.std(means, ddof=1))
+    assert abs(mean) <= Z * sd / math.sqrt(N_SHUFFLES), (metric_id, means)
+
+
+@pytest.mark.slow
+def test_the_shuffled_check_catches_a_leak(features):
+    """The check above has power: the paper's leave-one-out veRSA (mode="loo"), whose
+    predictions carry the held-out response (alpha 1e5, as the paper), fails it on the same
+    shuffled data."""
+    from brainrank.core.chance import PermutedDataset, stimulus_permutation
+
+    metric = brainrank.load_metric("versa", mode="loo", alphas=[1e5])
+    assert not metric.calibrated
+    base = signal_dataset()
+    ids = base.stimuli.stimulus_ids
+    means = []
+    for seed in range(N_SHUFFLES):
+        shuffled = PermutedDataset(base, stimulus_permutation(ids, 1000 + seed))
+        rows = [
+            r for r in metric.score(features[RANDOM_NETWORK], shuffled) if r.selection == "layer"
+        ]
+        means.append(float(np.nanmean([r.value for r in rows])))
+    mean, sd = float(np.mean(means)), float(np.std(means, ddof=1))
+    assert abs(mean) > Z * sd / math.sqrt(N_SHUFFLES), means
+
+
+def test_every_metric_declares_a_ranked_row_it_stores(features):
+    """Decision 2, for every registered metric: the row it declares leak-free is among the
+    rows it stores, and the ranking takes exactly that row."""
+    import pandas as pd
+
+    from brainrank.core.features import score_features
+    from brainrank.leaderboard.ranking import rank_models
+
+    dataset = averaged_noise_dataset()
+    checked = []
+    for metric_id in available_metrics():
+        metric = _load_fast(metric_id)
+        try:
+            metric.check_applicable(dataset)
+        except brainrank.NotApplicableError:
+            continue
+        assert metric.headline, f"{metric_id} declares no headline row"
+        rows = score_features(metric, features[RANDOM_NETWORK], dataset)
+        assert metric.headline in {r.selection for r in rows}, metric_id
+        common = dict(dataset="d", metric=metric_id, metric_hash=metric.config_hash,
+                      headline=metric.headline, calibrated=metric.calibrated)  # fmt: skip
+        frame = pd.DataFrame(
+            [
+                dict(
+                    model=m,
+                    subject=r.subject,
+                    region=r.region,
+                    selection=r.selection,
+                    score=r.value,
+                    **common,
+                )
+                for m in ("a", "b")
+                for r in rows
+            ]
+        )
+        [ranking] = rank_models(frame, ci=None, include_uncalibrated=True)
+        assert ranking.columns, metric_id
+        assert any(f"'{metric.headline}'" in n for n in ranking.notes), (metric_id, ranking.notes)
+        ranked = frame[frame["selection"] == metric.headline].groupby("model")["score"].mean()
+        table = ranking.table.set_index("model")
+        assert table.loc["a", ranking.columns[0]] == pytest.approx(ranked["a"]), metric_id
+        checked.append(metric_id)
+    assert {"srp-ridge", "rsa", "versa", "stacking", "versa:nsd"} <= set(checked), checked

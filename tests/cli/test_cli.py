@@ -124,3 +124,28 @@ def test_empty_leaderboard(tmp_path, fmt):
     missing = invoke("leaderboard", "--db", str(tmp_path / "emty.db"), "--format", fmt)
     assert missing.exit_code == 1 and "no leaderboard at" in missing.output
     assert not (tmp_path / "emty.db").exists()
+
+
+@pytest.mark.parametrize("budget", ["inf", "nan", "-1", "0"])
+def test_a_memory_budget_that_is_not_a_positive_finite_number_is_a_usage_error(budget):
+    """Issue 20: --memory-budget inf crashed with an OverflowError traceback."""
+    result = CliRunner().invoke(main, ["run", "--memory-budget", budget, "--models", "x"])
+    assert result.exit_code == 2, result.output
+    assert "--memory-budget" in result.output and "Traceback" not in result.output
+
+
+def test_a_memory_budget_of_inf_in_the_config_file_is_refused(brainrank_home):
+    from brainrank.core.errors import InputError
+    from brainrank.settings import settings
+
+    (brainrank_home / "config.toml").write_text("memory_budget_gb = inf\n")
+    with pytest.raises(InputError, match="positive, finite"):
+        settings()
+
+
+def test_dataset_listing_prints_counts_as_integers():
+    """Issue 20: `brainrank datasets` printed n_stimuli as 118.000."""
+    output = invoke("datasets").output
+    assert ".000" not in output
+    listed = {line.split()[0]: line.split() for line in output.splitlines()[1:] if line.strip()}
+    assert "simulated" in listed and listed["simulated"][-1] == "200"

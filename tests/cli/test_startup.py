@@ -43,6 +43,13 @@ def test_listing_and_parsing_import_no_heavy_library(args):
     assert _imported(args) == []
 
 
+def test_the_web_framework_is_imported_only_by_serve():
+    """`brainrank serve` imports FastAPI and uvicorn when it serves, not to list or parse."""
+    web = ("fastapi", "uvicorn", "starlette", "pydantic")
+    assert _imported(["serve", "--help"], web) == []
+    assert _imported(["models"], web) == []
+
+
 def test_listing_models_opens_no_database():
     assert _imported(["models"], ("sqlalchemy",)) == []
 

@@ -16,17 +16,20 @@ from brainrank.cli import main
 from brainrank.core.backend import TorchBackend, get_backend
 from brainrank.core.dataset import Dataset
 from brainrank.core.errors import InputError
+from brainrank.core.extraction import ExtractionConfig
 from brainrank.core.features import score_features
 from brainrank.core.registry import Registry
 from brainrank.core.responses import make_responses
 from brainrank.core.ridge import Decomposition, RidgeCV, kernel_backend, ridge_kfold
 from brainrank.core.rsa import rdm
+from brainrank.core.runsettings import RunSettings, run_settings
 from brainrank.core.scores import FeatureSet, LayerFeatures
 from brainrank.core.specs import DatasetMetadata
 from brainrank.core.stacking import stack_weights
 from brainrank.core.stimuli import StimulusSet
 from brainrank.grid import MemoryStore, run_grid
-from brainrank.grid.jobs import Combo, Context, GridConfig, Job, run_job
+from brainrank.grid.context import Context, GridConfig
+from brainrank.grid.jobs import Combo, Job, run_job
 from brainrank.plugins.metrics import _encoding as enc
 from brainrank.plugins.metrics.rsa import RSA
 from brainrank.plugins.metrics.srp_ridge import PRESETS, SRPRidge
@@ -261,10 +264,11 @@ def test_a_grid_run_on_the_torch_path_equals_the_numpy_path(tiny_plugin_path, mo
             assert abs(value - got[key]) <= 1e-5, (key, value, got[key])
 
 
-def test_the_grid_hands_its_device_to_every_metric(tiny_plugin_path):
-    """GridConfig.device reaches the metric as its ``device`` run setting at scoring time
-    (checked with a device name this machine does not need to have: the spy metric does
-    not run any kernel)."""
+def test_the_grid_hands_its_run_settings_to_every_metric(tiny_plugin_path, tmp_path):
+    """The run's device (one value: the extraction's) and its other settings reach the metric
+    as the run settings around its ``score`` call; nothing is set on the metric object.
+    Checked with a device name this machine does not need to have: the features come from
+    the feature cache, and the spy metric runs no kernel."""
     registry = Registry(plugin_files=[tiny_plugin_path])
     seen = []
 
@@ -272,21 +276,30 @@ def test_the_grid_hands_its_device_to_every_metric(tiny_plugin_path):
         identifier = "spy"
 
         def score(self, features, dataset):
-            seen.append(self.device)
+            seen.append((self.device, run_settings()))
             return super().score(features, dataset)
 
     metric = Spy()
     dataset = registry.get("dataset", "tiny/data").load()
-    store = MemoryStore()
-    config = GridConfig(store=None, run_id=None, device="cuda:7", raise_errors=True)
-    context = Context(config, registry=registry, store=store,
-                      datasets={"tiny/data": dataset},
-                      metrics={("spy", metric.config_hash): metric})  # fmt: skip
-    combo = Combo("tiny/data", "spy", metric.config_hash, "plan")
-    # the spy's RSA has no kernel on "cuda:7" here (an error); the device was seen first
-    with contextlib.suppress(Exception):
-        run_job(Job("tiny/net", dataset.stimuli.content_hash(), [combo]), config, context)
-    assert seen == ["cuda:7"]
+    cache = str(tmp_path / "cache")
+
+    def job(extraction):
+        config = GridConfig(store=None, run_id=None, extraction=extraction, cache_root=cache,
+                            raise_errors=True)  # fmt: skip
+        context = Context(config, registry=registry, store=MemoryStore(),
+                          datasets={"tiny/data": dataset},
+                          metrics={("spy", metric.config_hash): metric})  # fmt: skip
+        combo = Combo("tiny/data", "spy", metric.config_hash, "plan")
+        # the spy's RSA has no kernel on "cuda:7" here (an error); the settings were seen
+        with contextlib.suppress(Exception):
+            run_job(Job("tiny/net", dataset.stimuli.content_hash(), [combo]), config, context)
+
+    job(ExtractionConfig())  # on the CPU: fills the feature cache
+    job(ExtractionConfig(device="cuda:7", batch_size=7, memory_budget=2**25))
+    assert seen[0] == ("cpu", RunSettings())
+    assert seen[1] == ("cuda:7", RunSettings("cuda:7", batch_size=7, memory_budget=2**25))
+    assert "_device" not in vars(metric) and metric.device == "cpu"  # nothing set on it
+    assert run_settings() == RunSettings()  # and nothing left behind
 
 
 @pytest.mark.parametrize("device", ["gpu", "cuda:x", "tpu"])

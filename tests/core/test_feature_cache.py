@@ -15,8 +15,21 @@ from brainrank.core.cache import FeatureCache
 from brainrank.core.extraction import ExtractionConfig
 from brainrank.core.features import compute_features
 from brainrank.core.scores import FeatureRequest
+from brainrank.core.stimuli import StimulusSet
 
 REQUEST = FeatureRequest(frozenset({8}), rdm=True)
+
+
+def make_stimuli(n: int = 4, size: int = 16, seed: int = 0) -> StimulusSet:
+    rng = np.random.default_rng(seed)
+    images = {f"s{i}": rng.integers(0, 256, (size, size, 3), dtype=np.uint8) for i in range(n)}
+    return StimulusSet(f"tiny-{seed}-{n}-{size}", list(images), images.__getitem__)
+
+
+@pytest.fixture
+def stimuli_factory():
+    """(The model-zoo tests' fixture of the same name lives in tests/plugins/models/.)"""
+    return make_stimuli
 
 
 def extract(model, stimuli, cache, config=None):
@@ -111,10 +124,9 @@ def test_vgg16_at_224_px_within_a_small_budget(stimuli_factory, monkeypatch):
     """VGG16's first layers hold 3.2 million values per image: with 40 images and a 256 MiB
     budget every early layer is split over several passes, and the features still equal
     those of one roomy pass (the fewest passes kept: no smaller passes by need)."""
-    from brainrank.core import extraction
-    from brainrank.core.extraction import extract_features
+    from brainrank.core.extraction import extract_features, planning
 
-    monkeypatch.setattr(extraction, "SPARE_IMAGES", 0)
+    monkeypatch.setattr(planning, "SPARE_IMAGES", 0)
 
     model = brainrank.load_model("torchvision/vgg16:random")
     stimuli = stimuli_factory(n=40, size=64)

@@ -204,3 +204,85 @@ def test_permutation_test_equals_scipy_and_is_nan_for_constant_columns():
         assert r[j] == pytest.approx(ref.statistic)
         assert p[j] == pytest.approx(ref.pvalue, abs=0.015)
     assert np.isnan(r[2]) and np.isnan(p[2])
+
+
+def test_ceiling_intervals_bracket_the_estimate_and_clear_the_floor_only_with_signal():
+    """Issue 20: the intervals the ranking's ceiling floor uses. A pure-noise group's lower
+    bound is 0 (at or below the floor of 0.1); a group with signal has its estimate inside
+    the interval and a lower bound well above the floor."""
+    from brainrank.core.scores import CEILING_FLOOR
+
+    rng = np.random.default_rng(11)
+    signal = rng.normal(size=(1, 150, 60)) * 0.6
+    noisy = signal + rng.normal(size=(4, 150, 60))
+    noise = rng.normal(size=(4, 150, 60))
+    for trials, has_signal in ((noisy, True), (noise, False)):
+        for estimate, (low, high) in (
+            (stats.mean_sqrt_reliability(trials), stats.mean_sqrt_reliability_interval(trials)),
+            (stats.rdm_ceiling(trials), stats.rdm_ceiling_interval(trials, n_boot=20)),
+        ):
+            assert low <= estimate <= high + 1e-12
+            if has_signal:
+                assert low > 2 * CEILING_FLOOR
+            else:
+                assert low <= CEILING_FLOOR
+
+
+def test_bootstrap_ci_within_strata_keeps_every_stratum_in_every_draw():
+    """With strata, each stratum is resampled within itself, in sorted order, from one
+    generator: written out here with numpy, the interval is the same."""
+    rng = np.random.default_rng(5)
+    values = rng.normal(size=9)
+    strata = ["b", "a", "b", "a", "a", "c", "b", "b", "a"]  # stratum c: one unit
+    low, high = stats.bootstrap_ci(values, np.mean, n_boot=400, seed=2, strata=strata)
+    draws = np.random.default_rng(2)
+    parts = []
+    for label in ("a", "b", "c"):
+        members = np.flatnonzero(np.array(strata) == label)
+        parts.append(members[draws.integers(0, members.size, size=(400, members.size))])
+    means = values[np.concatenate(parts, axis=1)].mean(axis=1)
+    alpha = (1 - 0.95) / 2
+    assert (low, high) == (np.quantile(means, alpha), np.quantile(means, 1 - alpha))
+    # a stratum is never dropped: the huge value of stratum c is in every draw
+    shifted = values.copy()
+    shifted[5] += 1e6
+    low_c, _ = stats.bootstrap_ci(shifted, np.mean, n_boot=400, seed=2, strata=strata)
+    plain_low, _ = stats.bootstrap_ci(shifted, np.mean, n_boot=400, seed=2)
+    assert low_c > 1e4 and plain_low < low_c
+
+
+def test_every_confidence_interval_is_drawn_by_the_one_bootstrap(monkeypatch, tmp_path):
+    """The rank agreement of two metrics (and so the analyses' metric agreement), the
+    aggregations and the rankings (regions resampled within datasets) all call
+    stats.bootstrap_ci."""
+    import importlib
+
+    import pandas as pd
+
+    from brainrank.leaderboard.query import aggregate
+
+    ranking = importlib.import_module("brainrank.leaderboard.ranking")
+
+    calls = []
+    real = stats.bootstrap_ci
+
+    def spy(*args, **kwargs):
+        calls.append(kwargs.get("strata") is not None)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(stats, "bootstrap_ci", spy)
+    rng = np.random.default_rng(0)
+    assert stats.spearman_rank_agreement(rng.normal(size=8), rng.normal(size=8), n_boot=50)
+    assert calls == [False]
+    frame = pd.DataFrame(
+        [
+            {"model": m, "dataset": "d", "metric": "rsa", "metric_hash": "h", "config": "rsa",
+             "subject": "s", "region": f"r{i}", "layer": "l", "selection": "max",
+             "score": rng.normal(), "normalized": np.nan, "family": "convnet", "trained": True}
+            for m in ("a/x", "b/y") for i in range(6)
+        ]
+    )  # fmt: skip
+    aggregate(frame, over="region", n_boot=50)
+    assert len(calls) == 3  # one per model
+    ranked = ranking.rank_models(frame, n_boot=50)
+    assert ranked and calls[3:] == [True, True]  # stratified by dataset, one per model

@@ -1,7 +1,9 @@
 """One path from a model to a stored score: the grid (``brainrank run``) and the Python API
-(``brainrank.score(..., db=...)``) both go through the job function, so every stored row
-carries its run, its content hashes and a completion record whichever door it came through;
-the analyses only read what is stored (see tests/leaderboard/test_analyses.py)."""
+(``brainrank.score(..., db=...)``) are both ``execute(plan(...))`` and go through the job
+function, so every stored row carries its run, its content hashes and a completion record
+whichever door it came through; the analyses only read what is stored (see
+tests/leaderboard/analyses/). tests/grid/test_two_doors.py checks that the doors
+make one plan hash and one run configuration."""
 
 from __future__ import annotations
 
@@ -82,9 +84,9 @@ def test_every_door_calls_the_one_job_function(tmp_path, tiny_plugin_path, monke
         calls.append(job.model)
         return real(job, *args, **kwargs)
 
-    import brainrank.grid.run as grid_run
+    import brainrank.grid.execute as grid_execute
 
-    monkeypatch.setattr(grid_run, "run_job", spy)
+    monkeypatch.setattr(grid_execute, "run_job", spy)
     brainrank.get_registry([tiny_plugin_path])
     brainrank.score("tiny/net", "tiny/data", "rsa")
     run_grid(registry=Registry(plugin_files=[tiny_plugin_path]), store=MemoryStore(),
@@ -94,9 +96,6 @@ def test_every_door_calls_the_one_job_function(tmp_path, tiny_plugin_path, monke
 
 def test_errors_from_the_python_api_are_raised_and_recorded(tmp_path, tiny_plugin_path):
     brainrank.get_registry([tiny_plugin_path])
-    store = MemoryStore()
-    from brainrank.grid import score_one
-
     dataset = brainrank.load_dataset("tiny/data")
     model = brainrank.load_model("tiny/net")
     metric = brainrank.load_metric("rsa")
@@ -105,10 +104,14 @@ def test_errors_from_the_python_api_are_raised_and_recorded(tmp_path, tiny_plugi
         raise RuntimeError("metric bug")
 
     metric.score = broken
+    db = str(tmp_path / "api.db")
     with pytest.raises(RuntimeError, match="metric bug"):
-        score_one(model, dataset, metric, store)
-    assert [f["stage"] for f in store.failures] == ["score"]
-    assert [r["status"] for r in store.runs.values()] == ["failed"]
+        brainrank.score(model, dataset, metric, db=db)
+    store = open_store(db, create=False)
+    failures = store.failures_frame()
+    assert list(failures["stage"]) == ["score"] and "metric bug" in failures["message"].iloc[0]
+    assert failures["traceback"].iloc[0]
+    assert list(store.runs_frame()["status"]) == ["failed"]
 
 
 def test_both_stores_implement_the_protocol(tmp_path):

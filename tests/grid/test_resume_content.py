@@ -230,7 +230,7 @@ def test_an_interrupted_run_counts_the_rows_it_committed(tmp_path, tiny_plugin_p
 
 
 def test_check_metric_params_names_the_parameters():
-    from brainrank.grid.run import check_metric_params
+    from brainrank.grid.plan import check_metric_params
 
     with pytest.raises(InputError, match="alphas"):
         check_metric_params(Registry(), ["srp-ridge"], {"srp-ridge": {"alfas": [1.0]}})

@@ -14,9 +14,9 @@ from brainrank.cli import main
 from brainrank.core.registry import Registry
 from brainrank.core.scores import Score
 from brainrank.grid import run_grid
-from brainrank.grid.protocol import STAGES, count_fits
 from brainrank.leaderboard import SCHEMA_VERSION, open_store, scores
 from brainrank.plugins.metrics.rsa import RSA
+from brainrank.results import STAGES
 
 SEPARATELY = ["seconds_model", "seconds_extraction", "seconds_scoring", "seconds_writing"]
 
@@ -72,9 +72,9 @@ def test_count_fits_reads_a_metric_s_own_count_and_skips_summary_and_nan_rows():
 
     ridge = Ridge()
     ridge.parameters["alphas"] = [1.0, 10.0]
-    assert count_fits(RSA(), rows) == 0
-    assert count_fits(Counted(), rows) == 7
-    assert count_fits(ridge, rows) == 2 * 3  # the NaN layer and the summary row: no fits
+    assert RSA().count_fits(rows) == 0
+    assert Counted().count_fits(rows) == 7
+    assert ridge.count_fits(rows) == 2 * 3  # the NaN layer and the summary row: no fits
 
 
 def test_brainrank_runs_shows_fits_seconds_and_fits_per_second(tmp_path, tiny_plugin_path):
@@ -117,7 +117,7 @@ def test_a_version_2_leaderboard_gains_stage_columns_and_leases(tmp_path, tiny_p
     assert _grid(tiny_plugin_path, open_store(str(path)), ["rsa"]).status == "ok"
     _as_version_2(path)
     store = open_store(str(path))
-    assert store.migrated_from == [3] and store.schema_version() == SCHEMA_VERSION == 3
+    assert store.migrated_from == [3, 4] and store.schema_version() == SCHEMA_VERSION == 4
     assert "leases" in store.table_names()
     old = store.runs_frame().iloc[0]
     assert old["status"] == "ok" and old[[*SEPARATELY, "fits"]].isna().all()

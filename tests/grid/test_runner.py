@@ -419,13 +419,13 @@ def test_a_stop_request_whose_interrupt_was_dropped_stops_after_the_job(
     garbage-collection callback (seen: SQLAlchemy's weakref callback; the run then finished
     every job and exited 0). The request flag the handler also sets stops the run after the
     job it came in."""
-    from brainrank.grid import run as grid_run
+    from brainrank.grid import execute as grid_execute
 
     store = open_store(str(tmp_path / "lb.db"))
     registry = Registry(plugin_files=[variable_plugin])
     models = [f"var/net-{i}" for i in range(6)]
     grid = dict(registry=registry, store=store, models=models, datasets=["var/data"])
-    monkeypatch.setattr(grid_run.STOP_REQUESTED, "is_set", lambda: True)  # as if signalled
+    monkeypatch.setattr(grid_execute.STOP_REQUESTED, "is_set", lambda: True)  # as if signalled
     with pytest.raises(KeyboardInterrupt):
         run_grid(**grid, metrics=["logged-rsa"], progress=False)
     assert len(scored_log(variable_plugin)) == 1  # one job of six, then it stopped
@@ -437,7 +437,7 @@ def test_the_run_command_turns_sigterm_into_a_stop_request():
     import signal as signals
 
     from brainrank.cli.run import _sigterm_as_interrupt
-    from brainrank.grid.run import STOP_REQUESTED
+    from brainrank.grid.execute import STOP_REQUESTED
 
     before = signals.getsignal(signals.SIGTERM), signals.getsignal(signals.SIGINT)
     with _sigterm_as_interrupt():

@@ -63,3 +63,27 @@ def test_per_neuroid_values_are_compared_when_asked(tmp_path):
     assert compare(a, b).same
     changed = compare(a, b, per_neuroid=True).changed
     assert len(changed) == 1 and changed["difference"].iloc[0] > 0.09
+
+
+def test_leaderboards_with_other_ceilings_differ(tmp_path):
+    """Issue 20: `diff` compared the raw score only; two leaderboards whose ceilings (so
+    their normalised values, what the ranking uses) differ were reported identical."""
+
+    def with_ceiling(path, ceiling, low):
+        store = open_store(str(path))
+        rows = [Score("s1", "V1", "layer1", 0.3, ceiling=ceiling, ceiling_low=low)]
+        store.write_scores(run_id=None, model="m/a", dataset="d", metric=Toy(), scores=rows)
+        return store
+
+    a = with_ceiling(tmp_path / "a.db", 0.894, 0.85)
+    b = with_ceiling(tmp_path / "b.db", 0.548, 0.5)
+    result = compare(a, b)
+    assert not result.same and len(result.changed) == 1
+    assert result.changed["columns"].iloc[0] == "ceiling,normalized,ceiling_low"
+    assert result.changed["score_a"].iloc[0] == result.changed["score_b"].iloc[0] == 0.3
+    cli = CliRunner().invoke(main, ["diff", str(tmp_path / "a.db"), str(tmp_path / "b.db")])
+    assert cli.exit_code == EXIT_DIFFERENT, cli.output
+    assert "ceiling,normalized" in cli.output
+    # a ceiling below the floor in one: its normalised value is missing there, which differs
+    c = with_ceiling(tmp_path / "c.db", 0.894, 0.05)
+    assert "normalized" in compare(a, c).changed["columns"].iloc[0]

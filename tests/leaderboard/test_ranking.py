@@ -166,10 +166,7 @@ def test_three_datasets_rank_on_shared_cells_normalised_where_a_ceiling_exists(t
         assert table.loc[model, "mean"] == pytest.approx(np.mean([rsa, srp, k92]))
     assert list(real.table["model"]) == ["m/a", "m/c", "m/b"]
     notes = " ".join(real.notes)
-    assert (
-        "raw scores (no ceiling, or one <= 0) for k92/rsa" in notes
-        and "ceiling-normalised" in notes
-    )
+    assert "raw scores where none is: k92/rsa." in notes and "ceiling-normalised" in notes
     assert "that every model has" in notes and "m/c (1)" in notes
     assert real.with_ci and (real.table["ci_low"] <= real.table["mean"]).all()
     # simulated: its own ranking, its own order (1 - level)
@@ -183,7 +180,7 @@ def test_three_datasets_rank_on_shared_cells_normalised_where_a_ceiling_exists(t
     )
     norm = rankings(three_datasets, value="normalized", ci=None)[0]
     assert norm.columns == ["allen/rsa", "allen/srp-ridge"]
-    assert any("no ceiling stored: k92/rsa" in n for n in norm.notes)
+    assert any("no usable ceiling" in n and n.endswith(": k92/rsa.") for n in norm.notes)
 
 
 def test_a_model_with_fewer_columns_does_not_outrank_on_other_cells(three_datasets):

@@ -73,6 +73,9 @@ class RealDataset(Dataset):
             return dict(self._ceiling_cache[kind])
         return super().ceiling(kind)
 
+    def published_ceiling_kinds(self) -> list[str]:
+        return list(self._ceiling_functions)
+
     @property
     def ceiling_kinds(self) -> list[str]:
         kinds = list(self._ceiling_functions)

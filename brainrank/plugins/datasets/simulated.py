@@ -385,11 +385,15 @@ def _simulation() -> tuple[np.ndarray, np.ndarray]:
         }
     )
     path = cache_dir() / "datasets" / f"simulated-{key}.npz"
-    try:
-        with np.load(path) as stored:
-            return stored["trials"], stored["reliability"]
-    except (OSError, KeyError, ValueError):
-        pass
+    if path.exists():
+        try:
+            with np.load(path) as stored:
+                trials, reliability = stored["trials"], stored["reliability"]
+            if trials.ndim != 2 or reliability.shape != (trials.shape[1],):
+                raise ValueError(f"arrays of shapes {trials.shape} and {reliability.shape}")
+            return trials, reliability
+        except Exception as exc:  # a damaged entry (truncated, not a zip...): regenerate
+            _move_aside(path, exc)
     trials, reliability = _simulate(_compute_signals())
     try:  # written atomically; a cache that cannot be written only makes loading slower
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -400,6 +404,24 @@ def _simulation() -> tuple[np.ndarray, np.ndarray]:
     except OSError:
         pass
     return trials, reliability
+
+
+def _move_aside(path: object, exc: BaseException) -> None:
+    """Keep a damaged cache entry as ``<name>.damaged`` (for inspection) and say so; the
+    dataset is generated again and cached anew."""
+    import logging
+    import os
+
+    damaged = f"{path}.damaged"
+    try:
+        os.replace(path, damaged)
+        where = f"moved to {damaged}"
+    except OSError:
+        where = "could not be moved"
+    logging.getLogger("brainrank.datasets").warning(
+        "the cached simulated dataset %s cannot be read (%s: %s); %s, generating it again",
+        path, type(exc).__name__, exc, where,
+    )  # fmt: skip
 
 
 def _key(parts: dict) -> str:

@@ -3,12 +3,13 @@ targets, the projected features of a layer, per-group reductions, and the device
 kernels run on.
 
 Device: every metric here has two *run settings*, attributes that are not parameters (so
-not part of :attr:`Metric.config_hash`): ``device`` (``"cpu"`` default; the runner sets it
-from ``--device`` before scoring) and ``backend`` (``"numpy"``, or ``"torch"`` to run the
-torch kernels on the CPU, as the tests do). On a device other than the CPU the ridge
-(factorisation, leave-one-out products, predictions) and the Pearson reductions run on
-torch there. Results agree with the CPU's within float32 tolerance; a neuroid whose two
-best alphas are tied to float32 precision may choose the other one.
+not part of :attr:`Metric.config_hash`): ``device`` (:attr:`Metric.device`: the run's
+``--device`` inside a run, else ``"cpu"`` unless assigned) and ``backend`` (``"numpy"``,
+or ``"torch"`` to run the torch kernels on the CPU, as the tests do). On a device other
+than the CPU the ridge (factorisation, leave-one-out products, predictions) and the
+Pearson reductions run on torch there. Results agree with the CPU's within float32
+tolerance; a neuroid whose two best alphas are tied to float32 precision may choose the
+other one.
 """
 
 from __future__ import annotations
@@ -37,10 +38,10 @@ SPLIT_SEED = 0
 
 
 class OnDevice:
-    """The run settings ``device`` and ``backend`` of a metric (see the module docstring)."""
+    """The run settings ``device`` and ``backend`` of a metric (see the module docstring).
+    Mixed into a :class:`Metric`, whose ``device`` is the run's."""
 
-    #: torch device of the kernels: "cpu", "cuda", "cuda:N" or "mps" (set by the runner)
-    device: str = "cpu"
+    device: str
     #: array backend on the CPU: "numpy" or "torch" (any other device always uses torch)
     backend: str = "numpy"
 

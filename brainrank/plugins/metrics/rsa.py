@@ -28,6 +28,7 @@ from brainrank.plugin import (
     MetricSpec,
     Score,
     average_repetitions,
+    ceiling_fields,
     heldout_layer_scores,
     hookimpl,
     neuroid_groups,
@@ -38,10 +39,14 @@ from brainrank.plugins.metrics._encoding import SPLIT_SEED, OnDevice
 log = logging.getLogger(__name__)
 
 DESCRIPTION = "correlation-distance RDMs compared by the Pearson r of their upper triangles"
+#: fewer stimuli than this and a score carries a warning: an RDM comparison over n stimuli
+#: rests on n (n - 1) / 2 pairs (45 for 10), and its sampling sd is ~1 / sqrt(pairs) at best
+FEW_STIMULI = 10
 
 
 class RSA(OnDevice, Metric):
     identifier = "rsa"
+    headline = "heldout"  # the layer chosen on one half of the stimuli, scored on the other
     version = "2"
     needs = "rdms"
 
@@ -78,10 +83,20 @@ class RSA(OnDevice, Metric):
     def score(self, features: FeatureSet, dataset: Dataset) -> list[Score]:
         ids, keys, brain, sizes = self.brain_rdms(dataset)
         unscorable = _unscorable_groups(brain, keys, dataset.identifier)
-        ceilings = dataset.ceiling("rsa") if self.parameters["comparison"] == "pearson" else {}
+        pearson = self.parameters["comparison"] == "pearson"
+        ceilings = dataset.ceiling_with_interval("rsa") if pearson else {}
         rows = features.rows_for(ids)
         half_a, half_b = split_halves(len(ids), SPLIT_SEED)
         scores: list[Score] = []
+        warning = None
+        if len(ids) < FEW_STIMULI:
+            pairs = len(ids) * (len(ids) - 1) // 2
+            warning = (
+                f"an RDM comparison over {len(ids)} stimuli ({pairs} pairs; each held-out half "
+                f"has {len(half_a)} or {len(half_b)}): its sampling error is of the order of "
+                f"the score itself; use at least {FEW_STIMULI} stimuli"
+            )
+            log.warning("rsa on %s: %s", dataset.identifier, warning)
         for layer in features:
             if layer.rdm is None:
                 raise InputError(f"features of layer {layer.name!r} have no RDM.")
@@ -114,9 +129,12 @@ class RSA(OnDevice, Metric):
                         n_neuroids=sizes[g],
                         layer_index=layer.index,
                         relative_depth=layer.relative_depth,
-                        ceiling=ceilings.get((subject, region)),
+                        **ceiling_fields(ceilings, (subject, region)),
                         halves=(float(on_a[g]), float(on_b[g])),
-                        extra={"n_stimuli": int((~np.isnan(model_rdm).all(axis=1)).sum())},
+                        extra={
+                            "n_stimuli": int((~np.isnan(model_rdm).all(axis=1)).sum()),
+                            **({"warning": warning} if warning else {}),
+                        },
                     )
                 )
         return scores + heldout_layer_scores(scores)

@@ -132,6 +132,7 @@ from brainrank.plugin import (
     MetricMetadata,
     MetricSpec,
     Score,
+    ceiling_fields,
     heldout_layer_scores,
     hookimpl,
     split_halves,
@@ -144,6 +145,15 @@ DESCRIPTION = "sparse random projection + leave-one-out ridge; mean Pearson r pe
 class SRPRidge(enc.OnDevice, Metric):
     identifier = "srp-ridge"
     version = "3"
+    headline = "heldout"  # the layer chosen on one half of the stimuli, scored on the other
+
+    @property
+    def calibrated(self) -> bool:  # type: ignore[override]
+        """Not with ``cv="loo"`` (the seed papers' protocols): a leave-one-out prediction
+        at a fixed penalty re-estimates the intercept without the held-out stimulus, which
+        pulls pure noise below 0 (module docstring, docs/validation.md)."""
+        return self.parameters["cv"] != "loo"
+
     needs = "responses"
 
     def __init__(
@@ -256,7 +266,7 @@ class SRPRidge(enc.OnDevice, Metric):
     def score(self, features: FeatureSet, dataset: Dataset) -> list[Score]:
         self.check_applicable(dataset)
         targets = enc.Targets.of(dataset)
-        ceilings = dataset.ceiling("encoding")
+        ceilings = dataset.ceiling_with_interval("encoding")
         n, v = targets.values.shape
         half_a, half_b = split_halves(n, enc.SPLIT_SEED)
         loo = self.parameters["cv"] == "loo"
@@ -298,7 +308,7 @@ class SRPRidge(enc.OnDevice, Metric):
                         n_neuroids=count,
                         layer_index=layer.index,
                         relative_depth=layer.relative_depth,
-                        ceiling=ceilings.get((subject, region)),
+                        **ceiling_fields(ceilings, (subject, region)),
                         per_neuroid=r[index].astype(np.float32),
                         neuroid_ids=tuple(targets.neuroid_ids[index]),
                         halves=(enc.group_mean(r_a, index)[0], enc.group_mean(r_b, index)[0]),

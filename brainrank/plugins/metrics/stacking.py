@@ -58,6 +58,7 @@ from brainrank.plugin import (
     MetricSpec,
     NotApplicableError,
     Score,
+    ceiling_fields,
     hookimpl,
 )
 from brainrank.plugins.metrics import _encoding as enc
@@ -105,6 +106,7 @@ def signed_r(predicted: np.ndarray, measured: np.ndarray) -> np.ndarray:
 
 class Stacking(enc.OnDevice, Metric):
     identifier = "stacking"
+    headline = "stacked"  # the stacked model, weights fitted on the training stimuli
     version = "2"  # 1: mean signed root of R^2; 2: test Pearson r (R^2 in extra)
     needs = "responses"
 
@@ -152,6 +154,15 @@ class Stacking(enc.OnDevice, Metric):
         )
 
     def score(self, features: FeatureSet, dataset: Dataset) -> list[Score]:
+        """Every row with the dataset's encoding ceiling (a per-neuroid test-set Pearson r
+        averaged over the group, the unit of ``srp-ridge``)."""
+        ceilings = dataset.ceiling_with_interval("encoding")
+        return [
+            dataclasses.replace(row, **ceiling_fields(ceilings, (row.subject, row.region)))
+            for row in self._score(features, dataset)
+        ]
+
+    def _score(self, features: FeatureSet, dataset: Dataset) -> list[Score]:
         targets = enc.Targets.of(dataset)
         train, test = self.split(dataset, targets.stimulus_ids)
         if train.size < MIN_TRAIN or test.size < MIN_TEST:

@@ -67,6 +67,7 @@ from brainrank.plugin import (
     MetricMetadata,
     MetricSpec,
     Score,
+    ceiling_fields,
     heldout_layer_scores,
     hookimpl,
     split_halves,
@@ -196,6 +197,7 @@ class TaskonomyEncoding(Metric):
     """Held-out encoding with per-neuroid permutation significance (see module docs)."""
 
     identifier = IDENTIFIER
+    headline = "heldout"  # the layer chosen on one half of the stimuli, scored on the other
     version = "1"
     needs = "responses"
 
@@ -271,7 +273,7 @@ class TaskonomyEncoding(Metric):
     def score(self, features: FeatureSet, dataset: Dataset) -> list[Score]:
         p = self.parameters
         targets = enc.Targets.of(dataset)
-        ceilings = dataset.ceiling("encoding")
+        ceilings = dataset.ceiling_with_interval("encoding")
         rows_all = enc.rows_for(features, targets)
         train, test = self.split(dataset, targets.stimulus_ids)
         Y = targets.values.astype(np.float64)
@@ -318,7 +320,7 @@ class TaskonomyEncoding(Metric):
                     Score(
                         value=value,
                         n_neuroids=n,
-                        ceiling=ceilings.get((subject, region)),
+                        **ceiling_fields(ceilings, (subject, region)),
                         per_neuroid=r[index].astype(np.float32),
                         halves=(enc.group_mean(r_a, index)[0], enc.group_mean(r_b, index)[0]),
                         extra={

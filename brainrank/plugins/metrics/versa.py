@@ -119,6 +119,7 @@ from brainrank.plugin import (
     MetricMetadata,
     MetricSpec,
     Score,
+    ceiling_fields,
     heldout_layer_scores,
     hookimpl,
     split_halves,
@@ -157,6 +158,18 @@ class VERSA(enc.OnDevice, Metric):
     identifier = "versa"
     version = "2"
     needs = "responses"
+
+    @property
+    def headline(self) -> str:  # type: ignore[override]
+        """``generalisation`` (layer chosen on the training stimuli, scored on the test
+        stimuli) in that mode, else ``heldout``."""
+        return "generalisation" if self.parameters["mode"] == "generalisation" else "heldout"
+
+    @property
+    def calibrated(self) -> bool:  # type: ignore[override]
+        """Not in the paper's ``loo`` mode, whose predictions carry the held-out response
+        (+0.55 on pure noise at alpha 1e5; module docstring)."""
+        return self.parameters["mode"] != "loo"
 
     def __init__(
         self,
@@ -291,7 +304,8 @@ class VERSA(enc.OnDevice, Metric):
         half_a, half_b = fold_positions(n, self.parameters["split"])
         Y = targets.values
         brain = self._brain_rdms(Y, targets, {"a": half_a, "b": half_b})
-        ceilings = dataset.ceiling("rsa") if self.parameters["comparison"] == "pearson" else {}
+        pearson = self.parameters["comparison"] == "pearson"
+        ceilings = dataset.ceiling_with_interval("rsa") if pearson else {}
         rows: list[Score] = []
         for layer in features:
             X = enc.design(layer, k, rows_all)
@@ -314,7 +328,8 @@ class VERSA(enc.OnDevice, Metric):
         half_a, half_b = split_halves(len(targets.stimulus_ids), enc.SPLIT_SEED)
         Y = targets.values
         brain = self._brain_rdms(Y, targets, {"all": slice(None), "a": half_a, "b": half_b})
-        ceilings = dataset.ceiling("rsa") if self.parameters["comparison"] == "pearson" else {}
+        pearson = self.parameters["comparison"] == "pearson"
+        ceilings = dataset.ceiling_with_interval("rsa") if pearson else {}
         ridge = self._ridge()
         rows: list[Score] = []
         for layer in features:
@@ -349,7 +364,7 @@ class VERSA(enc.OnDevice, Metric):
             n_neuroids=int(n),
             layer_index=layer.index,
             relative_depth=layer.relative_depth,
-            ceiling=ceilings.get(key),
+            **ceiling_fields(ceilings, key),
             halves=None if halves is None else tuple(halves),
             extra=extra or {},
         )

@@ -57,8 +57,10 @@ class ImagePreprocess:
         mean: Sequence[float] = IMAGENET_MEAN,
         std: Sequence[float] = IMAGENET_STD,
         interpolation: str = "bilinear",
+        bgr: bool = False,
     ):
         self.size = int(size)
+        self.bgr = bool(bgr)
         self.resize = int(resize) if resize else int(size)
         self.mean = tuple(float(m) for m in mean)
         self.std = tuple(float(s) for s in std)
@@ -67,7 +69,7 @@ class ImagePreprocess:
     def describe(self) -> str:
         return (
             f"resize={self.resize},crop={self.size},interp={self.interpolation},"
-            f"mean={self.mean},std={self.std}"
+            f"mean={self.mean},std={self.std}" + (",channels=BGR" if self.bgr else "")
         )
 
     def __call__(self, image: np.ndarray):
@@ -82,6 +84,8 @@ class ImagePreprocess:
         x = F.resize(x, self.resize, interpolation=mode, antialias=True)
         x = F.center_crop(x, [self.size, self.size])
         x = x.float() / 255.0
+        if self.bgr:  # networks trained on BGR images (Caffe2 / Detectron2 conventions)
+            x = x.flip(0)
         return F.normalize(x, list(self.mean), list(self.std))
 
 
@@ -99,6 +103,38 @@ def torch_hub_checkpoints() -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints"
 
 
+def torch_hub_checkpoints_path() -> Path:
+    """The torch-hub checkpoint folder as torch computes it (``$TORCH_HOME/hub/checkpoints``,
+    default ``$XDG_CACHE_HOME/torch`` or ``~/.cache/torch``), without importing torch: for
+    checking which weights are present."""
+    home = os.environ.get("TORCH_HOME") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME", "~/.cache"), "torch"
+    )
+    return Path(os.path.expanduser(home)) / "hub" / "checkpoints"
+
+
+def hub_filename(url: str, filename: str | None = None) -> str:
+    return filename or os.path.basename(url.split("?")[0])
+
+
+def hub_missing_message(identifier: str, url: str, filename: str | None = None) -> str:
+    """What to do when a torch-hub checkpoint is not in the cache: the file, its folder, the
+    URL it comes from."""
+    name = hub_filename(url, filename)
+    return (
+        f"trained weights of {identifier!r} are not available offline. Put the file "
+        f"{name} in {torch_hub_checkpoints_path()} (it comes from {url}), or pass "
+        "weights=PATH (--weights MODEL=PATH on the command line)."
+    )
+
+
+def hub_weights_missing(identifier: str, url: str, filename: str | None = None) -> str | None:
+    """None when the torch-hub cache holds the checkpoint of ``url``, else what to do."""
+    if (torch_hub_checkpoints_path() / hub_filename(url, filename)).is_file():
+        return None
+    return hub_missing_message(identifier, url, filename)
+
+
 def explicit_weights(identifier: str, weights: str | Path) -> Path:
     """``weights=PATH`` checked: the file must exist."""
     path = Path(weights).expanduser()
@@ -110,16 +146,26 @@ def explicit_weights(identifier: str, weights: str | Path) -> Path:
     return path
 
 
-def read_torch_file(identifier: str, path: Path) -> Any:
-    """``torch.load`` of a weight file (tensors only), with a clear error for bad files."""
+def read_torch_file(identifier: str, path: Path, safe_globals: Sequence[Any] = ()) -> Any:
+    """``torch.load`` of a weight file (tensors and plain containers only: no code runs from
+    the file), with a clear error for bad files. ``safe_globals`` names harmless classes a
+    released checkpoint pickles besides tensors (e.g. ``argparse.Namespace`` for its training
+    arguments). Old (non-zip) files written by Python 2 are read with latin-1 strings."""
     import torch
 
+    def load(**kwargs: Any) -> Any:
+        with torch.serialization.safe_globals(list(safe_globals)):
+            return torch.load(path, map_location="cpu", weights_only=True, **kwargs)
+
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        try:
+            return load()
+        except UnicodeDecodeError:
+            return load(encoding="latin1")
     except Exception as exc:
         raise WeightsUnavailableError(
             f"cannot read the weights file {path} of model {identifier!r} ({exc}); it is "
-            "damaged or not a PyTorch state dict. Delete it or pass another file."
+            "damaged or not a PyTorch checkpoint of tensors. Delete it or pass another file."
         ) from exc
 
 
@@ -140,15 +186,84 @@ def unwrap_state_dict(checkpoint: Any) -> dict[str, Any]:
     return state
 
 
-def load_state(module: Any, checkpoint: Any, identifier: str, path: str | Path) -> None:
+#: names of classifier heads a trunk-only checkpoint may lack (self-supervised ResNets have
+#: no ``fc``; DINO and SLIP ViTs no ``head``)
+HEAD_NAMES = ("fc", "classifier", "head", "last_linear")
+
+
+def _examples(keys: Sequence[str], n: int = 4) -> str:
+    shown = ", ".join(repr(k) for k in list(keys)[:n])
+    return shown + (f" and {len(keys) - n} more" if len(keys) > n else "")
+
+
+def fit_state(module: Any, state: dict[str, Any], identifier: str, path: str | Path) -> list[str]:
+    """Make ``module`` take ``state``: when the checkpoint holds the trunk only (every key the
+    architecture has but the file lacks belongs to a classifier head of :data:`HEAD_NAMES`),
+    the head is replaced by an identity. Returns the heads removed. Raises when keys really
+    mismatch, naming them and what to do."""
+    import torch
+
+    expected = module.state_dict()
+    # torch fills in a missing batch-norm counter itself (files of older PyTorch have none)
+    missing = [k for k in expected if k not in state and not k.endswith("num_batches_tracked")]
+    unexpected = [k for k in state if k not in expected]
+    removed: list[str] = []
+    if missing and not unexpected:
+        heads = {k.split(".", 1)[0] for k in missing}
+        lacks_whole_heads = heads <= set(HEAD_NAMES) and not any(
+            k.split(".", 1)[0] in heads for k in state
+        )
+        if lacks_whole_heads and all(hasattr(module, h) for h in heads):
+            for head in sorted(heads):
+                setattr(module, head, torch.nn.Identity())
+            removed = sorted(heads)
+            missing = []
+    if missing or unexpected:
+        lacking = (
+            f"{len(missing)} tensors the architecture needs are not in the file "
+            f"({_examples(missing)}); "
+            if missing
+            else ""
+        )
+        extra = (
+            f"{len(unexpected)} tensors in the file are not in the architecture "
+            f"({_examples(unexpected)}); "
+            if unexpected
+            else ""
+        )
+        raise WeightsUnavailableError(
+            f"the weights file {path} does not fit {identifier!r}: {lacking}{extra}"
+            "check that the file is a checkpoint of this architecture. brainrank already "
+            "removes a 'state_dict' or 'model' wrapper and DataParallel's 'module.' prefix, "
+            "and loads a checkpoint without its classifier head (the head is dropped); a file "
+            "in another layout (other key names, extra projection heads) needs the plugin of "
+            "its family (see `brainrank models`) or converting its keys to this "
+            "architecture's names."
+        )
+    return removed
+
+
+def load_state(module: Any, checkpoint: Any, identifier: str, path: str | Path) -> list[str]:
     """Load ``checkpoint`` (a state dict, or a checkpoint holding one) into ``module``; a file
-    whose tensors do not fit the architecture is reported as such, naming the file."""
+    whose tensors do not fit the architecture is reported as such, naming the file and the
+    keys. A trunk-only checkpoint (no classifier head) loads into the architecture without
+    its head; the heads removed are returned."""
     try:
-        module.load_state_dict(unwrap_state_dict(checkpoint))
-    except (RuntimeError, WeightsUnavailableError) as exc:
+        state = unwrap_state_dict(checkpoint)
+        removed = fit_state(module, state, identifier, path)
+        module.load_state_dict(state)
+    except RuntimeError as exc:  # shapes that differ
+        raise WeightsUnavailableError(
+            f"the weights file {path} does not fit {identifier!r}: {exc} Check that the file "
+            "is a checkpoint of this architecture (same widths, depth and number of classes)."
+        ) from exc
+    except WeightsUnavailableError as exc:
+        if str(path) in str(exc):
+            raise
         raise WeightsUnavailableError(
             f"the weights file {path} does not fit {identifier!r}: {exc}"
         ) from exc
+    return removed
 
 
 def load_torch_hub_weights(
@@ -156,27 +271,33 @@ def load_torch_hub_weights(
     url: str,
     weights: str | Path | None = None,
     sha256_prefix: str | None = None,
+    filename: str | None = None,
+    reader: Any = None,
+    download: bool = True,
 ):
     """The checkpoint for ``url`` and its path: from ``weights`` if given, else the torch-hub
     cache (``$TORCH_HOME/hub/checkpoints/<file name of the URL>``), else a download. Without
     network and without the file, the error says which file to put where.
 
     ``sha256_prefix`` (checked on cached and downloaded files, not on explicit ones) guards
-    against a damaged or wrong file under the expected name.
+    against a damaged or wrong file under the expected name. ``filename`` names the cached
+    file when it is not the URL's last part (files of one release that share a name);
+    ``reader(identifier, path)`` reads it (default :func:`read_torch_file`).
+    ``download=False`` for files that cannot be downloaded as they are (the URL then says
+    where the release is).
     """
     import torch
 
+    read = reader or read_torch_file
     if weights is not None:
         path = explicit_weights(identifier, weights)
-        return read_torch_file(identifier, path), path
-    filename = os.path.basename(url.split("?")[0])
+        return read(identifier, path), path
+    filename = hub_filename(url, filename)
     path = torch_hub_checkpoints() / filename
     if not path.is_file():
-        hint = (
-            f"trained weights of {identifier!r} are not available offline. Put the file "
-            f"{filename} in {path.parent} (it comes from {url}), or pass weights=PATH "
-            "(--weights MODEL=PATH on the command line)."
-        )
+        hint = hub_missing_message(identifier, url, filename)
+        if not download:
+            raise WeightsUnavailableError(hint)
         if offline():
             raise WeightsUnavailableError(hint + " (BRAINRANK_OFFLINE is set.)")
         if not reachable(url):
@@ -196,7 +317,7 @@ def load_torch_hub_weights(
                 f"the expected {sha256_prefix}...: it is damaged or another file. Delete it "
                 f"and put the file from {url} there, or pass weights=PATH."
             )
-    return read_torch_file(identifier, path), path
+    return read(identifier, path), path
 
 
 # --------------------------------------------------------------------------- Hugging Face
@@ -227,6 +348,20 @@ def hf_cached_file(repo: str, filenames: Sequence[str]) -> Path | None:
     return None
 
 
+def hf_missing_message(identifier: str, repo: str, filenames: Sequence[str]) -> str:
+    """What to do when a file of the hub repository ``repo`` is not in the cache."""
+    cache = hf_hub_cache()
+    folder = cache / f"models--{repo.replace('/', '--')}"
+    url = f"{HF_ENDPOINT}/{repo}/resolve/main/{filenames[0]}"
+    return (
+        f"trained weights of {identifier!r} are not available offline. They belong in the "
+        f"Hugging Face cache {cache} (repository {repo}, file {' or '.join(filenames)}, under "
+        f"{folder}; from {url}); download them where there is a network (for example "
+        f"`huggingface-cli download {repo} {filenames[0]}` with HF_HOME pointing to this "
+        "cache) or pass weights=PATH (--weights MODEL=PATH on the command line)."
+    )
+
+
 def hf_weights_file(identifier: str, repo: str, filenames: Sequence[str]) -> Path:
     """A weight file of the hub repository ``repo``: from the cache, else downloaded (only
     when allowed and the hub is reachable). The error names the cache folder and the URL."""
@@ -234,15 +369,8 @@ def hf_weights_file(identifier: str, repo: str, filenames: Sequence[str]) -> Pat
     if cached is not None:
         return cached
     cache = hf_hub_cache()
-    folder = cache / f"models--{repo.replace('/', '--')}"
     url = f"{HF_ENDPOINT}/{repo}/resolve/main/{filenames[0]}"
-    hint = (
-        f"trained weights of {identifier!r} are not available offline. They belong in the "
-        f"Hugging Face cache {cache} (repository {repo}, file {' or '.join(filenames)}, under "
-        f"{folder}; from {url}); download them where there is a network (for example "
-        f"`huggingface-cli download {repo} {filenames[0]}` with HF_HOME pointing to this "
-        "cache) or pass weights=PATH (--weights MODEL=PATH on the command line)."
-    )
+    hint = hf_missing_message(identifier, repo, filenames)
     if offline():
         raise WeightsUnavailableError(hint + " (BRAINRANK_OFFLINE is set.)")
     if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
@@ -273,3 +401,31 @@ def reachable(url: str, timeout: float = 3.0) -> bool:
             return True
     except OSError:
         return False
+
+
+# --------------------------------------------------------------------------- checkpoint layouts
+
+
+def strip_prefixes(state: dict[str, Any], prefixes: Sequence[str]) -> dict[str, Any]:
+    """``state`` with any of ``prefixes`` removed from the front of every key, as long as
+    all keys carry it (repeated: ``module._feature_blocks.conv1.weight`` -> ``conv1.weight``)."""
+    changed = True
+    while changed and state:
+        changed = False
+        for prefix in prefixes:
+            if all(k.startswith(prefix) for k in state):
+                state = {k[len(prefix) :]: v for k, v in state.items()}
+                changed = True
+    return state
+
+
+def drop_keys(state: dict[str, Any], prefixes: Sequence[str]) -> dict[str, Any]:
+    """``state`` without the entries whose key starts with one of ``prefixes`` (training
+    heads a feature extractor does not use)."""
+    return {k: v for k, v in state.items() if not k.startswith(tuple(prefixes))}
+
+
+def random_or_trained(identifier: str, trained: bool, weights: Any) -> None:
+    """A random variant refuses a weights file (the same message everywhere)."""
+    if not trained and weights is not None:
+        raise ValueError(f"{identifier} takes no weights file: it is a random initialisation.")

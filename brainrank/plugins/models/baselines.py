@@ -55,8 +55,9 @@ def _metadata(name: str, description: str) -> ModelMetadata:
         source="baseline",
         architecture=name,
         family="other",
-        task=None,
-        training_data=None,
+        task="none",
+        training_method="handcrafted",
+        training_data="none",
         trained=False,
         description=description,
     )

@@ -23,6 +23,7 @@ from pathlib import Path
 from brainrank.plugin import RANDOM_SEED, Model, ModelMetadata, ModelSpec, hookimpl, seeded
 from brainrank.plugins.models._common import (
     ImagePreprocess,
+    hub_weights_missing,
     load_state,
     load_torch_hub_weights,
     with_loaded_facts,
@@ -119,7 +120,8 @@ def _metadata(depth: int, trained: bool) -> ModelMetadata:
         source="cifar",
         architecture=f"resnet{depth}",
         family="convnet",
-        task="object classification" if trained else None,
+        task="classification" if trained else None,
+        training_method="supervised" if trained else None,
         training_data="CIFAR-10" if trained else None,
         trained=trained,
         input_size=INPUT_SIZE,
@@ -167,6 +169,13 @@ def brainrank_models() -> list[ModelSpec]:
             identifier=f"cifar/resnet{depth}" + ("" if trained else ":random"),
             factory=partial(build, depth, trained),
             metadata=_metadata(depth, trained),
+            weights_missing=(
+                partial(
+                    hub_weights_missing, f"cifar/resnet{depth}", _BASE_URL + CHECKPOINTS[depth][0]
+                )
+                if trained
+                else None
+            ),
         )
         for depth in CHECKPOINTS
         for trained in (True, False)

@@ -40,6 +40,7 @@ from brainrank.plugins.models._common import (
     ImagePreprocess,
     explicit_weights,
     hf_cached_file,
+    hf_missing_message,
     hf_weights_file,
     load_state,
     unwrap_state_dict,
@@ -67,11 +68,14 @@ CURATED: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
 }
 
-#: Pieces of open_clip tags -> the image-text pairs the model was trained on.
+#: Pieces of open_clip tags -> the image-text pairs the model was trained on (first match)
 _TAG_DATA = (
-    ("openai", "WIT-400M (OpenAI CLIP)"),
+    ("openai", "WIT-400M"),
     ("laion400m", "LAION-400M"),
+    ("mscoco_finetuned_laion2b", "LAION-2B"),
     ("laion2b", "LAION-2B"),
+    ("frozen_laion5b", "LAION-5B"),
+    ("laion5b", "LAION-5B"),
     ("laion_aesthetic", "LAION-Aesthetics"),
     ("datacomp", "DataComp"),
     ("commonpool", "CommonPool"),
@@ -84,10 +88,12 @@ _TAG_DATA = (
 
 
 def training_data_of(tag: str) -> str:
+    """The training data (a value of brainrank's vocabulary) an open_clip tag names;
+    ``other`` for tags of other or mixed data (``merged2b``, ``meta``...)."""
     for piece, data in _TAG_DATA:
         if tag.startswith(piece):
-            return f"{data} ({tag})"
-    return tag
+            return data
+    return "other"
 
 
 def _family(arch: str) -> str:
@@ -96,15 +102,24 @@ def _family(arch: str) -> str:
 
 def _metadata(name: str, arch: str, tag: str | None) -> ModelMetadata:
     trained = tag is not None
+    if not trained:
+        return ModelMetadata(
+            source="openclip",
+            architecture=arch,
+            family=_family(arch),
+            trained=False,
+            description=f"open_clip {arch} image tower, random initialisation (seed {RANDOM_SEED})",
+        )
     return ModelMetadata(
         source="openclip",
         architecture=arch,
         family=_family(arch),
-        task="image-text contrastive (CLIP)" if trained else None,
-        training_data=training_data_of(tag) if trained else None,
-        trained=trained,
-        description=f"open_clip {arch} image tower, "
-        + (f"pretrained {tag}" if trained else f"random initialisation (seed {RANDOM_SEED})"),
+        task="language-image",
+        training_method="clip",
+        training_data=training_data_of(tag),
+        trained=True,
+        description=f"open_clip {arch} image tower, pretrained {tag}",
+        extra={"pretrained_tag": tag},
     )
 
 
@@ -376,6 +391,34 @@ def _spec(name: str, arch: str, tag: str | None) -> ModelSpec:
         identifier=_identifier(name, tag),
         factory=partial(build, name, arch, tag),
         metadata=_metadata(name, arch, tag),
+        weights_missing=partial(weights_missing, name, arch, tag) if tag else None,
+    )
+
+
+def weights_missing(name: str, arch: str, tag: str) -> str | None:
+    """None when the tag's weights are in the Hugging Face cache or open_clip's download
+    folder, else where they belong."""
+    import open_clip
+
+    identifier = _identifier(name, tag)
+    cfg = open_clip.get_pretrained_cfg(arch, tag) or {}
+    hub = cfg.get("hf_hub", "")
+    url = cfg.get("url", "")
+    repo, filename = (hub.rstrip("/"), "") if hub.endswith("/") else os.path.split(hub)
+    filenames = (
+        (filename,) if filename else ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")
+    )
+    if repo and hf_cached_file(repo, filenames) is not None:
+        return None
+    legacy = Path("~/.cache/clip").expanduser() / os.path.basename(url) if url else None
+    if legacy is not None and legacy.is_file():
+        return None
+    if repo:
+        return hf_missing_message(identifier, repo, filenames)
+    return (
+        f"trained weights of {identifier!r} are not available offline: put the file "
+        f"{os.path.basename(url)} in {Path('~/.cache/clip').expanduser()} (from {url}) or pass "
+        "weights=PATH (--weights MODEL=PATH)."
     )
 
 

@@ -6,9 +6,10 @@ seed 0. Every layer of the encoder is a layer for brainrank (convolutions, batch
 of every bottleneck, the compression to the latent and its group norm), not only the latent.
 Inputs are 256 x 256 RGB scaled to [-1, 1], the encoders' training input.
 
-The metadata carries each task's cluster in Taskonomy's task-similarity tree (2D, 3D,
-geometric, semantic), the grouping Neural Taskonomy (Wang, Tarr & Wehbe 2019) compares with
-the brain; jigsaw, an image-rearrangement pretext task, is counted as 2D.
+The metadata's task is ``taskonomy:<task>`` and its ``task_cluster`` the task's cluster in
+Taskonomy's transfer tree (2D, 3D, geometric, semantic), the grouping the seed papers compare
+with the brain (see :mod:`brainrank.core.taxonomy`: jigsaw is geometric, as in both Conwell
+et al. papers' tables).
 
 Weights: ``weights=PATH``, else the torch-hub checkpoint folder
 (``$TORCH_HOME/hub/checkpoints/<task>_encoder-<sha256>.pth``, the file names ``visualpriors``
@@ -31,6 +32,7 @@ from brainrank.plugin import (
 )
 from brainrank.plugins.models._common import (
     ImagePreprocess,
+    hub_weights_missing,
     load_state,
     load_torch_hub_weights,
     with_loaded_facts,
@@ -38,33 +40,34 @@ from brainrank.plugins.models._common import (
 
 INPUT_SIZE = 256
 
-#: task -> (cluster, what the task network was trained to output)
-TASKS: dict[str, tuple[str, str]] = {
-    "autoencoding": ("2D", "the image itself (autoencoder)"),
-    "colorization": ("2D", "colours from a greyscale image"),
-    "denoising": ("2D", "the clean image from a noisy one"),
-    "edge_texture": ("2D", "2D (texture) edges"),
-    "inpainting": ("2D", "the masked centre of the image"),
-    "jigsaw": ("2D", "the permutation of shuffled image tiles"),
-    "keypoints2d": ("2D", "2D keypoints (SURF-like)"),
-    "segment_unsup2d": ("2D", "unsupervised 2D segmentation"),
-    "curvature": ("3D", "principal surface curvature"),
-    "depth_euclidean": ("3D", "Euclidean depth"),
-    "depth_zbuffer": ("3D", "z-buffer depth"),
-    "edge_occlusion": ("3D", "occlusion (3D) edges"),
-    "keypoints3d": ("3D", "3D keypoints"),
-    "normal": ("3D", "surface normals"),
-    "reshading": ("3D", "shading under a fixed light"),
-    "segment_unsup25d": ("3D", "unsupervised 2.5D segmentation"),
-    "egomotion": ("geometric", "camera motion between images"),
-    "fixated_pose": ("geometric", "relative camera pose, fixated"),
-    "nonfixated_pose": ("geometric", "relative camera pose, non-fixated"),
-    "point_matching": ("geometric", "whether two patches show the same point"),
-    "room_layout": ("geometric", "the room's 3D layout box"),
-    "vanishing_point": ("geometric", "vanishing points"),
-    "class_object": ("semantic", "ImageNet object classes (distilled)"),
-    "class_scene": ("semantic", "Places scene classes (distilled)"),
-    "segment_semantic": ("semantic", "semantic segmentation"),
+#: task -> what the task network was trained to output (the cluster of each task in
+#: Taskonomy's transfer tree is :data:`brainrank.core.taxonomy.TASKONOMY_TASKS`)
+TASKS: dict[str, str] = {
+    "autoencoding": "the image itself (autoencoder)",
+    "colorization": "colours from a greyscale image",
+    "denoising": "the clean image from a noisy one",
+    "edge_texture": "2D (texture) edges",
+    "inpainting": "the masked centre of the image",
+    "jigsaw": "the permutation of shuffled image tiles",
+    "keypoints2d": "2D keypoints (SURF-like)",
+    "segment_unsup2d": "unsupervised 2D segmentation",
+    "curvature": "principal surface curvature",
+    "depth_euclidean": "Euclidean depth",
+    "depth_zbuffer": "z-buffer depth",
+    "edge_occlusion": "occlusion (3D) edges",
+    "keypoints3d": "3D keypoints",
+    "normal": "surface normals",
+    "reshading": "shading under a fixed light",
+    "segment_unsup25d": "unsupervised 2.5D segmentation",
+    "egomotion": "camera motion between images",
+    "fixated_pose": "relative camera pose, fixated",
+    "nonfixated_pose": "relative camera pose, non-fixated",
+    "point_matching": "whether two patches show the same point",
+    "room_layout": "the room's 3D layout box",
+    "vanishing_point": "vanishing points",
+    "class_object": "ImageNet object classes (distilled)",
+    "class_scene": "Places scene classes (distilled)",
+    "segment_semantic": "semantic segmentation",
 }
 
 
@@ -79,17 +82,16 @@ def _metadata(task: str) -> ModelMetadata:
             description=f"Taskonomy encoder (ResNet-50 trunk), random initialisation "
             f"(seed {RANDOM_SEED})",
         )
-    cluster, output = TASKS[task]
     return ModelMetadata(
         source="taskonomy",
         architecture="taskonomy-encoder",
         family="convnet",
-        task=task,
-        training_data="Taskonomy (indoor scenes)",
+        task=f"taskonomy:{task}",
+        training_method="taskonomy",
+        training_data="Taskonomy",
         trained=True,
         input_size=INPUT_SIZE,
-        description=f"Taskonomy {task} encoder, trained to predict {output}",
-        extra={"cluster": cluster},
+        description=f"Taskonomy {task} encoder, trained to predict {TASKS[task]}",
     )
 
 
@@ -135,6 +137,16 @@ def build(task: str, weights: str | Path | None = None) -> Model:
 @hookimpl
 def brainrank_models() -> list[ModelSpec]:
     return [
-        ModelSpec(f"taskonomy/{task}", partial(build, task), _metadata(task))
+        ModelSpec(
+            f"taskonomy/{task}",
+            partial(build, task),
+            _metadata(task),
+            weights_missing=partial(weights_missing, task) if task != "random" else None,
+        )
         for task in [*TASKS, "random"]
     ]
+
+
+def weights_missing(task: str) -> str | None:
+    url = _visualpriors().TASKONOMY_PRETRAINED_URLS[f"{task}_encoder"]
+    return hub_weights_missing(f"taskonomy/{task}", url)

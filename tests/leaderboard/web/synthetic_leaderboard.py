@@ -52,7 +52,7 @@ def _models() -> dict[str, tuple[ModelMetadata, float]]:
         )
     for i, task in enumerate(("edge2d", "edge3d", "normal", "depth", "class")):
         out[f"taskonomy/{task}"] = (
-            ModelMetadata(source="taskonomy", architecture="resnet50", family="convnet", task=task),
+            ModelMetadata(source="taskonomy", architecture="resnet50", family="convnet"),
             0.3 + 0.04 * i,
         )
     return out

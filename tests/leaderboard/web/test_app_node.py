@@ -1,9 +1,13 @@
-"""The leaderboard page's script (static/app.js) run in Node with a minimal DOM against a live
-`brainrank serve`: where no browser is installed (test_browser.py skips), this still checks
-that the page shows the shared ranking: its columns, the data groups, the notes."""
+"""The site's script (static/app.js) run in Node with a minimal DOM against a live `brainrank
+serve` on the generated NSD-sized leaderboard: where no browser is installed (test_browser.py
+skips), this still checks the page's own functions on the API's answers: the column
+hierarchy (metrics, then regions in the dataset's order, then subjects), sorting and search,
+the rendered table with a cell flag shown as a marker, and the CSV download."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import shutil
 import subprocess
@@ -11,12 +15,9 @@ import threading
 from importlib import resources
 from pathlib import Path
 
+import nsd_like_leaderboard as generated
 import pytest
-import synthetic_leaderboard
 
-from brainrank.core.metric import Metric
-from brainrank.core.scores import Score
-from brainrank.core.specs import DatasetMetadata, DatasetSpec
 from brainrank.leaderboard import open_store
 from brainrank.leaderboard.server import make_server
 
@@ -25,21 +26,11 @@ SCRIPT = Path(__file__).with_name("app_in_node.js")
 APP = resources.files("brainrank.leaderboard").joinpath("static", "app.js")
 
 
-class Ridge(Metric):
-    identifier = "srp-ridge"
-
-
 @pytest.fixture
 def served(tmp_path):
     path = tmp_path / "lb.db"
-    synthetic_leaderboard.build(path)
+    generated.build(path)
     store = open_store(str(path))
-    meta = DatasetMetadata(species="simulated", modality="test")
-    store.register_dataset(DatasetSpec("simulated", lambda **_: None, meta, plugin="test"))
-    for model, level in (("net/alpha", 0.2), ("net/beta", 0.4)):
-        rows = [Score("s1", r, "l1", level, selection="max") for r in ("early", "late")]
-        store.write_scores(run_id=None, model=model, dataset="simulated", metric=Ridge(),
-                           scores=rows)  # fmt: skip
     server = make_server(store, "127.0.0.1", 0)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -48,28 +39,31 @@ def served(tmp_path):
     finally:
         server.shutdown()
         server.server_close()
+        store.close()
 
 
 @pytest.mark.skipif(NODE is None, reason="node is not installed")
-def test_page_shows_the_shared_ranking_with_its_notes(served):
+def test_page_functions_show_the_shared_ranking(served):
     out = subprocess.run(
-        [NODE, str(SCRIPT), str(APP), served], capture_output=True, text=True, timeout=60
+        [NODE, str(SCRIPT), str(APP), served], capture_output=True, text=True, timeout=120
     )
     assert out.returncode == 0, out.stderr
     page = json.loads(out.stdout)
+    metrics = ["encoding:taskonomy", "rsa", "srp-ridge", "versa"]
+    assert page["collapsed"] == [f"{generated.DATASET}/{m}" for m in metrics]
+    expanded = page["expanded"]
+    assert expanded[0] == ["column", "encoding:taskonomy"]
+    assert [label for kind, label in expanded if kind == "region"] == list(generated.REGIONS)
+    assert [label for kind, label in expanded if kind == "subject"] == list(generated.SUBJECTS)
+    # subjects come right after their region
+    assert expanded[1] == ["region", generated.REGIONS[0]] and expanded[2][0] == "subject"
+    assert page["byMean"][0] == "zoo/net00" and page["byMean"][-1].startswith("baseline/")
+    assert page["searched"] and all("random" in m for m in page["searched"])
     head = page["head"]
-    # real and simulated data ranked apart: a data column; cells and missing cells shown
-    assert head[:3] == ["data", "rank", "model"]
-    assert {"mean", "n_cells", "n_missing", "d1/rsa", "d1/srp-ridge"} <= set(head)
-    assert "simulated/srp-ridge" in head
-    assert "ci_low" not in head  # no group has 5 regions: no interval column
-    rows = page["rows"]
-    assert len(rows) == 11 + 2 and page["status"] == "13 models"
-    data = [r[head.index("data")] for r in rows]
-    assert data == ["real"] * 11 + ["simulated"] * 2  # sorted by rank within each group
-    assert rows[0][head.index("model")] == "net/alpha"
-    assert [r[head.index("model")] for r in rows[-2:]] == ["net/beta", "net/alpha"]
-    notes = " ".join(page["notes"])
-    assert "ranked apart" in notes and "No confidence interval: 3" in notes
-    assert page["selection"][0] == ""  # the default layer choice: heldout, else max
-    assert "srp-ridge" in page["configs"]
+    assert head[:4] == ["rank", "model", "mean", "ci"]
+    assert head[4:] == page["collapsed"]
+    # the flag attached to one cell: exactly one marked cell, with the marker
+    assert page["marked"] == 1 and page["markedText"][0].endswith("†")
+    rows = list(csv.DictReader(io.StringIO(page["csv"])))
+    assert len(rows) == 40 and rows[0]["model"] == page["firstModel"]
+    assert set(page["collapsed"]) <= set(rows[0])

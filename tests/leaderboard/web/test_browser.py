@@ -1,21 +1,30 @@
-"""The leaderboard page in a real headless Chromium (Debian's chromium + chromium-driver,
-driven by selenium): it loads, sorting and a filter change the rows shown, and a model's
-detail opens with its layer curves. `brainrank serve` runs as a real subprocess.
+"""The leaderboard site in a real headless Chromium (Debian's chromium + chromium-driver,
+driven by selenium) on a generated NSD-sized leaderboard (40 models x 16 regions x 4
+subjects x 4 metrics, plus simulated data): it loads, sorts, filters by the model taxonomy
+(kept in the URL across a reload), expands a dataset into regions and subjects, opens a
+model, compares two columns, downloads what it shows, and keeps the headline columns (rank,
+model, mean, CI) on screen at 1400 px and on a 390 px phone. `brainrank serve` runs as a
+real subprocess; one browser is shared by the module's tests.
 
+Screenshots go to $BRAINRANK_SCREENSHOTS (a folder) when set, else to pytest's tmp folder.
 Skips, saying why, only where selenium or the browser is not installed (`make
 browser-deps` installs the browser with apt-get)."""
 
 from __future__ import annotations
 
+import csv
+import json
 import os
 import re
 import shutil
 import subprocess
 import sys
 import time
+import urllib.request
+from pathlib import Path
 
+import nsd_like_leaderboard as generated
 import pytest
-import synthetic_leaderboard
 
 CHROMIUM = os.environ.get("BRAINRANK_CHROMIUM", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("BRAINRANK_CHROMEDRIVER", "/usr/bin/chromedriver")
@@ -28,8 +37,10 @@ FLAGS = [
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
-    "--window-size=1280,1600",
+    "--hide-scrollbars",
+    "--window-size=1400,1000",
 ]
+N_MODELS = 40
 
 
 def _requirements() -> None:
@@ -45,11 +56,11 @@ def _requirements() -> None:
             )
 
 
-@pytest.fixture
-def server(tmp_path):
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
     _requirements()
-    db = tmp_path / "lb.db"
-    synthetic_leaderboard.build(db)
+    db = tmp_path_factory.mktemp("site") / "lb.db"
+    generated.build(db)
     proc = subprocess.Popen(
         [sys.executable, "-m", "brainrank", "serve", "--db", str(db), "--port", "0"],
         stderr=subprocess.PIPE,
@@ -68,8 +79,22 @@ def server(tmp_path):
         proc.wait(timeout=20)
 
 
-@pytest.fixture
-def browser(tmp_path):
+@pytest.fixture(scope="module")
+def downloads(tmp_path_factory):
+    return tmp_path_factory.mktemp("downloads")
+
+
+@pytest.fixture(scope="module")
+def screenshots(tmp_path_factory):
+    folder = os.environ.get("BRAINRANK_SCREENSHOTS")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        return Path(folder)
+    return tmp_path_factory.mktemp("screenshots")
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory, downloads):
     _requirements()
     from selenium import webdriver
 
@@ -77,17 +102,24 @@ def browser(tmp_path):
     options.binary_location = CHROMIUM
     for flag in FLAGS:
         options.add_argument(flag)
-    options.add_argument(f"--user-data-dir={tmp_path / 'chromium-profile'}")
+    options.add_argument(f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}")
+    options.add_experimental_option(
+        "prefs",
+        {"download.default_directory": str(downloads), "download.prompt_for_download": False},
+    )
     service = webdriver.ChromeService(executable_path=CHROMEDRIVER)
     driver = webdriver.Chrome(service=service, options=options)
     driver.set_page_load_timeout(60)
+    driver.execute_cdp_cmd(
+        "Page.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)}
+    )
     try:
         yield driver
     finally:
         driver.quit()
 
 
-def _wait(condition, timeout=20.0, what="the page"):
+def _wait(condition, timeout=30.0, what="the page"):
     deadline = time.time() + timeout
     last = None
     while time.time() < deadline:
@@ -101,93 +133,284 @@ def _wait(condition, timeout=20.0, what="the page"):
     raise AssertionError(f"timed out waiting for {what} ({last})")
 
 
-def _models(driver) -> list[str]:
-    from selenium.webdriver.common.by import By
-
-    return [
-        r.get_attribute("data-model")
-        for r in driver.find_elements(By.CSS_SELECTOR, "#ranking tbody tr")
-    ]
+def _open(driver, url: str, width: int = 1400, height: int = 1000) -> None:
+    """A fresh page load (a URL that differs only in its #fragment would not reload)."""
+    driver.set_window_size(width, height)
+    driver.get("about:blank")
+    driver.get(url)
 
 
-def _column(driver, key: str) -> list[str]:
-    from selenium.webdriver.common.by import By
-
-    heads = [
-        th.get_attribute("data-key")
-        for th in driver.find_elements(By.CSS_SELECTOR, "#ranking thead th")
-    ]
-    index = heads.index(key) + 1
-    return [
-        td.text
-        for td in driver.find_elements(By.CSS_SELECTOR, f"#ranking tbody td:nth-child({index})")
-    ]
+def _rows(driver, group: str = "real") -> list[str]:
+    return driver.execute_script(
+        "return [...document.querySelectorAll(`table.ranking[data-group='${arguments[0]}'] "
+        "tbody tr`)].map(r => r.dataset.model)",
+        group,
+    )
 
 
-def test_page_loads_sorts_filters_and_opens_a_model(server, browser):
+def _loaded(driver, n: int | None = None, group: str = "real"):
+    def ready():
+        status = driver.find_element("id", "status").text
+        rows = _rows(driver, group)
+        return rows if "shown" in status and rows and (n is None or len(rows) == n) else None
+
+    return _wait(ready, what=f"{n or 'the'} ranked rows")
+
+
+def _column(driver, key: str, group: str = "real") -> list[str]:
+    """The column's cell texts, without the marker (†) of a flagged cell."""
+    texts = driver.execute_script(
+        "return [...document.querySelectorAll(`table.ranking[data-group='${arguments[0]}'] "
+        "tbody tr`)].map(r => r.querySelector(`td[data-key='${arguments[1]}']`).textContent)",
+        group,
+        key,
+    )
+    return [t.replace("\u2020", "").strip() for t in texts]
+
+
+def _api(server: str, path: str):
+    with urllib.request.urlopen(server + path.lstrip("/"), timeout=60) as response:
+        return json.loads(response.read())
+
+
+def test_loads_sorts_and_filters_with_the_filters_in_the_url(server, browser):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select
 
-    browser.get(server)
-    _wait(lambda: len(_models(browser)) == 11, what="the 11 ranked models")
-    assert browser.title == "brainrank leaderboard"
-    assert _models(browser)[0] == "net/alpha"
-    assert "11 models" in browser.find_element(By.ID, "status").text
-    # the notes say what the ranking compares (the same notes as the CLI's)
-    notes = browser.find_element(By.ID, "notes").text
-    assert "Per-cell value" in notes and "No confidence interval: 3" in notes
-
-    # sorting: model names ascending, then the mean ascending (worst first)
-    browser.find_element(By.CSS_SELECTOR, "#ranking th[data-key='model']").click()
-    names = _wait(
-        lambda: (
-            _models(browser)
-            if _models(browser)[0] == "net/alpha" and _models(browser)[1] == "net/alpha:random"
-            else None
-        ),
-        what="sorting by name",
+    _open(browser, server)
+    rows = _loaded(browser, N_MODELS)
+    ranking = _api(server, "/api/ranking?ci=1")
+    real = [r["model"] for r in ranking["rows"] if r["data"] == "real"]
+    assert rows == real and rows[0] == "zoo/net00"
+    # the header's model count and the status line agree
+    assert f"{N_MODELS} models" in browser.find_element(By.ID, "source").text
+    assert browser.find_element(By.ID, "status").text.startswith(f"{N_MODELS} of {N_MODELS} models")
+    # simulated data: a table of its own, marked
+    assert (
+        _rows(browser, "simulated")
+        and "simulated"
+        in browser.find_element(
+            By.CSS_SELECTOR, "section.group[data-group='simulated'] h3"
+        ).text.lower()
     )
-    assert names == sorted(names)
-    # numbers sort best first on the first click, then the other way
-    mean_header = browser.find_element(By.CSS_SELECTOR, "#ranking th[data-key='mean']")
-    mean_header.click()
-    _wait(lambda: _models(browser)[1] == "vit/gamma", what="sorting by mean")
-    means = [float(v) for v in _column(browser, "mean")]
-    assert means == sorted(means, reverse=True)
-    header = browser.find_element(By.CSS_SELECTOR, "#ranking th[data-key='mean']")
-    assert header.get_attribute("aria-sort") == "descending"
-    header.click()
-    _wait(lambda: _models(browser)[0] == "net/beta:random", what="sorting by mean, ascending")
-    means = [float(v) for v in _column(browser, "mean")]
-    assert means == sorted(means)
+    # baselines are labelled baselines, random networks random
+    badge = browser.find_element(By.CSS_SELECTOR, "tr[data-model='baseline/gabor'] .badge").text
+    assert badge == "baseline"
+    assert (
+        browser.find_element(By.CSS_SELECTOR, "tr[data-model='zoo/net00:random'] .badge").text
+        == "random"
+    )
+    # the notes are folded under the table, and say what was compared
+    notes = browser.find_element(By.ID, "notes-box")
+    assert notes.get_attribute("open") is None
+    assert "Per-cell value" in notes.get_attribute("textContent")
+    tables = browser.find_element(By.ID, "tables")
+    assert notes.location["y"] > tables.location["y"]
+    # cells are coloured on a scale, which is shown
+    style = browser.find_element(
+        By.CSS_SELECTOR, "tr[data-model='zoo/net00'] td.fixed-mean"
+    ).get_attribute("style")
+    assert "background" in style
+    assert browser.find_element(By.CSS_SELECTOR, "#scale .scale-bar").is_displayed()
 
-    # filters: only random networks, then only transformers among them
-    Select(browser.find_element(By.ID, "f-trained")).select_by_value("false")
-    _wait(lambda: len(_models(browser)) == 3, what="the random networks")
-    assert all(m.endswith(":random") for m in _models(browser))
-    Select(browser.find_element(By.ID, "f-family")).select_by_value("transformer")
-    _wait(lambda: _models(browser) == ["vit/gamma:random"], what="the transformer filter")
-    Select(browser.find_element(By.ID, "f-trained")).select_by_value("")
-    _wait(lambda: len(_models(browser)) == 2, what="both transformers")
-    # a metric filter changes the columns
-    Select(browser.find_element(By.ID, "f-metric")).select_by_value("rsa")
+    # sort by a column, ascending on the second click; the sort is in the URL
+    browser.find_element(By.CSS_SELECTOR, "th[data-key='nsd-like/shared/rsa'] button.sort").click()
+    values = [float(v) for v in _column(browser, "nsd-like/shared/rsa")]
+    assert values == sorted(values, reverse=True)
+    browser.find_element(By.CSS_SELECTOR, "th[data-key='nsd-like/shared/rsa'] button.sort").click()
     _wait(
-        lambda: "d1/srp-ridge" not in browser.find_element(By.ID, "ranking").text,
-        what="the rsa column only",
+        lambda: [float(v) for v in _column(browser, "nsd-like/shared/rsa")] == sorted(values),
+        what="ascending",
+    )
+    assert "sort=nsd-like" in browser.current_url
+
+    # filter on the taxonomy: only baselines; the filter is kept in the URL and on reload
+    Select(browser.find_element(By.ID, "f-tax-kind")).select_by_value("baseline")
+    _wait(lambda: sorted(_rows(browser)) == ["baseline/gabor", "baseline/pixels"], what="baselines")
+    assert "where=kind%3Abaseline" in browser.current_url
+    browser.refresh()
+    _wait(lambda: sorted(_rows(browser)) == ["baseline/gabor", "baseline/pixels"], what="reload")
+    assert (
+        Select(browser.find_element(By.ID, "f-tax-kind")).first_selected_option.text == "baseline"
+    )
+    assert browser.find_element(By.ID, "status").text.startswith(f"2 of {N_MODELS} models")
+    # a second taxonomy field, from the models table: family among trained networks
+    _open(browser, server + "#/?where=kind:trained&where=family:transformer")
+    shown = _loaded(browser)
+    assert shown and all(m.startswith("zoo/") and not m.endswith(":random") for m in shown)
+    trans = {r["model"] for r in _api(server, "/api/models")["rows"]
+             if r.get("family") == "transformer" and r["kind"] == "trained"}  # fmt: skip
+    assert set(shown) == trans
+
+
+def test_expanding_a_dataset_shows_regions_in_its_order_then_subjects(server, browser):
+    from selenium.webdriver.common.by import By
+
+    _open(browser, server)
+    _loaded(browser, N_MODELS)
+    before = browser.find_elements(By.CSS_SELECTOR, "table.ranking[data-group='real'] th.leaf")
+    assert len(before) == 4  # the four metrics
+    browser.find_element(
+        By.CSS_SELECTOR, "table.ranking[data-group='real'] button[data-dataset]"
+    ).click()
+    regions = _wait(
+        lambda: (
+            [
+                th.text.strip("▸▾ ")
+                for th in browser.find_elements(
+                    By.CSS_SELECTOR, "table.ranking[data-group='real'] th.leaf-region"
+                )
+            ]
+            or None
+        ),
+        what="the regions",
+    )
+    assert regions == list(generated.REGIONS) * 4  # the dataset's own order, per metric
+    # one region's subjects
+    key = "nsd-like/shared/srp-ridge|hV4"
+    browser.find_element(By.CSS_SELECTOR, f"button[data-expand='{key}']").click()
+    subjects = _wait(
+        lambda: (
+            [th.text for th in browser.find_elements(By.CSS_SELECTOR, "th.leaf-subject")] or None
+        ),
+        what="the subjects",
+    )
+    assert subjects == list(generated.SUBJECTS)
+    # the values are the ranking API's, not recomputed
+    ranking = _api(server, "/api/ranking")
+    top = next(r for r in ranking["rows"] if r["model"] == "zoo/net00")
+    shown = browser.find_element(
+        By.CSS_SELECTOR, f"tr[data-model='zoo/net00'] td[data-key='{key}|subj05']"
+    ).text
+    assert float(shown) == pytest.approx(
+        top["cells"]["nsd-like/shared/srp-ridge"]["subjects"]["hV4"]["subj05"], abs=5e-4
+    )
+    assert "open=" in browser.current_url  # expansions are kept in the URL
+
+
+def test_model_page_curves_pivot_and_provenance(server, browser):
+    from selenium.webdriver.common.by import By
+
+    _open(browser, server + "#/model/zoo%2Fnet10")
+    _wait(lambda: browser.find_elements(By.ID, "curve-chart"), what="the layer curves")
+    series = json.loads(browser.find_element(By.ID, "curve-chart").get_attribute("data-series"))
+    assert series == list(generated.REGIONS)  # one curve per region, in the dataset's order
+    colours = browser.execute_script(
+        "return Chart.getChart(document.getElementById('curve-chart')).data.datasets.map(d => d.borderColor)"
+    )
+    assert len(set(colours)) == len(generated.REGIONS)  # 16 colours, none repeated
+    axes = browser.execute_script(
+        "const c = Chart.getChart(document.getElementById('curve-chart'));"
+        "return [c.options.scales.x.title.text, c.options.scales.y.title.text]"
+    )
+    assert "depth" in axes[0] and "score" in axes[1]
+    # ROI x subject pivot with intervals, not one row per cell
+    pivots = browser.find_elements(By.CSS_SELECTOR, "table.pivot")
+    assert len(pivots) == 4 + 1  # four metrics on the NSD-like data, one on simulated
+    first = pivots[0]
+    assert len(first.find_elements(By.CSS_SELECTOR, "tbody tr")) == 16
+    assert len(first.find_elements(By.CSS_SELECTOR, "thead th")) == 1 + 4
+    assert "[" in first.find_element(By.CSS_SELECTOR, "tbody td").text
+    body = browser.find_element(By.ID, "model-body").text
+    assert "w-zoo/net10" in body and "stim-1" in body and "Provenance" in body
+    assert "simulated" in body
+
+    # overlay up to four models on one region, with the ceiling band
+    _open(
+        browser,
+        server + "#/model/zoo%2Fnet10?with=zoo/net04,baseline/gabor,zoo/net00:random&region=hV4",
+    )
+    _wait(lambda: browser.find_elements(By.ID, "curve-chart"), what="the overlay")
+    series = json.loads(browser.find_element(By.ID, "curve-chart").get_attribute("data-series"))
+    assert series[0].startswith("ceiling")
+    assert series[1:] == ["zoo/net10", "zoo/net04", "baseline/gabor", "zoo/net00:random"]
+    assert "4 models at most" in browser.find_element(By.ID, "curve-add").text
+
+
+def test_dataset_runs_and_compare_pages(server, browser, downloads):
+    from selenium.webdriver.common.by import By
+
+    _open(browser, server + "#/dataset/nsd-like%2Fshared")
+    _wait(lambda: browser.find_elements(By.CSS_SELECTOR, "table.ceilings"), what="the ceilings")
+    text = browser.find_element(By.ID, "dataset-body").text
+    assert "16 ROIs" in text and "Generated for brainrank" in text  # description, citation
+    ceilings = browser.find_elements(By.CSS_SELECTOR, "table.ceilings")
+    assert len(ceilings) == 3  # srp-ridge, versa, encoding store a ceiling; rsa does not
+    assert len(ceilings[0].find_elements(By.CSS_SELECTOR, "tbody tr")) == 16
+    _open(browser, server + "#/dataset/simulated")
+    _wait(lambda: "Simulated data" in browser.find_element(By.ID, "dataset-body").text, what="sim")
+
+    _open(browser, server + "#/runs")
+    _wait(lambda: browser.find_elements(By.CSS_SELECTOR, "#runs-body table"), what="the runs")
+    assert "fits per second" in browser.find_element(By.ID, "runs-body").text
+
+    x, y = "nsd-like/shared/rsa", "nsd-like/shared/srp-ridge|V1v"
+    _open(browser, server + f"#/compare?x={x}&y={y}")
+    result = _wait(lambda: browser.find_element(By.ID, "compare-result").text, what="Spearman r")
+    from scipy import stats
+
+    ranking = _api(server, "/api/ranking")
+    pairs = [(r[x], r["cells"]["nsd-like/shared/srp-ridge"]["regions"]["V1v"])
+             for r in ranking["rows"] if r["data"] == "real"]  # fmt: skip
+    expected = stats.spearmanr(*zip(*pairs, strict=True)).statistic
+    assert f"Spearman r = {expected:.3f}" in result and f"n = {N_MODELS}" in result
+    points = browser.execute_script(
+        "return Chart.getChart(document.getElementById('compare-chart')).data.datasets"
+        ".flatMap(d => d.data.map(p => p.model))"
+    )
+    assert sorted(points) == sorted(
+        m for m, *_ in [(r["model"],) for r in ranking["rows"] if r["data"] == "real"]
     )
 
-    # a model's detail opens with one curve per region for each dataset/metric
-    browser.find_element(
-        By.CSS_SELECTOR, "#ranking tbody tr[data-model='vit/gamma'] button"
-    ).click()
-    _wait(lambda: browser.find_element(By.ID, "detail").is_displayed(), what="the detail panel")
-    assert browser.find_element(By.ID, "detail-title").text == "vit/gamma"
-    assert "/#model=vit%2Fgamma" in browser.current_url
-    curves = browser.find_elements(By.CSS_SELECTOR, "#detail-curves polyline.layer-curve")
-    assert len(curves) == 2 * 3  # (rsa, srp-ridge) x 3 regions
-    assert {c.get_attribute("data-region") for c in curves} == {"V1", "V4", "IT"}
-    assert len(curves[0].get_attribute("points").split()) == synthetic_leaderboard.LAYERS
-    summary = browser.find_element(By.ID, "detail-summary").text
-    assert "max" in summary and "transformer" in browser.find_element(By.ID, "detail-meta").text
-    browser.find_element(By.ID, "close-detail").click()
-    _wait(lambda: not browser.find_element(By.ID, "detail").is_displayed(), what="closing")
+
+def test_downloads_hold_what_is_shown(server, browser, downloads):
+    from selenium.webdriver.common.by import By
+
+    _open(browser, server + "#/?where=kind:random&q=net1&open=nsd-like/shared/rsa")
+    shown = _loaded(browser)
+    assert shown and all(":random" in m and "net1" in m for m in shown)
+    browser.find_element(By.ID, "dl-csv").click()
+    path = downloads / "brainrank-ranking.csv"
+    _wait(lambda: path.is_file() and path.stat().st_size > 0, what="the CSV download")
+    with path.open() as handle:
+        records = list(csv.DictReader(handle))
+    assert [r["model"] for r in records if r["data"] == "real"] == shown
+    assert "nsd-like/shared/rsa|V1v" in records[0]  # the expanded regions are in it
+    browser.find_element(By.ID, "dl-json").click()
+    path = downloads / "brainrank-ranking.json"
+    _wait(lambda: path.is_file() and path.stat().st_size > 0, what="the JSON download")
+    payload = json.loads(path.read_text())
+    assert payload["filters"]["where"] == ["kind:random"]
+    assert [r["model"] for r in payload["rows"] if r["data"] == "real"] == shown
+
+
+@pytest.mark.parametrize(("width", "height"), [(1400, 1000), (390, 844)], ids=["1400px", "phone"])
+def test_headline_columns_fit_without_horizontal_scrolling(
+    server, browser, screenshots, width, height
+):
+    """Rank, model, mean and CI are on screen without scrolling sideways, at 1400 px with
+    every region expanded and on a 390 px phone; on the phone the table starts near the top."""
+    from selenium.webdriver.common.by import By
+
+    expand = "&".join(f"open=nsd-like/shared/{m}" for m in ("rsa", "srp-ridge", "versa"))
+    _open(browser, server + "#/?" + expand, width, height)
+    _loaded(browser, N_MODELS)
+    inner = browser.execute_script("return window.innerWidth")
+    assert inner == width
+    # the page itself never scrolls sideways: wide tables scroll inside their box
+    assert browser.execute_script("return document.documentElement.scrollWidth") <= inner
+    for cls in ("fixed-rank", "fixed-model", "fixed-mean", "fixed-ci"):
+        for cell in browser.find_elements(
+            By.CSS_SELECTOR, f"table.ranking[data-group='real'] tr:nth-child(-n+3) .{cls}"
+        ):
+            box = cell.rect
+            assert box["x"] >= 0 and box["x"] + box["width"] <= inner, (cls, box, inner)
+    # they stay when the table is scrolled sideways (sticky)
+    browser.execute_script("document.querySelector('.table-wrap').scrollLeft = 2000")
+    ci = browser.find_element(By.CSS_SELECTOR, "table.ranking tbody tr td.fixed-ci")
+    assert ci.rect["x"] + ci.rect["width"] <= inner and ci.is_displayed()
+    browser.execute_script("document.querySelector('.table-wrap').scrollLeft = 0")
+    table_top = browser.find_element(By.CSS_SELECTOR, "table.ranking").rect["y"]
+    if width < 700:
+        assert table_top < 300, table_top  # was 1,379 px down
+    browser.save_screenshot(str(screenshots / f"ranking-{width}.png"))

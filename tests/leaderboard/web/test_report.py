@@ -38,7 +38,8 @@ def test_the_report_is_one_self_contained_file_with_every_section(synthetic_db, 
     out = tmp_path / "sub" / "report.html"
     result = CliRunner().invoke(main, ["report", str(out), "--db", str(synthetic_db)])
     assert result.exit_code == 0, result.output
-    assert "8 of 8 sections with data" in result.output
+    assert "8 of 9 sections with data" in result.output
+    assert "every stored configuration is calibrated" in result.output
     text = out.read_text()
     for anchor in SECTIONS:
         assert f"<section id='{anchor}'>" in text

@@ -6,6 +6,7 @@ import json
 import threading
 import urllib.error
 import urllib.request
+from importlib import resources
 
 import pytest
 import synthetic_leaderboard
@@ -143,3 +144,190 @@ def test_serve_refuses_a_busy_port_with_advice(served, tmp_path):
     port = int(base.rsplit(":", 1)[1])
     with pytest.raises(InputError, match="--port"):
         make_server(store, "127.0.0.1", port)
+
+
+# --- the FastAPI site: schema, validation, new endpoints -----------------------------------
+
+
+def test_openapi_schema_lists_every_route_and_its_parameters(served):
+    base, _ = served
+    status, schema = get_json(f"{base}/api/openapi.json")
+    assert status == 200 and schema["openapi"].startswith("3.")
+    _, index = get_json(f"{base}/api/")
+    listed = {e.split("?")[0] for e in index["endpoints"]} - {"/api/openapi.json"}
+    assert listed and listed <= set(schema["paths"])  # every endpoint is described
+    assert set(schema["paths"]) - {"/api/"} <= listed
+    limit = next(p for p in schema["paths"]["/api/scores"]["get"]["parameters"]
+                 if p["name"] == "limit")  # fmt: skip
+    assert limit["schema"]["minimum"] == 0
+    ranking = {p["name"] for p in schema["paths"]["/api/ranking"]["get"]["parameters"]}
+    assert {"dataset", "metric", "kind", "where", "selection", "value", "ci"} <= ranking
+    value = next(p for p in schema["paths"]["/api/ranking"]["get"]["parameters"]
+                 if p["name"] == "value")  # fmt: skip
+    assert set(value["schema"]["enum"]) == {"auto", "score", "normalized"}
+
+
+@pytest.mark.parametrize(
+    ("query", "words"),
+    [
+        ("/api/scores?limit=-1", ["limit", "greater than or equal to 0", "-1"]),
+        ("/api/scores?limit=many", ["limit", "integer", "many"]),
+        ("/api/ranking?value=best", ["value", "best"]),
+        ("/api/ranking?ci=perhaps", ["ci", "perhaps"]),
+        ("/api/ranking?familly=convnet", ["unknown parameter familly", "family"]),
+        ("/api/ranking?where=colour:red", ["no model field 'colour'", "family"]),
+        ("/api/ranking?kind=robot", ["kind has no value 'robot'", "baseline"]),
+        ("/api/ranking?where=family", ["FIELD:VALUE"]),
+        ("/api/failures?run=abc", ["run", "abc"]),
+        ("/api/model", ["id", "Field required"]),
+        ("/api/compare?x=mean&y=nothing", ["no column 'nothing'", "d1/rsa"]),
+    ],
+)
+def test_bad_parameters_are_400_with_a_message(served, query, words):
+    base, _ = served
+    status, body = get_json(base + query)
+    assert status == 400, body
+    for word in words:
+        assert word in body["error"], (word, body["error"])
+
+
+def test_taxonomy_filters_and_baselines(served):
+    base, store = served
+    from brainrank.core.specs import ModelMetadata
+
+    store.register_model("baseline/pixels", ModelMetadata(source="baseline", architecture="pixels",
+                                                          trained=False))  # fmt: skip
+    store.write_scores(run_id=None, model="baseline/pixels", dataset="d1",
+                       metric=synthetic_leaderboard.Ridge(),
+                       scores=[Score(s, r, "pixels", 0.01, selection="max")
+                               for s in synthetic_leaderboard.SUBJECTS
+                               for r in synthetic_leaderboard.REGIONS])  # fmt: skip
+    _, options = get_json(f"{base}/api/options")
+    assert options["taxonomy"]["kind"] == ["baseline", "random", "trained"]
+    assert "task" in options["taxonomy"] and "family" in options["taxonomy"]
+    _, models = get_json(f"{base}/api/models")
+    kinds = {r["model"]: r["kind"] for r in models["rows"]}
+    assert kinds["baseline/pixels"] == "baseline" and kinds["net/alpha:random"] == "random"
+    _, ranking = get_json(f"{base}/api/ranking?kind=baseline&metric=srp-ridge&ci=0")
+    assert [r["model"] for r in ranking["rows"]] == ["baseline/pixels"]
+    assert ranking["rows"][0]["kind"] == "baseline"
+    _, random = get_json(f"{base}/api/ranking?where=kind:random&where=family:transformer&ci=0")
+    assert [r["model"] for r in random["rows"]] == ["vit/gamma:random"]
+    assert random["model_count"] == 1 and "kind is random" in random["notes"][0]
+    _, task = get_json(f"{base}/api/ranking?where=task:edge2d,edge3d&ci=0")
+    assert {r["model"] for r in task["rows"]} == {"taskonomy/edge2d", "taskonomy/edge3d"}
+
+
+def test_ranking_cells_hold_the_rankings_values_and_flags(served, monkeypatch):
+    """Region and subject values of every column come from the ranking's cells, and any
+    flag the ranking attaches to a cell reaches the JSON (no note is hard-coded)."""
+    base, _ = served
+    from brainrank.leaderboard import server
+    from brainrank.leaderboard.ranking import rank_models
+
+    _, plain = get_json(f"{base}/api/ranking?ci=0")
+    top = plain["rows"][0]
+    info = {c["key"]: c for c in plain["column_info"]}
+    assert info["d1/rsa"]["regions"] == ["IT", "V1", "V4"]  # no declared order: alphabetical
+    assert info["d1/rsa"]["subjects"] == ["s1", "s2"] and info["d1/rsa"]["label"] == "rsa"
+    cells = top["cells"]["d1/srp-ridge"]
+    for region, value in cells["regions"].items():  # region = mean over its subjects
+        subjects = cells["subjects"][region].values()
+        assert value == pytest.approx(sum(subjects) / len(subjects))
+    # the column = mean over regions (the ranking's definition)
+    assert top["d1/srp-ridge"] == pytest.approx(sum(cells["regions"].values()) / 3)
+    assert "flags" not in cells
+
+    real = rank_models
+
+    def flagged(frame, **kwargs):
+        out = real(frame, **kwargs)
+        for r in out:
+            cells = r.cells.copy()
+            cells["flags"] = [["raw score: no usable ceiling"] if reg == "V1" else []
+                              for reg in cells["region"]]  # fmt: skip
+            cells["chance_mean"] = 0.02
+            r.cells = cells
+        return out
+
+    monkeypatch.setattr(server, "rankings", lambda *a, **k: _with(flagged, *a, **k))
+    _, marked = get_json(f"{base}/api/ranking?ci=0&metric=srp-ridge")
+    cells = marked["rows"][0]["cells"]["d1/srp-ridge"]
+    assert cells["flags"] == ["raw score: no usable ceiling"]
+    assert cells["region_flags"] == {"V1": ["raw score: no usable ceiling"]}
+    assert cells["subject_flags"]["V1"]["s1"] == ["raw score: no usable ceiling"]
+    assert cells["extra"]["V4"]["s2"] == {"chance_mean": 0.02}
+
+
+def _with(rank, db, selection=None, **kwargs):
+    from brainrank.leaderboard.query import scores, species_of
+
+    filters = {k: v for k, v in kwargs.items() if k not in ("ci", "value", "n_boot", "seed")}
+    frame = scores(db, selection="heldout,max", **filters)
+    return rank(frame, selection=selection, value=kwargs.get("value", "auto"),
+                ci=kwargs.get("ci"), species=species_of(db))  # fmt: skip
+
+
+def test_a_second_configuration_gets_a_short_header(served):
+    base, store = served
+
+    class LongRidge(Metric):
+        identifier = "srp-ridge"
+
+    long = LongRidge(alphas=[1e8, 1e9, 1e10], standardize="all", n_components=4096)
+    store.register_metric(long)
+    store.register_metric(synthetic_leaderboard.Ridge())
+    store.write_scores(run_id=None, model="net/alpha", dataset="d1", metric=long,
+                       scores=[Score("s1", r, "l1", 0.5, selection="max")
+                               for r in synthetic_leaderboard.REGIONS])  # fmt: skip
+    _, ranking = get_json(f"{base}/api/ranking?ci=0&metric=srp-ridge&model=net/alpha")
+    labels = {c["config"]: c["label"] for c in ranking["column_info"]}
+    assert len(labels) == 2
+    for config, label in labels.items():
+        assert len(label) <= 20, label
+        if len(config) > 20:
+            assert label.startswith("srp-ridge [") and config in next(
+                c["title"] for c in ranking["column_info"] if c["config"] == config
+            )
+
+
+def test_compare_dataset_and_runs(served):
+    base, _ = served
+    from scipy import stats
+
+    _, ranking = get_json(f"{base}/api/ranking?ci=0")
+    _, answer = get_json(f"{base}/api/compare?ci=0&x=d1/rsa&y=d1/srp-ridge|V4")
+    x = [r["d1/rsa"] for r in ranking["rows"]]
+    y = [r["cells"]["d1/srp-ridge"]["regions"]["V4"] for r in ranking["rows"]]
+    assert answer["n"] == 11
+    assert answer["spearman_r"] == pytest.approx(stats.spearmanr(x, y).statistic)
+    by_model = {p["model"]: (p["x"], p["y"]) for p in answer["points"]}
+    assert by_model["net/alpha"] == (pytest.approx(x[0]), pytest.approx(y[0]))
+    _, d1 = get_json(f"{base}/api/dataset?id=d1")
+    assert {c["config"] for c in d1["configs"]} == {"rsa", "srp-ridge", "stacking"}
+    assert {(c["region"], c["subject"]) for c in d1["ceilings"]} == {
+        (r, s) for r in synthetic_leaderboard.REGIONS for s in synthetic_leaderboard.SUBJECTS
+    }
+    assert {c["ceiling"] for c in d1["ceilings"]} == {0.9}
+    status, body = get_json(f"{base}/api/dataset?id=nothing")
+    assert status == 404 and "d1" in body["error"]
+    _, detail = get_json(f"{base}/api/model?id=net/alpha&layers=0")
+    assert detail["layers"] == [] and detail["curves"]
+    assert detail["provenance"]["runs"][0]["status"] == "ok"
+    assert detail["metadata"]["weights_hash"] == "w-net/alpha"
+    hashes = detail["provenance"]["hashes"]
+    assert {h["config"] for h in hashes} == {"rsa", "srp-ridge", "stacking"}
+    assert all(h["runs"] == [1] and len(h["metric_hash"]) == 16 for h in hashes)
+    _, runs = get_json(f"{base}/api/runs")
+    assert "fits_per_second" in runs["rows"][0] and runs["rows"][0]["seconds"] >= 0
+
+
+def test_the_chart_library_is_vendored_with_its_licence(served):
+    base, _ = served
+    status, _, page = get(f"{base}/")
+    assert b"/static/vendor/chart.umd.min.js" in page
+    status, _, body = get(f"{base}/static/vendor/chart.umd.min.js")
+    assert status == 200 and b"Chart.js v4" in body[:200]
+    folder = resources.files("brainrank.leaderboard").joinpath("static", "vendor")
+    licence = folder.joinpath("chart.js-LICENSE.md").read_text()
+    assert "MIT License" in licence and "Chart.js Contributors" in licence

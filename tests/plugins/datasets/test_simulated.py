@@ -269,3 +269,72 @@ def test_stacking_gives_the_weight_to_the_generating_layer(dataset, cache, leade
         weights = row.extra["weights"]
         assert row.extra["top_layer"] == generators[row.region], weights
         assert weights[generators[row.region]] > 0.6, weights
+
+
+def test_a_damaged_cache_entry_is_moved_aside_and_generated_again(monkeypatch, caplog):
+    """Issue 20: a truncated `simulated-*.npz` made every later run on `simulated` fail with
+    "BadZipFile" naming no file. Now it is moved aside (named in a warning) and rebuilt."""
+    from brainrank.plugin import cache_dir
+
+    calls = []
+    trials = np.arange(12.0).reshape(4, 3)
+    monkeypatch.setattr(simulated, "_compute_signals", lambda: calls.append(1))
+    monkeypatch.setattr(simulated, "_simulate", lambda _: (trials, np.ones(3)))
+    folder = cache_dir() / "datasets"
+    folder.mkdir(parents=True, exist_ok=True)
+    compute = simulated._simulation.__wrapped__  # past the in-process memo
+    first, _ = compute()  # writes the entry
+    [entry] = folder.glob("simulated-*.npz")
+    assert calls == [1] and np.array_equal(first, trials)
+    assert np.array_equal(compute()[0], trials) and calls == [1]  # read back, not rebuilt
+    for damage in (entry.read_bytes()[:100], b"not a zip at all"):
+        entry.write_bytes(damage)
+        with caplog.at_level("WARNING", logger="brainrank.datasets"):
+            again, _ = compute()
+        assert np.array_equal(again, trials)
+        assert str(entry) in caplog.text and "cannot be read" in caplog.text
+        assert (folder / f"{entry.name}.damaged").exists()
+        caplog.clear()
+    assert len(calls) == 3
+    with np.load(entry) as stored:  # the rebuilt entry is whole
+        assert np.array_equal(stored["trials"], trials)
+
+
+def test_the_null_region_is_a_calibration_region_left_out_of_the_headline_by_its_ceiling(dataset):
+    """Issue 20, decision 3: the `null` region (pure noise) stays in the leaderboard for the
+    calibration tests, and the ceiling floor, not its name, keeps it out of the headline:
+    its encoding ceiling's lower 95% bound is below the floor, the signal regions' are far
+    above it."""
+    from brainrank.core.scores import CEILING_FLOOR, ceiling_usable
+
+    ceilings = dataset.ceiling_with_interval("encoding")
+    assert {region for _, region in ceilings} == {"early", "late", "null"}
+    for (subject, region), (value, low, high) in ceilings.items():
+        assert low is not None and low <= value <= high, (subject, region)
+        if region == "null":
+            assert not ceiling_usable(value, low), (subject, value, low)
+            assert high < 2 * CEILING_FLOOR  # no signal: a few hundredths of bias, at most
+        else:
+            assert low > 3 * CEILING_FLOOR, (subject, region, low)
+
+
+def test_the_default_ranking_reflects_the_signal_regions_only(leaderboard):
+    """Issue 20: a noise ceiling of 0.022 divided `null`'s scores into the headline, pulling
+    alexnet:random's simulated/srp-ridge from 0.58 (early and late) to 0.104. The column is
+    now the mean over the regions with signal of the normalised held-out rows."""
+    from brainrank.leaderboard.ranking import rank_models
+
+    [sim] = rank_models(leaderboard, ci=None)
+    assert set(sim.cells["region"]) == {"early", "late"}
+    column = sim.table.set_index("model")["simulated/srp-ridge"]
+    rows = leaderboard[
+        (leaderboard["model"] == "torchvision/alexnet:random")
+        & (leaderboard["metric"] == "srp-ridge")
+        & (leaderboard["selection"] == "heldout")
+        & leaderboard["region"].isin(["early", "late"])
+    ]
+    assert len(rows) == 4 and rows["normalized"].notna().all()
+    by_region = rows.groupby("region")["normalized"].mean()
+    assert column["torchvision/alexnet:random"] == pytest.approx(by_region.mean())
+    assert column["torchvision/alexnet:random"] > column["baseline/gabor"]
+    assert any("region null" in n and "not above 0.1" in n for n in sim.notes)

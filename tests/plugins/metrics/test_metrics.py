@@ -248,3 +248,28 @@ def test_rsa_of_the_supplied_model_rdms_equals_rsatoolbox_on_the_92_images(share
     assert compare(models[0].RDM, reference.get_matrices()[0], "kendall_tau_a") == pytest.approx(
         ours["animacy"]
     )
+
+
+def test_an_rsa_score_from_few_stimuli_carries_a_warning_that_every_view_shows(tmp_path, caplog):
+    """Issue 20: an RSA score from 3 stimuli was stored without a warning."""
+    import brainrank.testing as bt
+    from brainrank.core.features import score_features
+    from brainrank.leaderboard import open_store, scores
+    from brainrank.plugins.metrics.rsa import FEW_STIMULI, RSA
+
+    metric = RSA()
+    for n, warned in ((3, True), (FEW_STIMULI, False)):
+        dataset = bt.example_dataset(n_stimuli=n, n_neuroids=4)
+        features = bt.example_features(dataset, metric.feature_request(dataset))
+        with caplog.at_level("WARNING"):
+            rows = score_features(metric, features, dataset)
+        flagged = [r for r in rows if "warning" in r.extra]
+        assert bool(flagged) == warned and (len(flagged) == len(rows) or not warned)
+        if warned:
+            assert f"over {n} stimuli (3 pairs" in rows[0].extra["warning"]
+            assert "over 3 stimuli" in caplog.text
+            store = open_store(str(tmp_path / "few.db"))
+            store.write_scores(run_id=None, model="m/a", dataset=dataset.identifier,
+                               metric=metric, scores=rows)  # fmt: skip
+            frame = scores(store)
+            assert not frame.empty and frame["flag"].str.contains("warning: an RDM").all()

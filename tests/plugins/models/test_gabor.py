@@ -51,3 +51,21 @@ def test_simulated_gabor_generator_equals_its_definition():
     module = simulated.generator_model("early").module
     energy = module.energy
     _check(energy, energy.bank.numpy(), simulated.GABOR_PAD, simulated.GABOR_SIZE)
+
+
+def test_the_simulation_s_frozen_bank_is_the_baseline_s():
+    """One Gabor bank: the dataset plugin may not import the model plugin, so it keeps a
+    frozen copy; this holds the two filter banks equal, value for value (the generator's
+    activations are compared with the registered model's in
+    tests/plugins/datasets/test_simulated.py)."""
+    from brainrank.plugins.datasets import simulated
+    from brainrank.plugins.models import baselines
+
+    theirs = baselines.gabor_bank(simulated.GABOR_SIZE, pad=simulated.GABOR_PAD)
+    mine = simulated._gabor_filters(simulated.GABOR_SIZE, simulated.GABOR_PAD)
+    assert mine.shape == theirs.shape == (32, 192, 192)
+    assert torch.equal(mine, theirs)
+    assert (simulated.ORIENTATIONS, simulated.WAVELENGTHS) == (
+        baselines.ORIENTATIONS,
+        baselines.WAVELENGTHS,
+    )

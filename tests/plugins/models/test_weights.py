@@ -67,7 +67,8 @@ def test_timm_from_the_hugging_face_cache(hf_home, hf_put):
     hf_put(hf_home, "timm/resnet18.a1_in1k", "model.safetensors", lambda p: save_file(state, p))
     trained = brainrank.load_model("timm/resnet18")
     assert_loaded(trained.module, state)
-    assert trained.metadata.training_data == "ImageNet-1k (a1_in1k)"
+    assert trained.metadata.training_data == "ImageNet-1k"
+    assert trained.metadata.extra["pretrained_tag"] == "a1_in1k"
     # a tagged name reads its own repository, absent here
     with pytest.raises(WeightsUnavailableError, match=r"timm/resnet18\.tv_in1k"):
         brainrank.load_model("timm/resnet18.tv_in1k")
@@ -85,7 +86,8 @@ def test_open_clip_from_the_hugging_face_cache(hf_home, hf_put, tiny_stimuli):
     trained = brainrank.load_model("openclip/rn50:openai")
     assert_loaded(trained.module, state)
     meta = trained.metadata
-    assert meta.trained and meta.training_data.startswith("WIT-400M") and meta.family == "convnet"
+    assert meta.trained and meta.training_data == "WIT-400M" and meta.family == "convnet"
+    assert (meta.task, meta.training_method) == ("language-image", "clip")
     assert trained.preprocess.interpolation == "bicubic" and trained.preprocess.size == 224
     x = torch.stack([trained.preprocess(tiny_stimuli.image(s)) for s in tiny_stimuli.stimulus_ids])
     with torch.no_grad():
@@ -101,7 +103,7 @@ def test_taskonomy_from_the_torch_hub_cache(torch_home):
     torch.save({"state_dict": state}, torch_home / url.rsplit("/", 1)[1])
     trained = brainrank.load_model("taskonomy/normal")
     assert_loaded(trained.module, state)
-    assert trained.metadata.extra["cluster"] == "3D" and trained.metadata.task == "normal"
+    assert trained.metadata.task_cluster == "3D" and trained.metadata.task == "taskonomy:normal"
 
 
 def test_a_run_records_missing_weights_and_goes_on(tmp_path, tiny_plugin_path, torch_home):

@@ -4,7 +4,7 @@ A job leases its combinations before extracting and scoring them; a combination 
 live run holds is skipped and waited for (then counted as stored by that run, or computed
 here if its holder stopped without storing it). Leases of dead holders (run ended, process
 gone from this host, no heartbeat) are taken over. SQLite and PostgreSQL (the
-``postgres_url`` and ``db_url`` fixtures of this folder's conftest).
+``postgres_url`` and ``db_url`` fixtures of tests/leaderboard/conftest.py).
 """
 
 from __future__ import annotations
@@ -19,15 +19,15 @@ from collections import Counter
 
 import pytest
 
-import brainrank.grid.run as grid_run
+import brainrank.grid.execute as grid_execute
 from brainrank.core.registry import Registry
 from brainrank.core.scores import Score
 from brainrank.grid import run_grid
-from brainrank.grid.protocol import ACQUIRED, DONE, HELD
 from brainrank.leaderboard import open_store, scores
 from brainrank.leaderboard.compare import compare
 from brainrank.leaderboard.schema import LeaseRow
 from brainrank.leaderboard.store import Store
+from brainrank.results import LeaseOutcome
 
 KEY = ("tiny/net", "tiny/data", "rsa", "h1")
 
@@ -47,19 +47,21 @@ def _set_lease(store: Store, **values) -> None:
 def test_a_lease_is_held_until_its_scores_are_written_then_done(db_url):
     store = open_store(db_url)
     first, second = _run(store), _run(store)
-    assert store.acquire_leases(first, "a", [(KEY, "p")]) == {KEY: (ACQUIRED, first)}
-    assert store.acquire_leases(first, "a", [(KEY, "p")]) == {KEY: (ACQUIRED, first)}  # again
-    assert store.acquire_leases(second, "b", [(KEY, "p")]) == {KEY: (HELD, first)}
+    assert store.acquire_leases(first, "a", [(KEY, "p")]) == {KEY: (LeaseOutcome.ACQUIRED, first)}
+    assert store.acquire_leases(first, "a", [(KEY, "p")]) == {
+        KEY: (LeaseOutcome.ACQUIRED, first)
+    }  # again
+    assert store.acquire_leases(second, "b", [(KEY, "p")]) == {KEY: (LeaseOutcome.HELD, first)}
     assert store.lease_holders([KEY]) == {KEY: first}
     assert store.renew_leases("a") == 1 and store.renew_leases("b") == 0
     # writing the scores drops the lease in the same transaction; then it is done
     store.write_scores(run_id=first, model=KEY[0], dataset=KEY[1], metric=FakeMetric(),
                        scores=[Score("s1", "a", "l1", 0.5, n_neuroids=3)], plan_hash="p")  # fmt: skip
     assert store.leases_frame().empty and store.lease_holders([KEY]) == {}
-    assert store.acquire_leases(second, "b", [(KEY, "p")]) == {KEY: (DONE, first)}
+    assert store.acquire_leases(second, "b", [(KEY, "p")]) == {KEY: (LeaseOutcome.DONE, first)}
     assert store.leases_frame().empty  # nothing to compute: no lease kept
     # stored with another plan (other content): computed again
-    assert store.acquire_leases(second, "b", [(KEY, "q")]) == {KEY: (ACQUIRED, second)}
+    assert store.acquire_leases(second, "b", [(KEY, "q")]) == {KEY: (LeaseOutcome.ACQUIRED, second)}
     store.release_leases("b", [KEY])
     assert store.leases_frame().empty
 
@@ -68,23 +70,25 @@ def test_leases_of_dead_holders_are_taken_over(db_url):
     store = open_store(db_url)
     first, second = _run(store), _run(store)
     # no heartbeat for longer than the timeout
-    assert store.acquire_leases(first, "a", [(KEY, "p")])[KEY][0] == ACQUIRED
+    assert store.acquire_leases(first, "a", [(KEY, "p")])[KEY][0] == LeaseOutcome.ACQUIRED
     _set_lease(store, heartbeat=time.time() - 100)
-    assert store.acquire_leases(second, "b", [(KEY, "p")], timeout=50) == {KEY: (ACQUIRED, second)}
+    assert store.acquire_leases(second, "b", [(KEY, "p")], timeout=50) == {
+        KEY: (LeaseOutcome.ACQUIRED, second)
+    }
     assert store.leases_frame()["token"].tolist() == ["b"]
     # the holder's process is gone from this host
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     _set_lease(store, pid=dead.pid)
-    assert store.acquire_leases(first, "a", [(KEY, "p")]) == {KEY: (ACQUIRED, first)}
+    assert store.acquire_leases(first, "a", [(KEY, "p")]) == {KEY: (LeaseOutcome.ACQUIRED, first)}
     # the holder's run has ended
     store.finish_run(first, "partial", 0, 1)
     assert store.lease_holders([KEY]) == {}
-    assert store.acquire_leases(second, "b", [(KEY, "p")]) == {KEY: (ACQUIRED, second)}
+    assert store.acquire_leases(second, "b", [(KEY, "p")]) == {KEY: (LeaseOutcome.ACQUIRED, second)}
     # a live holder on another host with a fresh heartbeat keeps it
     _set_lease(store, host="someone@elsewhere", pid=1)
     third = _run(store)
-    assert store.acquire_leases(third, "c", [(KEY, "p")]) == {KEY: (HELD, second)}
+    assert store.acquire_leases(third, "c", [(KEY, "p")]) == {KEY: (LeaseOutcome.HELD, second)}
 
 
 class FakeMetric:
@@ -127,7 +131,10 @@ def _hold(store: Store, reference: Store, model: str) -> tuple[int, tuple]:
     row = done[done["model"] == model].iloc[0]
     key = (model, row["dataset"], row["metric"], row["metric_hash"])
     holder = _run(store)
-    assert store.acquire_leases(holder, "other", [(key, "x")])[key] == (ACQUIRED, holder)
+    assert store.acquire_leases(holder, "other", [(key, "x")])[key] == (
+        LeaseOutcome.ACQUIRED,
+        holder,
+    )
     return holder, key
 
 
@@ -142,7 +149,7 @@ def _waiting_run(db_url, tmp_path, tiny_plugin_path, monkeypatch):
     """A run of tiny/net and baseline/pixels, in a thread, while another live run holds
     tiny/net: once it has stored baseline/pixels it is still alive, waiting for tiny/net.
     Returns ``(reference store, store, holder run id, thread, its output dict)``."""
-    monkeypatch.setattr(grid_run, "WAIT_POLL", 0.1)
+    monkeypatch.setattr(grid_execute, "WAIT_POLL", 0.1)
     reference = _reference(tmp_path, tiny_plugin_path, ["tiny/net", "baseline/pixels"])
     store = open_store(db_url)
     holder, _ = _hold(store, reference, "tiny/net")

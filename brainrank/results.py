@@ -1,21 +1,30 @@
-"""What the grid needs from a place that keeps results: the :class:`ResultStore` protocol.
+"""The contracts between the grid and the places that keep results, below both.
 
-The leaderboard's :class:`~brainrank.leaderboard.store.Store` implements it (SQLite or
-PostgreSQL); :class:`MemoryStore` implements it in memory, for scoring in Python without a
-database. The grid only ever talks to this protocol, so it never depends on how or where
-the results are kept.
+The grid writes through these protocols and the leaderboard implements them; neither
+imports the other. Two roles, kept apart:
+
+- :class:`ResultSink`: what a run records: the run itself (start, end, stage statistics),
+  the models, datasets and metrics it used, the scores of each (model, dataset, metric
+  configuration) with their completion record, the failures, and the reads a run needs
+  (what is already complete, and its stored scores);
+- :class:`LeaseBoard`: the coordination of runs that share a leaderboard: before a job
+  extracts and scores a combination it takes a lease on it (:meth:`LeaseBoard.acquire_leases`),
+  so two runs never compute the same combination.
+
+:class:`ResultStore` is both: the leaderboard's
+:class:`~brainrank.leaderboard.store.Store` (SQLite or PostgreSQL) and :class:`MemoryStore`
+(in memory, what ``brainrank.score(...)`` keeps its result in without a database).
 
 It also defines what a run measures (:class:`StageStats`: seconds per stage and regression
-fits) and the lease vocabulary: before a job extracts and scores a combination it takes a
-lease on it (:meth:`ResultStore.acquire_leases`), so two runs on one leaderboard never
-compute the same combination.
+fits, :data:`STAGES`) and the lease vocabulary (:class:`LeaseOutcome`,
+:data:`LEASE_TIMEOUT`). This module imports the core only.
 """
 
 from __future__ import annotations
 
 import contextlib
+import enum
 import itertools
-import math
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -24,7 +33,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from brainrank.core.metric import Metric
 from brainrank.core.scores import Score
-from brainrank.core.specs import DatasetSpec, ModelMetadata
+from brainrank.core.specs import DatasetMetadata, ModelMetadata
 
 #: the stages of a job whose seconds a run records
 STAGES = ("model", "extraction", "scoring", "writing")
@@ -32,13 +41,21 @@ STAGES = ("model", "extraction", "scoring", "writing")
 #: a (model, dataset, metric, metric_hash) combination
 ComboKey = tuple[str, str, str, str]
 
-#: lease outcomes: this job computes it / another live run is computing it / it is already
-#: stored with the same plan hash (by another run since this one planned)
-ACQUIRED, HELD, DONE = "acquired", "held", "done"
-
 #: seconds without a heartbeat after which a lease is taken over (its holder is presumed
 #: dead); holders renew their leases every LEASE_TIMEOUT / 6 seconds
 LEASE_TIMEOUT = 300.0
+
+
+class LeaseOutcome(enum.Enum):
+    """What :meth:`LeaseBoard.acquire_leases` answers for one combination."""
+
+    #: this job holds the lease and computes the combination
+    ACQUIRED = "acquired"
+    #: another live run holds it and is computing the combination
+    HELD = "held"
+    #: already stored with the same plan hash (by another run since this one planned); no
+    #: lease is kept
+    DONE = "done"
 
 
 @dataclass
@@ -68,41 +85,25 @@ class StageStats:
         return not self.fits and not any(self.seconds.values())
 
 
-def count_fits(metric: Metric, scores: Sequence[Score]) -> int:
-    """The regression fits behind one metric's scores of one (model, dataset).
+class DatasetEntry(Protocol):
+    """What :meth:`ResultSink.register_dataset` records of a dataset: a
+    :class:`~brainrank.core.specs.DatasetSpec`, or a plan's dataset source."""
 
-    A metric that counts its own defines ``count_fits(scores) -> int``; otherwise a
-    metric with an ``alphas`` parameter (every built-in regression metric) made
-    ``n_alphas`` fits per target per layer: ``n_alphas`` x the targets of every per-layer
-    row with a finite value (a constant layer is not fitted). Metrics without (RSA) make 0;
-    cross-validation folds do not multiply the count (one fit is one target on one layer
-    with one penalty, as in the seed papers' count). A grid given by name (``alphas=
-    "taskonomy"``) counts ``metric.n_alphas`` when the metric has it, else one."""
-    own = getattr(metric, "count_fits", None)
-    if callable(own):
-        return int(own(scores))
-    alphas = metric.parameters.get("alphas") if metric.needs != "rdms" else None
-    if alphas is None:
-        return 0
-    if isinstance(alphas, str):  # a grid given by name: the metric may say its size
-        n_alphas = int(getattr(metric, "n_alphas", 1))
-    else:
-        n_alphas = 1 if isinstance(alphas, (int, float)) else len(alphas)
-    targets = 0
-    for score in scores:
-        if score.selection != "layer" or not math.isfinite(float(score.value)):
-            continue
-        per = score.per_neuroid
-        targets += int(per.size) if per is not None else int(score.n_neuroids)
-    return n_alphas * targets
+    identifier: str
+    metadata: DatasetMetadata
+    plugin: str
 
 
 @runtime_checkable
-class ResultStore(Protocol):
-    """The writes and the one read (what is already complete) the grid makes."""
+class ResultSink(Protocol):
+    """The writes a run makes, and the reads its plan needs."""
 
     #: a URL that worker processes can open again (``None``: in-process only)
     url: str | None
+
+    def opener(self) -> Callable[[], ResultSink] | None:
+        """A picklable callable that opens this sink again in another process (Dask
+        workers), or ``None`` when it cannot be shared."""
 
     def start_run(
         self, config: dict[str, Any], *, seeds: dict[str, Any] | None = None,
@@ -116,6 +117,10 @@ class ResultStore(Protocol):
     ) -> None:  # fmt: skip
         """Record the end of a run (``status``: ok, partial, failed, interrupted)."""
 
+    def add_run_stats(self, run_id: int | None, stats: StageStats) -> None:
+        """Add one job's stage seconds and fits to its run's totals (atomically: several
+        workers of one run add theirs concurrently)."""
+
     def register_model(
         self, identifier: str, metadata: ModelMetadata, plugin: str = "",
         weights_hash: str | None = None,
@@ -123,13 +128,16 @@ class ResultStore(Protocol):
         """Record a model's metadata (and the content hash of its weights)."""
 
     def register_dataset(
-        self, spec: DatasetSpec, n_stimuli: int | None = None, *,
+        self, spec: DatasetEntry, n_stimuli: int | None = None, *,
         stimuli_hash: str | None = None, data_hash: str | None = None,
     ) -> None:  # fmt: skip
         """Record a dataset's metadata and content hashes."""
 
-    def register_metric(self, metric: Metric, plugin: str = "") -> None:
-        """Record a metric configuration (identifier, configuration hash, parameters)."""
+    def register_metric(
+        self, metric: Metric, plugin: str = "", defaults: dict[str, Any] | None = None
+    ) -> None:
+        """Record a metric configuration (identifier, configuration hash, parameters, the
+        parameters of the preset it was built from, headline row, calibration)."""
 
     def write_scores(
         self, *, run_id: int | None, model: str, dataset: str, metric: Metric,
@@ -147,29 +155,31 @@ class ResultStore(Protocol):
     ) -> None:  # fmt: skip
         """Record a failure with its traceback (``None`` for errors a user caused)."""
 
-    def completed(self, keys: Iterable[tuple[str, str, str, str]]) -> dict[tuple, dict[str, Any]]:
+    def completed(self, keys: Iterable[ComboKey]) -> dict[ComboKey, dict[str, Any]]:
         """Completion records of (model, dataset, metric, metric_hash) keys: each a dict
-        with at least ``plan_hash`` and ``weights_hash``."""
+        with at least ``plan_hash``, ``weights_hash`` and ``run_id``."""
 
-    def opener(self) -> Callable[[], ResultStore] | None:
-        """A picklable callable that opens this store again in another process (Dask
-        workers), or ``None`` when it cannot be shared."""
+    def stored_scores(self, key: ComboKey) -> list[Score]:
+        """The stored scores of one (model, dataset, metric, metric_hash) combination, with
+        their per-neuroid values (``[]`` when none are stored)."""
 
-    def add_run_stats(self, run_id: int | None, stats: StageStats) -> None:
-        """Add one job's stage seconds and fits to its run's totals (atomically: several
-        workers of one run add theirs concurrently)."""
+
+@runtime_checkable
+class LeaseBoard(Protocol):
+    """Leases on combinations, so runs that share a leaderboard never compute one twice."""
 
     def acquire_leases(
         self, run_id: int | None, token: str, wanted: Sequence[tuple],
         timeout: float = LEASE_TIMEOUT,
-    ) -> dict[ComboKey, tuple[str, int | None]]:  # fmt: skip
+    ) -> dict[ComboKey, tuple[LeaseOutcome, int | None]]:  # fmt: skip
         """Take a lease on each ``(key, plan hash[, replaced run])`` in ``wanted`` for the
         holder ``token``, in one transaction. Returns ``{key: (outcome, run)}``:
-        :data:`ACQUIRED` (``run`` is ``run_id``), :data:`HELD` by the live ``run``, or
-        :data:`DONE` (stored with that plan hash by ``run``, not the replaced run whose
-        record this run means to overwrite; no lease is kept). A lease whose holder is dead (its run ended, its
-        process is gone from this host, or no heartbeat for ``timeout`` seconds) is taken
-        over; one held by the same ``run_id`` too (a job of this run that was retried)."""
+        :attr:`LeaseOutcome.ACQUIRED` (``run`` is ``run_id``), :attr:`LeaseOutcome.HELD`
+        by the live ``run``, or :attr:`LeaseOutcome.DONE` (stored with that plan hash by
+        ``run``, not the replaced run whose record this run means to overwrite; no lease is
+        kept). A lease whose holder is dead (its run ended, its process is gone from this
+        host, or no heartbeat for ``timeout`` seconds) is taken over; one held by the same
+        ``run_id`` too (a job of this run that was retried)."""
 
     def renew_leases(self, token: str) -> int:
         """The heartbeat of every lease held by ``token``; returns how many it holds."""
@@ -183,6 +193,14 @@ class ResultStore(Protocol):
     ) -> dict[ComboKey, int | None]:
         """The run holding a live lease on each of ``keys`` (keys without one are left
         out)."""
+
+
+@runtime_checkable
+class ResultStore(ResultSink, LeaseBoard, Protocol):
+    """A result sink that is also a lease board: what a leaderboard is."""
+
+
+# --------------------------------------------------------------------------- in memory
 
 
 @dataclass
@@ -210,7 +228,7 @@ class MemoryStore:
     models: dict[str, dict[str, Any]] = field(default_factory=dict)
     datasets: dict[str, dict[str, Any]] = field(default_factory=dict)
     metrics: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
-    results: dict[tuple[str, str, str, str], StoredResult] = field(default_factory=dict)
+    results: dict[ComboKey, StoredResult] = field(default_factory=dict)
     failures: list[dict[str, Any]] = field(default_factory=list)
     leases: dict[ComboKey, tuple[int | None, str]] = field(default_factory=dict)
 
@@ -237,9 +255,9 @@ class MemoryStore:
         self.datasets[spec.identifier] = {"spec": spec, "n_stimuli": n_stimuli,
                                           "stimuli_hash": stimuli_hash, "data_hash": data_hash}  # fmt: skip
 
-    def register_metric(self, metric, plugin="") -> None:
+    def register_metric(self, metric, plugin="", defaults=None) -> None:
         self.metrics[(metric.identifier, metric.config_hash)] = {
-            "parameters": dict(metric.parameters), "plugin": plugin}  # fmt: skip
+            "parameters": dict(metric.parameters), "plugin": plugin, "defaults": defaults}  # fmt: skip
 
     def write_scores(self, *, run_id, model, dataset, metric, scores, feature_key=None,
                      weights_hash=None, stimuli_hash=None, data_hash=None, plan_hash=None,
@@ -273,7 +291,7 @@ class MemoryStore:
                 run.setdefault("stats", StageStats()).add(stats)
 
     def acquire_leases(self, run_id, token, wanted, timeout=LEASE_TIMEOUT):
-        out: dict[ComboKey, tuple[str, int | None]] = {}
+        out: dict[ComboKey, tuple[LeaseOutcome, int | None]] = {}
         with self._lock:
             for key, plan, *replaced in wanted:
                 key = tuple(key)
@@ -281,12 +299,12 @@ class MemoryStore:
                 holder = self.leases.get(key)
                 old = replaced[0] if replaced else object()
                 if stored is not None and stored.plan_hash == plan and stored.run_id != old:
-                    out[key] = (DONE, stored.run_id)
+                    out[key] = (LeaseOutcome.DONE, stored.run_id)
                 elif holder is not None and holder[1] != token and holder[0] != run_id:
-                    out[key] = (HELD, holder[0])  # only one process uses a MemoryStore
+                    out[key] = (LeaseOutcome.HELD, holder[0])  # one process uses a MemoryStore
                 else:
                     self.leases[key] = (run_id, token)
-                    out[key] = (ACQUIRED, run_id)
+                    out[key] = (LeaseOutcome.ACQUIRED, run_id)
         return out
 
     def renew_leases(self, token) -> int:
@@ -302,10 +320,15 @@ class MemoryStore:
     def lease_holders(self, keys, timeout=LEASE_TIMEOUT):
         return {tuple(k): self.leases[tuple(k)][0] for k in keys if tuple(k) in self.leases}
 
+    def stored_scores(self, key):
+        result = self.results.get(tuple(key))
+        return list(result.scores) if result is not None else []
+
     def completed(self, keys):
         out = {}
         for key in keys:
             result = self.results.get(tuple(key))
             if result is not None and result.plan_hash is not None:
-                out[tuple(key)] = {"plan_hash": result.plan_hash, **result.hashes}
+                out[tuple(key)] = {"plan_hash": result.plan_hash, "run_id": result.run_id,
+                                   **result.hashes}  # fmt: skip
         return out

@@ -13,10 +13,17 @@ import pytest
 import torch
 from torch import nn
 
-from brainrank.core import extraction, projection
+from brainrank.core import projection
 from brainrank.core.backend import resolve_device
 from brainrank.core.errors import InputError
-from brainrank.core.extraction import ExtractionConfig, extract_features, pass_budget
+from brainrank.core.extraction import (
+    ExtractionConfig,
+    capture,
+    extract_features,
+    pass_budget,
+    planning,
+)
+from brainrank.core.extraction import arenas as arena_module
 from brainrank.core.projection import SparseRandomProjection
 from brainrank.core.rsa import GramAccumulator
 from brainrank.core.scores import FeatureRequest
@@ -69,7 +76,7 @@ def test_pass_budget_is_capped_by_free_device_memory(monkeypatch):
     free = 3 * 2**30
     monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (free, 8 * 2**30))
     config = ExtractionConfig(memory_budget=4 * 2**30, device="cuda")
-    assert pass_budget(config) == int(free * extraction.DEVICE_MEMORY_SHARE)
+    assert pass_budget(config) == int(free * planning.DEVICE_MEMORY_SHARE)
     small = ExtractionConfig(memory_budget=2**30, device="cuda:0")
     assert pass_budget(small) == 2**30
     assert pass_budget(ExtractionConfig(memory_budget=4 * 2**30)) == 4 * 2**30
@@ -176,13 +183,13 @@ def test_device_path_equals_numpy_path(monkeypatch, budget, rdm):
 
     arenas: list[int] = []
 
-    class Spy(extraction._DeviceArena):
+    class Spy(arena_module._DeviceArena):
         def __init__(self, n_floats: int, device: str):
             arenas.append(n_floats)
             super().__init__(n_floats, device)
 
-    monkeypatch.setattr(extraction, "_FORCE_DEVICE_PATH", True)
-    monkeypatch.setattr(extraction, "_DeviceArena", Spy)
+    monkeypatch.setattr(arena_module, "_FORCE_DEVICE_PATH", True)
+    monkeypatch.setattr(capture, "_DeviceArena", Spy)
     monkeypatch.setattr(projection, "SCIPY_ROWS", 0)  # torch's CSR product, as on a GPU
     features = extract_features(small_model(), stimuli(), request, config)
 
@@ -220,7 +227,7 @@ def test_device_path_refuses_non_finite_activations(monkeypatch, rdm):
         preprocess_id=model.preprocess_id,
         metadata=model.metadata,
     )
-    monkeypatch.setattr(extraction, "_FORCE_DEVICE_PATH", True)
+    monkeypatch.setattr(arena_module, "_FORCE_DEVICE_PATH", True)
     with pytest.raises(InputError, match=r"NaN or infinite activations in layer\(s\) 'fc'"):
         extract_features(
             model, stimuli(), FeatureRequest(frozenset({64}), rdm=rdm), ExtractionConfig()

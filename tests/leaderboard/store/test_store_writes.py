@@ -1,10 +1,10 @@
-"""The leaderboard store on SQLite and PostgreSQL: idempotent writes, per-neuroid arrays,
-provenance, schema migration, clear errors and concurrent writers in real processes."""
+"""Runs and writes (brainrank/leaderboard/store/writes.py) on SQLite and PostgreSQL:
+idempotent writes, per-neuroid arrays, provenance and completion in one transaction, a
+new result replacing the old whole, and concurrent writers in real processes."""
 
 from __future__ import annotations
 
 import os
-import sqlite3
 import subprocess
 import sys
 import time
@@ -12,31 +12,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from sqlalchemy import create_engine, text
+from _store_rows import FakeMetric, rows
 
 from brainrank.core.errors import StoreError
-from brainrank.core.metric import Metric
 from brainrank.core.scores import Score
 from brainrank.core.specs import ModelMetadata
-from brainrank.leaderboard import SCHEMA_VERSION, open_store, per_neuroid, ranking, scores
-from brainrank.leaderboard.engine import engine_url
+from brainrank.leaderboard import per_neuroid, scores
 from brainrank.leaderboard.store import Store
 
-FIXTURES = Path(__file__).parent / "fixtures"
 WRITER = Path(__file__).parent / "_grid_writer.py"
-
-
-class FakeMetric(Metric):
-    identifier = "fake"
-
-
-def rows(value=0.5):
-    return [
-        Score("s1", "V1", "l1", value, n_neuroids=10, layer_index=0, relative_depth=0.0),
-        Score("s1", "V1", "l2", value + 0.1, n_neuroids=10, layer_index=1, relative_depth=1.0),
-        Score("s1", "V1", "l2", value + 0.1, n_neuroids=10, selection="max"),
-        Score("s1", "IT", "l1", float("nan"), n_neuroids=0),
-    ]
 
 
 def test_writes_are_idempotent_upserts(db_url):
@@ -171,18 +155,6 @@ def test_a_failed_write_leaves_nothing_behind(db_url):
     assert store.count("scores") == 0 and store.count("completions") == 0
 
 
-def test_ranking_orders_models_by_mean_best_layer_score(db_url):
-    store = Store(db_url)
-    metric = FakeMetric()
-    for model, value in [("m/low", 0.1), ("m/high", 0.6), ("m/mid", 0.3)]:
-        store.write_scores(run_id=None, model=model, dataset="d", metric=metric, scores=rows(value))
-    table = ranking(store)
-    assert list(table["model"]) == ["m/high", "m/mid", "m/low"]
-    assert list(table["rank"]) == [1, 2, 3]
-    np.testing.assert_allclose(table["d/fake"], [0.7, 0.4, 0.2])
-    assert table["ci_low"].isna().all()  # one region per model: no interval
-
-
 def test_runs_record_provenance_and_failures(db_url):
     store = Store(db_url)
     run = store.start_run(
@@ -201,113 +173,6 @@ def test_runs_record_provenance_and_failures(db_url):
     assert row["seeds"] == {"projection_seed": 0} and row["n_skipped"] == 3
     assert row["executor"].startswith("dask") and row["finished_at"] >= row["started_at"]
     assert row["code_version"] and "@" in row["host"]
-
-
-def _load_v1_sqlite(path: Path) -> None:
-    con = sqlite3.connect(path)
-    con.executescript((FIXTURES / "leaderboard_v1.sqlite.sql").read_text())
-    con.close()
-
-
-def test_a_version_1_sqlite_leaderboard_is_migrated_in_place(tmp_path):
-    path = tmp_path / "old.db"
-    _load_v1_sqlite(path)
-    con = sqlite3.connect(path)
-    before = con.execute(
-        "SELECT model, metric, layer, selection, value FROM scores ORDER BY id"
-    ).fetchall()
-    con.close()
-    assert len(before) == 48
-    store = open_store(str(path))
-    assert store.migrated_from == [2, 3] and store.schema_version() == SCHEMA_VERSION
-    assert Path(f"{path}.schema-v1.bak").is_file()  # a copy of the old file is kept
-    frame = scores(store)
-    after = list(
-        frame[["model", "metric", "layer", "selection", "score"]].itertuples(index=False, name=None)
-    )
-    assert after == before  # every v1 score is still there, unchanged
-    assert frame["weights_hash"].isna().all()
-    assert {"neuroid_values", "neuroid_sets", "completions"} <= set(store.table_names())
-    # new writes work, and opening it again changes nothing
-    store.write_scores(
-        run_id=None,
-        model="m/new",
-        dataset="d",
-        metric=FakeMetric(),
-        scores=rows(),
-        weights_hash="w",
-        plan_hash="p",
-    )
-    again = open_store(str(path))
-    assert again.migrated_from == [] and len(scores(again)) == 52
-
-
-def test_a_version_1_postgresql_leaderboard_is_migrated(postgres_url, tmp_path):
-    engine = create_engine(engine_url(postgres_url))
-    ddl = (FIXTURES / "schema_v1.postgresql.sql").read_text()
-    with engine.begin() as conn:
-        for statement in filter(str.strip, ddl.split(";")):
-            conn.exec_driver_sql(statement)
-        conn.execute(text("INSERT INTO meta (key, value) VALUES ('schema_version', '1')"))
-        conn.execute(
-            text(
-                "INSERT INTO scores (model, dataset, metric, metric_hash, subject, region, layer, "
-                "selection, value, updated_at) VALUES ('m/old', 'd', 'fake', 'h', 's1', 'V1', 'l1', "
-                "'max', 0.42, now())"
-            )
-        )
-    engine.dispose()
-    store = Store(postgres_url)
-    assert store.migrated_from == [2, 3] and store.schema_version() == SCHEMA_VERSION
-    frame = scores(store)
-    assert frame["score"].tolist() == [pytest.approx(0.42)] and frame["model"].tolist() == ["m/old"]
-    store.write_scores(
-        run_id=None,
-        model="m/new",
-        dataset="d",
-        metric=FakeMetric(),
-        scores=rows(),
-        weights_hash="w",
-        plan_hash="p",
-    )
-    assert store.count("scores") == 5 and store.count("completions") == 1
-
-
-def test_a_newer_schema_is_refused_with_advice(tmp_path):
-    path = tmp_path / "lb.db"
-    open_store(str(path)).close()
-    con = sqlite3.connect(path)
-    con.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (SCHEMA_VERSION + 1,))
-    con.commit()
-    con.close()
-    with pytest.raises(StoreError, match=r"newer than this brainrank.*upgrade brainrank"):
-        open_store(str(path))
-
-
-def test_unwritable_database_path_gives_a_clear_error(tmp_path):
-    blocker = tmp_path / "file"
-    blocker.write_text("x")
-    with pytest.raises(StoreError, match="cannot create the folder"):
-        open_store(str(blocker / "sub" / "lb.db"))
-    locked = tmp_path / "locked"
-    locked.mkdir()
-    locked.chmod(0o500)
-    try:
-        if not os.access(locked, os.W_OK):  # not when running as root
-            with pytest.raises(StoreError, match=r"not writable.*--db"):
-                open_store(str(locked / "lb.db"))
-    finally:
-        locked.chmod(0o700)
-    if os.path.isdir("/proc/self"):  # a filesystem where even root cannot create files
-        with pytest.raises(StoreError, match=r"cannot open the leaderboard.*--db"):
-            open_store("/proc/brainrank-test.db")
-
-
-def test_unsupported_or_unreachable_databases():
-    with pytest.raises(StoreError):
-        open_store("notadb://x")
-    with pytest.raises(StoreError, match=r"cannot open the leaderboard.*--db"):
-        open_store("postgresql://127.0.0.1:1/nothing?connect_timeout=2")
 
 
 def _start_writers(url: str, tmp_path: Path, parts: list[list[str]]) -> list[subprocess.Popen]:

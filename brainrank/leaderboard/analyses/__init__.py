@@ -1,0 +1,90 @@
+"""The seed papers' analyses, computed from stored scores.
+
+Every function takes the score table (``brainrank.leaderboard.scores()``: one row per model
+x dataset x metric x subject x region x layer x selection, with the model's ``family`` and
+``trained``) or arrays, and returns plain DataFrames / dataclasses that the report plots.
+
+With fewer than 5 units (pairs, models per family, model x area combinations) no p-value,
+CI or effect size is given: the result carries a ``reason`` / ``note`` instead.
+
+- :func:`overall_ranking` (Conwell et al. 2021): the ranking of
+  :mod:`brainrank.leaderboard.ranking` (shared with the CLI, report and web page) on
+  SRP-Ridge and RSA: mean over (dataset, configuration) columns of region means, on the
+  cells every model has, simulated data apart, with a 95% bootstrap CI across regions
+  (from 5 regions).
+- :func:`trained_vs_random`: paired t-test, Cohen's d and Hedges' g across architectures,
+  and the architectures whose random variant matches or beats the trained one.
+- :func:`metric_agreement`: Spearman rank agreement of two metrics over models (with and
+  without random models) and the mouse paper's layer-wise rho averaged over model x area,
+  with bootstrap CIs.
+- :func:`best_layer_depth`: relative depth of the best layer per region and family.
+- :func:`family_comparison`: Kruskal-Wallis across architecture families with epsilon^2,
+  and per region with Holm-corrected p-values.
+- :func:`generalisation`: layers chosen on one dataset, scored on another (NSD's shared
+  images vs each subject's own images).
+- Neural Taskonomy (Wang, Tarr & Wehbe 2019): :func:`voxel_significance` /
+  :func:`encoding_significance` (read the held-out r and FDR-adjusted permutation p-values
+  that the ``encoding:taskonomy`` metric stores; nothing is fitted here),
+  :func:`significant_maps`, :func:`task_similarity` (cosine similarity of maps whose
+  non-significant voxels count as 0), :func:`cluster_tasks` (average / ward linkage),
+  :func:`compare_with_clusters` (agreement with the Taskonomy task clusters),
+  :func:`contrast_map` (e.g. 3D vs 2D).
+
+One module per paper: :mod:`~brainrank.leaderboard.analyses.mouse`,
+:mod:`~brainrank.leaderboard.analyses.nsd` and :mod:`~brainrank.leaderboard.analyses.taskonomy`,
+on the tables of :mod:`~brainrank.leaderboard.analyses.tables`; every function is also here
+(``analyses.trained_vs_random(...)``).
+"""
+
+from __future__ import annotations
+
+from brainrank.leaderboard.analyses.mouse import (
+    TrainedVsRandom,
+    metric_agreement,
+    overall_ranking,
+    scipy_spearman,
+    trained_vs_random,
+)
+from brainrank.leaderboard.analyses.nsd import (
+    FamilyComparison,
+    best_layer_depth,
+    family_comparison,
+    generalisation,
+)
+from brainrank.leaderboard.analyses.tables import SEED_METRICS, region_scores
+from brainrank.leaderboard.analyses.taskonomy import (
+    TaskTree,
+    VoxelSignificance,
+    cluster_tasks,
+    compare_with_clusters,
+    contrast_map,
+    encoding_significance,
+    maps_from_per_neuroid,
+    significant_maps,
+    task_similarity,
+    voxel_significance,
+)
+
+__all__ = [
+    "SEED_METRICS",
+    "FamilyComparison",
+    "TaskTree",
+    "TrainedVsRandom",
+    "VoxelSignificance",
+    "best_layer_depth",
+    "cluster_tasks",
+    "compare_with_clusters",
+    "contrast_map",
+    "encoding_significance",
+    "family_comparison",
+    "generalisation",
+    "maps_from_per_neuroid",
+    "metric_agreement",
+    "overall_ranking",
+    "region_scores",
+    "scipy_spearman",
+    "significant_maps",
+    "task_similarity",
+    "trained_vs_random",
+    "voxel_significance",
+]

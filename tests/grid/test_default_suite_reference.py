@@ -1,0 +1,162 @@
+"""The default suite's leaderboard stays what it was before the grid was restructured
+(issue 19): the same rows, the same values, and the same plan hashes (the resume key: a
+user's existing leaderboard is not recomputed).
+
+The reference (``tests/grid/reference/``, see its README) was made at the commit before the
+restructuring, on the 2-core development machine. On that machine the run follows the same
+code path with the same numbers of threads, so every value is reproduced bit for bit and
+1e-9 absolute only absorbs the 17-digit text round trip of the file. On a machine with
+another CPU or number of cores, BLAS and torch sum in another order and the values agree to
+float32 rounding only (``--workers 2`` against a serial run: up to 2e-7, see
+docs/reliability.md); there the test allows 1e-5.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from brainrank.core.hashing import code_version
+from brainrank.core.registry import Registry
+from brainrank.leaderboard import open_store
+
+REFERENCE = Path(__file__).parent / "reference"
+#: the machine the reference was made on (see reference/README.md)
+REFERENCE_MACHINE = ("Intel(R) Xeon(R) Processor", 2)
+KEY = ["model", "dataset", "metric", "metric_hash", "subject", "region", "layer", "selection"]
+VALUES = ["value", "ceiling", "normalized"]
+
+
+def _cpu() -> tuple[str, int | None]:
+    name = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                name = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return name, os.cpu_count()
+
+
+def tolerance() -> float:
+    return 1e-9 if _cpu() == REFERENCE_MACHINE else 1e-5
+
+
+def reference_scores() -> pd.DataFrame:
+    # key columns are text as written ("null" is a region name, not a missing value)
+    frame = pd.read_csv(
+        REFERENCE / "default_suite_scores.csv.gz",
+        dtype={k: str for k in KEY},
+        keep_default_na=False,
+        na_values={c: [""] for c in [*VALUES, "n_neuroids"]},
+    )
+    assert len(frame) > 0
+    return frame
+
+
+def reference_plans() -> pd.DataFrame:
+    frame = pd.read_csv(REFERENCE / "default_suite_plans.csv")
+    assert len(frame) > 0
+    return frame
+
+
+def compare_scores(stored: pd.DataFrame, reference: pd.DataFrame, atol: float) -> None:
+    """The same rows (by key), n_neuroids equal, values equal within ``atol`` (NaN where
+    the reference has NaN)."""
+    assert len(reference) > 0
+    stored = stored.set_index(KEY).sort_index()
+    reference = reference.set_index(KEY).sort_index()
+    assert not stored.index.duplicated().any()
+    only_stored = stored.index.difference(reference.index)
+    only_reference = reference.index.difference(stored.index)
+    assert only_stored.empty and only_reference.empty, (
+        f"{len(only_stored)} rows only in this run, e.g. {list(only_stored[:3])}; "
+        f"{len(only_reference)} only in the reference, e.g. {list(only_reference[:3])}"
+    )
+    stored = stored.loc[reference.index]
+    np.testing.assert_array_equal(
+        stored["n_neuroids"].to_numpy(float), reference["n_neuroids"].to_numpy(float)
+    )
+    for column in VALUES:
+        np.testing.assert_allclose(
+            stored[column].to_numpy(float), reference[column].to_numpy(float),
+            rtol=0, atol=atol, equal_nan=True, err_msg=column,
+        )  # fmt: skip
+
+
+def compare_plans(
+    completions: pd.DataFrame, reference: pd.DataFrame, code: dict[str, str | None]
+) -> list[str]:
+    """Every reference combination is completed; its plan hash is the reference's wherever
+    what goes into it is unchanged (the metric configuration, the stimuli and data hashes
+    and the model plugin's code: editing a plugin module rescored its models by design).
+    ``code``: each model's code version now. Returns the combinations whose inputs
+    changed (not compared)."""
+    assert len(reference) > 0
+    done = completions.set_index(["model", "dataset", "metric", "metric_hash"])
+    changed = []
+    for row in reference.itertuples(index=False):
+        key = (row.model, row.dataset, row.metric, row.metric_hash)
+        assert key in done.index, f"{key} is not completed"
+        record = done.loc[key]
+        same_inputs = (
+            code[row.model] == row.code_version
+            and record["stimuli_hash"] == row.stimuli_hash
+            and record["data_hash"] == row.data_hash
+        )
+        if same_inputs:
+            assert record["plan_hash"] == row.plan_hash, key
+        else:
+            changed.append("/".join(key))
+    return changed
+
+
+def test_the_comparison_fails_on_a_changed_value_a_missing_row_or_a_changed_plan():
+    """The checks used below catch what they guard (mutations of the reference itself)."""
+    reference = reference_scores()
+    compare_scores(reference.copy(), reference, 1e-9)
+    changed = reference.copy()
+    changed.loc[len(changed) // 2, "value"] += 1e-6
+    with pytest.raises(AssertionError):
+        compare_scores(changed, reference, 1e-9)
+    with pytest.raises(AssertionError, match="only in the reference"):
+        compare_scores(reference.iloc[1:], reference, 1e-9)
+    plans = reference_plans()
+    code = dict(zip(plans["model"], plans["code_version"], strict=False))
+    assert compare_plans(plans, plans, code) == []
+    moved = plans.copy()
+    moved.loc[0, "plan_hash"] = "0" * 64
+    with pytest.raises(AssertionError):
+        compare_plans(moved, plans, code)
+    with pytest.raises(AssertionError, match="not completed"):
+        compare_plans(plans.iloc[1:], plans, code)
+    edited = {**code, plans.loc[0, "model"]: "edited"}
+    assert (
+        len(compare_plans(moved, plans, edited)) == (plans["model"] == plans.loc[0, "model"]).sum()
+    )
+
+
+@pytest.mark.slow
+def test_the_default_suite_gives_the_reference_leaderboard(tmp_path):
+    env = dict(os.environ, BRAINRANK_HOME=str(tmp_path / "home"))
+    done = subprocess.run(
+        [sys.executable, "-m", "brainrank", "run", "--quiet"],
+        env=env, capture_output=True, text=True, timeout=1800,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    store = open_store(str(tmp_path / "home" / "leaderboard.db"), create=False)
+    stored = store.scores_frame().rename(columns={"score": "value"})
+    compare_scores(stored[KEY + VALUES + ["n_neuroids"]], reference_scores(), tolerance())
+    plans = reference_plans()
+    registry = Registry()
+    code = {m: code_version(registry.get("model", m).factory) for m in set(plans["model"])}
+    changed = compare_plans(store.completions_frame(), plans, code)
+    if changed:
+        print("plan hashes not compared (a plugin module or the data changed):", changed)
