@@ -79,6 +79,8 @@ class ErrorConsistency(Metric):
     """Error consistency of a cross-validated linear read-out with each subject (module
     docstring)."""
 
+    headline = "heldout"  # the layer chosen on one half of the stimuli, scored on the other
+
     identifier = "error-consistency"
     version = "1"
     needs = "trials"

@@ -164,6 +164,8 @@ class BrainScoreRegression(Metric):
     """Brain-Score's cross-validated regression protocol (module docstring); subclasses set
     the regression."""
 
+    headline = "heldout"  # the layer chosen on one half of the stimuli, scored on the other
+
     needs = "responses"
     #: pure noise scores 0 in expectation (tests/calibration)
     calibrated: bool = True

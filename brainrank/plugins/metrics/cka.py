@@ -77,6 +77,8 @@ PCA_COMPONENTS = 1000
 class CKA(Metric):
     """Linear CKA of each layer with each (subject, region) (module docstring)."""
 
+    headline = "heldout"  # the layer chosen on one half of the stimuli, scored on the other
+
     identifier = "cka"
     version = "1"
     needs = "responses"
