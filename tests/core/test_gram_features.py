@@ -50,7 +50,7 @@ def centred_gram(a: np.ndarray) -> np.ndarray:
 
 
 def test_gram_equals_the_full_activations_whatever_the_budget(tmp_path, monkeypatch):
-    from brainrank.core import extraction
+    from brainrank.core.extraction import capture, planning
 
     stim = stimuli()
     m = model()
@@ -60,8 +60,8 @@ def test_gram_equals_the_full_activations_whatever_the_budget(tmp_path, monkeypa
     request = FeatureRequest(projection_dims=frozenset({8}), gram=True)
     passes = []
     for budget in (2**30, 8000):  # one pass, and layers split into column slices
-        monkeypatch.setattr(extraction, "SMALLEST_PASS_BYTES", min(budget, 2**30))
-        monkeypatch.setattr(extraction, "pass_budget", lambda config, b=budget: b)
+        monkeypatch.setattr(planning, "SMALLEST_PASS_BYTES", min(budget, 2**30))
+        monkeypatch.setattr(capture, "pass_budget", lambda config, b=budget: b)
         features = extract_features(m, stim, request, ExtractionConfig())
         passes.append(features.info["passes"])
         assert features.info["gram"] and not features.info["rdm"]
