@@ -25,7 +25,12 @@ What is here, by plugin kind:
   :meth:`Dataset.responses`, :meth:`Dataset.rdms`, :meth:`Dataset.ceiling`,
   :meth:`Dataset.train_test_split` as needed), :class:`StimulusSet`, :class:`RDMSet` and the
   response helpers :func:`make_responses`, :func:`check_responses`,
-  :func:`average_repetitions`, :func:`neuroid_groups`; file handling for datasets that are
+  :func:`average_repetitions`, :func:`neuroid_groups`; behavioural data (choices per
+  stimulus) as a trial table made with :func:`make_trials` (checked by
+  :func:`check_trials`) and passed as ``Dataset(..., trials=table)``: one row per trial with
+  ``stimulus_id``, ``subject``, ``choice`` (the label chosen), ``truth`` (the correct label)
+  and ``condition`` (the task; a score's region), scored by behavioural metrics
+  (``error-consistency``); file handling for datasets that are
   downloaded lives in :mod:`brainrank.data` (:class:`~brainrank.data.DataSource`,
   :class:`~brainrank.data.RemoteFile`, :class:`~brainrank.data.DatasetFactory`).
 - **metrics**: :class:`MetricSpec`, :class:`MetricMetadata`, :class:`Metric` (implement
@@ -68,7 +73,9 @@ from brainrank.core.responses import (
     RDMSet,
     average_repetitions,
     check_responses,
+    check_trials,
     make_responses,
+    make_trials,
     neuroid_groups,
 )
 from brainrank.core.runsettings import RunSettings, run_settings
@@ -135,10 +142,12 @@ __all__ = [
     "ceiling_usable",
     "check_identifier",
     "check_responses",
+    "check_trials",
     "dataset_folder",
     "heldout_layer_scores",
     "hookimpl",
     "make_responses",
+    "make_trials",
     "neuroid_groups",
     "offline",
     "run_settings",

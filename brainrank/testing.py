@@ -40,7 +40,7 @@ import numpy as np
 from brainrank.core.dataset import Dataset
 from brainrank.core.errors import BrainrankError, RemovedAPIWarning
 from brainrank.core.metric import Metric
-from brainrank.core.responses import check_responses, make_responses
+from brainrank.core.responses import check_responses, check_trials, make_responses
 from brainrank.core.scores import FeatureRequest, FeatureSet, LayerFeatures, Score
 from brainrank.core.specs import (
     MODEL_FAMILIES,
@@ -156,6 +156,32 @@ def example_dataset(
     return Dataset("example/data", stimuli, metadata, responses=responses)
 
 
+def example_trials_dataset(
+    n_stimuli: int = 24, subjects: Sequence[str] = ("s1", "s2"), seed: int = 0
+) -> Dataset:
+    """A small dataset of behavioural trials (each subject sees every stimulus once and
+    picks one of 3 labels, right more often where the image is brighter), for testing
+    behavioural metrics."""
+    from brainrank.core.responses import make_trials
+    from brainrank.core.specs import DatasetMetadata
+
+    stimuli = example_stimuli(n_stimuli, sizes=((16, 16),), seed=seed)
+    rng = np.random.default_rng(seed + 1)
+    ids = list(stimuli.stimulus_ids)
+    labels = [f"label{i % 3}" for i in range(n_stimuli)]
+    brightness = np.array([stimuli.image(s).mean() for s in ids]) / 255.0
+    rows: dict[str, list[str]] = {"stimulus_id": [], "subject": [], "choice": [], "truth": []}
+    for subject in subjects:
+        right = rng.random(n_stimuli) < 0.4 + 0.5 * brightness
+        for s, label, ok in zip(ids, labels, right, strict=True):
+            rows["stimulus_id"].append(s)
+            rows["subject"].append(subject)
+            rows["truth"].append(label)
+            rows["choice"].append(label if ok else f"label{(int(label[-1]) + 1) % 3}")
+    meta = DatasetMetadata("none", "behaviour (example)", kind="trials")
+    return Dataset("example/trials", stimuli, meta, trials=make_trials(**rows))
+
+
 def example_features(
     dataset: Dataset,
     request: FeatureRequest,
@@ -163,8 +189,8 @@ def example_features(
     widths: Sequence[int] = (40, 300, 20),
     seed: int = 0,
 ) -> FeatureSet:
-    """Features of a made-up model for ``dataset``'s stimuli, with every projection size and
-    the RDMs ``request`` asks for (computed exactly as extraction does)."""
+    """Features of a made-up model for ``dataset``'s stimuli, with every projection size, the
+    RDMs and the Gram matrices ``request`` asks for (computed exactly as extraction does)."""
     from brainrank.core.projection import SparseRandomProjection
     from brainrank.core.rsa import rdm
 
@@ -189,10 +215,20 @@ def example_features(
                 shape=(width,),
                 projections=projections,
                 rdm=rdm(X) if request.rdm else None,
+                gram=_centred_gram(X) if request.gram else None,
             )
         )
-    info = {"projection_dims": sorted(request.projection_dims), "rdm": request.rdm}
+    info = {
+        "projection_dims": sorted(request.projection_dims),
+        "rdm": request.rdm,
+        "gram": request.gram,
+    }
     return FeatureSet("example/model", ids, layers, key="example", info=info)
+
+
+def _centred_gram(X: np.ndarray) -> np.ndarray:
+    centred = X.astype(np.float64) - X.astype(np.float64).mean(axis=0)
+    return centred @ centred.T
 
 
 # --------------------------------------------------------------------------- specs
@@ -271,15 +307,15 @@ def check_metadata(spec: Any) -> None:
         for name in ("species", "modality"):
             if not getattr(meta, name):
                 _fail(f"{where}: DatasetMetadata.{name} is empty.")
-        if meta.kind not in ("responses", "rdms"):
-            _fail(f"{where}: DatasetMetadata.kind must be 'responses' or 'rdms'.")
+        if meta.kind not in ("responses", "rdms", "trials"):
+            _fail(f"{where}: DatasetMetadata.kind must be 'responses', 'rdms' or 'trials'.")
     elif isinstance(spec, MetricSpec):
         if not meta.description:
             _fail(f"{where}: MetricMetadata.description is empty; say what the metric computes.")
-        if meta.needs is not None and meta.needs not in ("responses", "rdms", "either"):
+        if meta.needs is not None and meta.needs not in ("responses", "rdms", "either", "trials"):
             _fail(
-                f"{where}: MetricMetadata.needs must be 'responses', 'rdms', 'either' or "
-                "None (as the metric class declares)."
+                f"{where}: MetricMetadata.needs must be 'responses', 'rdms', 'either', "
+                "'trials' or None (as the metric class declares)."
             )
     else:
         _fail(f"{spec!r} is not a ModelSpec, DatasetSpec or MetricSpec.")
@@ -527,6 +563,14 @@ def check_dataset(
         regions |= {str(d["region"]) for d in rdms.descriptors}
         if not np.isfinite(rdms.dissimilarities).all():
             _fail(f"dataset {name!r}: its RDMs contain NaN or infinite values.")
+    trials = dataset.trials() if hasattr(dataset, "trials") else None
+    if trials is not None:
+        try:
+            check_trials(trials, f"trials of {name!r}")
+        except BrainrankError as exc:
+            _fail(str(exc))
+        used |= set(trials["stimulus_id"].astype(str))
+        regions |= set(trials["condition"].astype(str))
     unused = [s for s in ids if s not in used]
     if unused:
         _fail(
@@ -564,6 +608,8 @@ def ceiling_warning(dataset: Dataset) -> str | None:
     dataset whose responses are already repeat-averaged has neither unless its plugin gives
     one; its scores are then stored without a ceiling and rankings use its raw scores.
     """
+    if getattr(dataset, "trials", lambda: None)() is not None and dataset.responses() is None:
+        return None  # behavioural metrics compute the subjects' own consistency as ceiling
     try:
         if dataset.neuroid_reliability() is not None:
             return None
@@ -595,9 +641,10 @@ def ceiling_warning(dataset: Dataset) -> str | None:
 def check_metric(
     metric: MetricSpec | Metric, dataset: Dataset | None = None, **parameters: Any
 ) -> list[Score]:
-    """Score example features on ``dataset`` (default :func:`example_dataset`): one
-    per-layer score per layer x subject x region, with finite or NaN values and consistent
-    fields; a stable configuration hash over JSON-storable parameters. Returns the scores."""
+    """Score example features on ``dataset`` (default :func:`example_dataset`, or
+    :func:`example_trials_dataset` for a metric that needs behavioural trials): one per-layer
+    score per layer x subject x region, with finite or NaN values and consistent fields; a
+    stable configuration hash over JSON-storable parameters. Returns the scores."""
     spec = None
     if isinstance(metric, MetricSpec):
         spec = metric
@@ -618,7 +665,8 @@ def check_metric(
             f"metric {name!r}: loading it twice with the same parameters gives two "
             "configuration hashes; keep only JSON values in Metric.parameters."
         )
-    dataset = dataset or example_dataset()
+    if dataset is None:
+        dataset = example_trials_dataset() if metric.needs == "trials" else example_dataset()
     try:
         metric.check_applicable(dataset)
     except BrainrankError as exc:
@@ -676,6 +724,10 @@ def _groups(dataset: Dataset) -> list[tuple[str, str]]:
         )
         return list(dict.fromkeys(pairs))
     rdms = dataset.rdms()
+    if rdms is None and dataset.trials() is not None:
+        trials = dataset.trials()
+        pairs = zip(trials["subject"].astype(str), trials["condition"].astype(str), strict=True)
+        return sorted(dict.fromkeys(pairs))
     return list(dict.fromkeys((str(d["subject"]), str(d["region"])) for d in rdms.descriptors))
 
 

@@ -9,7 +9,7 @@ import numpy as np
 
 from brainrank.core.errors import InputError
 from brainrank.core.identifiers import check_identifier
-from brainrank.core.responses import RDMSet, check_responses, neuroid_groups
+from brainrank.core.responses import RDMSet, check_responses, check_trials, neuroid_groups
 from brainrank.core.stimuli import StimulusSet
 
 if TYPE_CHECKING:
@@ -23,8 +23,9 @@ class Dataset:
     """A neural dataset: stimuli plus responses (or RDMs), ceilings and ground truth.
 
     Subclasses (or instances) provide ``responses()`` (trial-level or averaged, dims
-    ``(presentation, neuroid)``) and/or ``rdms()``. ``ground_truth`` is only set by
-    simulated datasets.
+    ``(presentation, neuroid)``), ``rdms()`` and/or ``trials()`` (behavioural choices, one
+    row per trial: see :func:`brainrank.core.responses.make_trials`). ``ground_truth`` is
+    only set by simulated datasets.
     """
 
     def __init__(
@@ -35,20 +36,27 @@ class Dataset:
         responses: Any = None,
         rdms: RDMSet | None = None,
         ground_truth: Mapping[str, Any] | None = None,
+        trials: Any = None,
     ):
         self.identifier = check_identifier(identifier, "dataset")
         self.stimuli = stimuli
         self.metadata = metadata
         self._responses = responses
         self._rdms = rdms
+        self._trials = trials
         self.ground_truth = ground_truth
         if responses is not None:
             check_responses(responses, f"responses of dataset {identifier!r}")
             stimuli.index(np.unique(np.asarray(responses["stimulus_id"].values).astype(str)))
         if rdms is not None:
             stimuli.index(rdms.stimulus_ids)
-        if responses is None and rdms is None:
-            raise InputError(f"dataset {identifier!r} has neither responses nor RDMs.")
+        if trials is not None:
+            check_trials(trials, f"trials of dataset {identifier!r}")
+            stimuli.index(sorted(set(trials["stimulus_id"].astype(str))))
+        if responses is None and rdms is None and trials is None:
+            raise InputError(
+                f"dataset {identifier!r} has neither responses, RDMs nor behavioural trials."
+            )
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.identifier!r}, stimuli={len(self.stimuli)})"
@@ -60,6 +68,12 @@ class Dataset:
     def rdms(self) -> RDMSet | None:
         """Brain RDMs published with the dataset, or ``None``."""
         return self._rdms
+
+    def trials(self) -> Any:
+        """Trial-level behavioural data (a DataFrame, one row per trial, made with
+        :func:`brainrank.core.responses.make_trials`: columns ``stimulus_id``, ``subject``,
+        ``choice``, ``truth``, ``condition``), or ``None``."""
+        return getattr(self, "_trials", None)
 
     def train_test_split(self) -> tuple[list[str], list[str]] | None:
         """The dataset's own split of its stimuli into training and test stimuli.

@@ -133,7 +133,7 @@ DATASET_HASH_VERSION = "2"
 def dataset_hash(dataset: Dataset) -> str:
     """A sha256 over everything of a dataset that a score depends on: its stimuli, its data
     (responses with *every* coordinate, e.g. a ``reliability`` or ``ncsnr`` read from a
-    file, or RDMs with their descriptors), each neuroid's reliability, its own train/test
+    file, RDMs with their descriptors, behavioural trials), each neuroid's reliability, its own train/test
     split and the ceilings it publishes (:meth:`Dataset.published_ceiling_kinds`; the
     ceilings brainrank computes from the responses follow from the responses). A corrected
     file that changes a ceiling or a split but not the responses is then scored again."""
@@ -158,6 +158,10 @@ def dataset_hash(dataset: Dataset) -> str:
     if rdms is not None:
         h.update(np.ascontiguousarray(rdms.dissimilarities))
         h.update(json.dumps([rdms.stimulus_ids, rdms.descriptors], default=str).encode())
+    trials = getattr(dataset, "trials", lambda: None)()
+    if trials is not None:
+        h.update(b"trials")
+        h.update(trials.to_csv(index=False).encode())
     split = dataset.train_test_split()
     if split is not None:
         h.update(json.dumps([list(map(str, part)) for part in split]).encode())

@@ -30,9 +30,10 @@ class Metric:
     version : str
         Bump it when the computation changes: stored scores of the old version are then
         scored again.
-    needs : {"responses", "rdms", "either"}
+    needs : {"responses", "rdms", "either", "trials"}
         What the metric needs from a dataset: neuroid responses (regression metrics), RDMs
-        (computed from responses when the dataset has them, or published ones), or either.
+        (computed from responses when the dataset has them, or published ones), either, or
+        behavioural trials (:meth:`Dataset.trials`).
         The one declaration of it; ``MetricMetadata.needs``, when given, must agree.
     parameters : dict
         The metric's parameters (JSON-serialisable values).
@@ -95,14 +96,22 @@ class Metric:
         extracted. The default checks :attr:`needs`."""
         from brainrank.core.errors import NotApplicableError
 
+        has_trials = getattr(dataset, "trials", lambda: None)() is not None
         if self.needs == "responses" and dataset.responses() is None:
+            has = "RDMs only" if dataset.rdms() is not None else "behavioural trials only"
+            use = "an RSA metric" if dataset.rdms() is not None else "a behavioural metric"
             raise NotApplicableError(
                 f"metric {self.identifier!r} needs neuroid responses, but dataset "
-                f"{dataset.identifier!r} publishes RDMs only; use an RSA metric for it."
+                f"{dataset.identifier!r} publishes {has}; use {use} for it."
             )
         if self.needs == "rdms" and dataset.responses() is None and dataset.rdms() is None:
             raise NotApplicableError(
                 f"metric {self.identifier!r} needs responses or RDMs from {dataset.identifier!r}."
+            )
+        if self.needs == "trials" and not has_trials:
+            raise NotApplicableError(
+                f"metric {self.identifier!r} needs behavioural trials (choices per stimulus), "
+                f"but dataset {dataset.identifier!r} has none."
             )
 
     def feature_request(self, dataset: Dataset) -> FeatureRequest:

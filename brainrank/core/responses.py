@@ -4,6 +4,8 @@
   checked by :func:`make_responses` / :func:`check_responses`; :func:`average_repetitions`
   and :func:`neuroid_groups` for the metrics.
 - :class:`RDMSet`: brain RDMs for datasets that publish RDMs only.
+- Behavioural trials: a table with one row per trial (stimulus, subject, choice, correct
+  label, condition), built and checked by :func:`make_trials` / :func:`check_trials`.
 """
 
 from __future__ import annotations
@@ -179,3 +181,104 @@ class RDMSet:
 
     def __len__(self) -> int:
         return self.dissimilarities.shape[0]
+
+
+# --------------------------------------------------------------------------- behavioural trials
+
+#: the columns every trial table has (:func:`make_trials`)
+TRIAL_COLUMNS = ("stimulus_id", "subject", "choice", "truth", "condition")
+
+
+def make_trials(
+    *,
+    stimulus_id: Sequence[str],
+    subject: Sequence[str] | str,
+    choice: Sequence[Any],
+    truth: Sequence[Any],
+    condition: Sequence[Any] | str = "behaviour",
+    **columns: Sequence[Any],
+):
+    """Build a table of trial-level behavioural data: one row per trial.
+
+    Parameters
+    ----------
+    stimulus_id : sequence of str
+        The stimulus shown on each trial (an id of the dataset's stimulus set).
+    subject : sequence of str or str
+        Who responded on each trial (one name for all trials is allowed).
+    choice : sequence
+        The label the subject chose (e.g. ``"dog"``); compared as strings.
+    truth : sequence
+        The correct label of the trial's stimulus (the same for every trial of a stimulus
+        within a condition).
+    condition : sequence or str
+        The task or condition of each trial (default ``"behaviour"``): metrics score each
+        subject per condition and the condition is the score's *region*.
+    **columns
+        Anything else worth keeping (reaction times, sessions...), one value per trial.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``stimulus_id``, ``subject``, ``choice``, ``truth``, ``condition`` (strings)
+        plus ``columns``; checked by :func:`check_trials`.
+    """
+    import pandas as pd
+
+    n = len(stimulus_id)
+
+    def per(value: Any, what: str) -> np.ndarray:
+        if isinstance(value, str):
+            return np.full(n, value, dtype=object)
+        arr = np.asarray(value)
+        if arr.shape != (n,):
+            raise InputError(f"{what} has {arr.shape[0] if arr.ndim else 0} entries; need {n}.")
+        return arr
+
+    table = {
+        "stimulus_id": per(stimulus_id, "stimulus_id"),
+        "subject": per(subject, "subject"),
+        "choice": per(choice, "choice"),
+        "truth": per(truth, "truth"),
+        "condition": per(condition, "condition"),
+    }
+    for name in TRIAL_COLUMNS:
+        table[name] = np.asarray([str(v) for v in table[name]], dtype=object)
+    for key, value in columns.items():
+        if key in table:
+            raise InputError(f"column {key!r} is a standard trial column; pass it by name.")
+        table[key] = per(value, key)
+    trials = pd.DataFrame(table)
+    check_trials(trials)
+    return trials
+
+
+def check_trials(trials: Any, what: str = "trials") -> None:
+    """Raise :class:`InputError` unless ``trials`` is a trial table as :func:`make_trials`
+    makes: a non-empty DataFrame with the standard columns, no missing values in them, and
+    one ``truth`` per stimulus within a condition."""
+    import pandas as pd
+
+    if not isinstance(trials, pd.DataFrame):
+        raise InputError(
+            f"{what} must be a pandas DataFrame (see make_trials), got {type(trials).__name__}."
+        )
+    missing = [c for c in TRIAL_COLUMNS if c not in trials.columns]
+    if missing:
+        raise InputError(f"{what} lacks the columns {missing}; build it with make_trials().")
+    if trials.empty:
+        raise InputError(f"{what} has no trials.")
+    blank = trials[list(TRIAL_COLUMNS)].isna().any(axis=1)
+    if blank.any():
+        raise InputError(
+            f"{what} has {int(blank.sum())} trials with a missing stimulus, subject, choice, "
+            "truth or condition; drop them (a trial without a response has no choice)."
+        )
+    truths = trials.groupby(["condition", "stimulus_id"])["truth"].nunique()
+    mixed = truths[truths > 1]
+    if len(mixed):
+        condition, stimulus = mixed.index[0]
+        raise InputError(
+            f"{what}: {len(mixed)} stimuli have more than one correct label within a condition "
+            f"(e.g. {stimulus!r} in {condition!r}); a stimulus's truth must be one label."
+        )

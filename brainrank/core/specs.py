@@ -82,7 +82,9 @@ class DatasetMetadata:
     citation: str = ""
     licence: str = ""
     description: str = ""
-    kind: str = "responses"  # "responses" (neuroid x stimulus data) or "rdms" (RDMs only)
+    #: "responses" (neuroid x stimulus data), "rdms" (RDMs only) or "trials" (behavioural
+    #: choices only)
+    kind: str = "responses"
 
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)

@@ -111,6 +111,85 @@ def split_half_reliability(
     return spearman_brown(r) if correct else r
 
 
+def internal_consistency(
+    values: Any,
+    stimulus: Sequence[Any],
+    repetition: Sequence[Any],
+    *,
+    n_splits: int = 10,
+    seed: int = 1,
+) -> np.ndarray:
+    """Brain-Score's internal consistency of every neuroid, per split of the repetitions.
+
+    For each of ``n_splits`` random halvings of the unique ``repetition`` values
+    (:func:`brainrank.core.splits.repetition_halves`: scikit-learn's ``ShuffleSplit`` with
+    ``train_size=0.5`` and ``seed``, Brain-Score's ``InternalConsistency`` defaults), each
+    half is averaged per stimulus, the two halves are correlated over stimuli per neuroid
+    (Pearson r) and Spearman-Brown corrected to the full data (``2 r / (1 + r)``).
+
+    Parameters
+    ----------
+    values : array
+        ``(n_trials, n_neuroids)`` trial-level responses.
+    stimulus, repetition : sequence
+        Each trial's stimulus id and repetition number.
+
+    Returns
+    -------
+    ndarray
+        ``(n_splits, n_neuroids)``. Brain-Score's ceiling of a region is the mean over splits
+        of the median over its neuroids (:func:`internal_consistency_ceiling`).
+    """
+    from brainrank.core.splits import repetition_halves
+
+    out = [
+        spearman_brown(pearson_columns(a, b))
+        for _, a, b in repetition_halves(values, stimulus, repetition, n_splits=n_splits, seed=seed)
+    ]
+    return np.asarray(out)
+
+
+def internal_consistency_ceiling(per_split: np.ndarray, index: Any = None) -> float:
+    """Brain-Score's ceiling of a group of neuroids from :func:`internal_consistency`: the
+    mean over splits of the median over the group's neuroids (``index``: their columns)."""
+    r = np.asarray(per_split, dtype=np.float64)
+    if index is not None:
+        r = r[:, index]
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a split whose values are all NaN
+        return float(np.mean(np.nanmedian(r, axis=1)))
+
+
+def error_consistency(correct_a: Any, correct_b: Any) -> float:
+    """Error consistency of two observers on the same stimuli (Geirhos et al. 2020, NeurIPS,
+    "Beyond accuracy"): Cohen's kappa of their correct/incorrect patterns,
+    ``(c_obs - c_exp) / (1 - c_exp)``, with ``c_obs`` the fraction of stimuli both get right
+    or both get wrong and ``c_exp = p_a p_b + (1 - p_a)(1 - p_b)`` what two independent
+    observers with their accuracies ``p_a``, ``p_b`` would share.
+
+    ``correct_a``, ``correct_b``: per stimulus, 1 (correct) or 0, or a fraction in [0, 1]
+    (the share of correct trials of an observer who saw the stimulus several times; the
+    agreement is then the probability that a trial of each agrees). Observers that are
+    independent have kappa 0 in expectation; NaN when ``c_exp`` is 1 (an observer always
+    right or always wrong: no errors to be consistent about)."""
+    a = np.asarray(correct_a, dtype=np.float64)
+    b = np.asarray(correct_b, dtype=np.float64)
+    if a.shape != b.shape or a.ndim != 1 or a.size == 0:
+        raise InputError(
+            f"correct_a and correct_b must be equal-length vectors; got {a.shape}, {b.shape}."
+        )
+    if (a < 0).any() or (a > 1).any() or (b < 0).any() or (b > 1).any():
+        raise InputError("correctness values must lie in [0, 1].")
+    p_a, p_b = a.mean(), b.mean()
+    observed = float(np.mean(a * b + (1 - a) * (1 - b)))
+    expected = float(p_a * p_b + (1 - p_a) * (1 - p_b))
+    if expected >= 1.0:
+        return float("nan")
+    return (observed - expected) / (1.0 - expected)
+
+
 def trials_array(responses: Any) -> tuple[np.ndarray, list[str]]:
     """(repetitions, stimuli, neuroids) from a trial-level responses DataArray, with the
     stimulus ids; every stimulus needs the same number of repetitions."""

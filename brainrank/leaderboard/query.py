@@ -561,8 +561,8 @@ MAX_FILTER_VALUES = 40
 
 
 def model_kind(frame: pd.DataFrame) -> pd.Series:
-    """``baseline`` (a model of the ``baseline`` source, or whose ``training_method`` says
-    ``baseline``/``none``), else ``trained`` or ``random`` from the ``trained`` flag; one
+    """``baseline`` (a model of the ``baseline`` source, or whose ``training_method`` is
+    ``handcrafted``, the taxonomy's method of baselines), else ``trained`` or ``random`` from the ``trained`` flag; one
     value per row of a models frame (``source``, ``trained``; ``training_method`` where the
     table has it)."""
     source = frame.get("source", pd.Series("", index=frame.index)).fillna("").astype(str)
@@ -571,7 +571,7 @@ def model_kind(frame: pd.DataFrame) -> pd.Series:
     trained = frame.get("trained", pd.Series(True, index=frame.index))
     trained = trained.astype("boolean").fillna(True)
     kind = np.where(trained.to_numpy(dtype=bool), "trained", "random").astype(object)
-    baseline = (source == "baseline") | method.isin(("baseline", "none"))
+    baseline = (source == "baseline") | method.isin(("baseline", "handcrafted"))
     kind[baseline.to_numpy(dtype=bool)] = "baseline"
     return pd.Series(kind, index=frame.index, dtype=object)
 

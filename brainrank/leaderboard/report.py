@@ -530,7 +530,12 @@ def section_uncalibrated(store: Store, options: ReportOptions) -> Section:
         raise NoData("no scores are stored yet.")
     uncalibrated = frame[frame["calibrated"].map(lambda v: v is False or v == 0)]
     if uncalibrated.empty:
-        raise NoData("every stored configuration is calibrated.")
+        return Section(
+            "uncalibrated",
+            "Configurations that are not calibrated",
+            "Every stored configuration is calibrated (its expected score without signal is 0): "
+            "none is left out of the ranking for that reason.",
+        )
     names = sorted(set(uncalibrated["config"].astype(str)))
     found = rankings(store, options.ranking_selection, n_boot=options.n_boot, seed=options.seed,
                      config=",".join(names), include_uncalibrated=True)  # fmt: skip

@@ -362,3 +362,136 @@ def test_ceiling_that_ignores_reliability_fails_the_ceiling_check(monkeypatch):
     fresh, _ = signal_dataset(latent())
     with pytest.raises(AssertionError):
         check_ceiling(fresh)
+
+
+# --------------------------------------------------------------------------- issue 22 metrics
+
+
+def check_split_null(rows, layer: str) -> float:
+    """The calibration check of a metric with Brain-Score's protocol (a mean over splits of
+    a median over v neuroids of r over n_test stimuli): within Z standard errors of 0, SE =
+    sqrt(pi / 2) / sqrt(splits (n_test - 1) v)."""
+    members = layer_values(rows, layer)
+    v = sum(r.n_neuroids for r in members)
+    value = float(np.average([r.value for r in members], weights=[r.n_neuroids for r in members]))
+    splits, n_test = members[0].extra["splits"], members[0].extra["n_test"]
+    tolerance = Z * math.sqrt(math.pi / 2) / math.sqrt(splits * (n_test - 1) * v)
+    assert abs(value) <= tolerance, f"{value:+.4f} on pure noise (tolerance {tolerance:.4f})"
+    return value
+
+
+def test_pls_fitted_on_its_test_stimuli_fails_calibration(monkeypatch):
+    """Mutation: each split's PLS is fitted on the training AND the test stimuli (the leak
+    cross-validation exists to prevent)."""
+    from brainrank.plugins.metrics.brainscore import PLS
+
+    dataset = noise_dataset()
+    metric = brainrank.load_metric("pls")
+    fs = for_metric(metric, dataset, {"powerlaw": power_law_features(8)})
+    check_split_null(metric.score(fs, dataset), "powerlaw")  # intact: passes
+
+    original = PLS.fit_predict_splits
+
+    def leaky(self, X, Y, trains, tests, groups):
+        both = np.concatenate([trains, tests], axis=1)
+        predicted, records = original(self, X, Y, both, tests, groups)
+        return predicted, records
+
+    monkeypatch.setattr(PLS, "fit_predict_splits", leaky)
+    with pytest.raises(AssertionError, match="on pure noise"):
+        check_split_null(metric.score(fs, dataset), "powerlaw")
+
+
+def test_ridge_cv_with_other_splits_fails_the_scikit_learn_oracle(monkeypatch):
+    """Check: ``ridge-cv(alphas=[1])`` equals scikit-learn's ``Ridge(alpha=1)`` on Brain-Score's
+    splits (``ShuffleSplit(10, train_size=0.9, random_state=1)`` over the sorted stimulus
+    ids, Pearson r per neuroid, median, mean) within 1e-8. Mutation: the splits are drawn
+    with another seed (what a change of split code would do to every number)."""
+    from sklearn.linear_model import Ridge
+    from sklearn.model_selection import ShuffleSplit
+
+    from brainrank.plugins.metrics import brainscore
+
+    Z_latent = latent()
+    dataset, _ = signal_dataset(Z_latent)
+    X = Z_latent @ np.random.default_rng(9).standard_normal((40, 60))
+    metric = brainrank.load_metric("ridge-cv", alphas=[1.0])
+    fs = for_metric(metric, dataset, {"x": X})
+    averaged = average_repetitions(dataset.responses())
+    Y = np.asarray(averaged.values, dtype=np.float64)  # s000...s199: sorted already
+    Xs = X.astype(np.float32).astype(np.float64)
+    expected = {}
+    for key, index in neuroid_groups(averaged):
+        medians = []
+        for train, test in ShuffleSplit(10, train_size=0.9, random_state=1).split(Xs):
+            predicted = Ridge(alpha=1.0).fit(Xs[train], Y[train][:, index]).predict(Xs[test])
+            r = [scipy.stats.pearsonr(predicted[:, j], Y[test, c])[0] for j, c in enumerate(index)]
+            medians.append(np.median(r))
+        expected[key] = float(np.mean(medians))
+    check_agrees(metric.score(fs, dataset), "x", expected, 1e-8)  # intact: agrees
+
+    original = brainscore.cv.shuffle_splits
+    monkeypatch.setattr(
+        brainscore.cv,
+        "shuffle_splits",
+        lambda n, labels=None, **kw: original(n, labels, **{**kw, "seed": 0}),
+    )
+    with pytest.raises(AssertionError):
+        check_agrees(metric.score(fs, dataset), "x", expected, 1e-8)
+
+
+def test_cka_with_the_biased_hsic_fails_calibration(monkeypatch):
+    """Mutation: ``cka`` uses the biased HSIC (what it computes as ``cka:biased``), whose
+    expectation on independent representations is positive."""
+    from brainrank.plugins.metrics import cka as cka_metric
+
+    dataset = noise_dataset()
+    metric = brainrank.load_metric("cka")
+    fs = for_metric(metric, dataset, {"gauss": np.random.default_rng(10).standard_normal((N, 300))})
+    # SE sqrt(2) / (n - 1) per group (tests/core/test_cka.py), the mean over 2 groups
+    tolerance = Z * math.sqrt(2) / (N - 1) / math.sqrt(2)
+
+    def check() -> float:
+        value = float(np.mean([r.value for r in layer_values(metric.score(fs, dataset), "gauss")]))
+        assert abs(value) <= tolerance, f"{value:+.4f} on pure noise (tolerance {tolerance:.4f})"
+        return value
+
+    check()  # intact: passes
+    original = cka_metric.cka
+    monkeypatch.setattr(
+        cka_metric, "cka", lambda K, L, estimator="debiased": original(K, L, "biased")
+    )
+    with pytest.raises(AssertionError, match="on pure noise"):
+        check()
+
+
+def test_error_consistency_without_the_chance_correction_fails_calibration(monkeypatch):
+    """Mutation: ``error-consistency`` reports the observed agreement of the correct/incorrect
+    patterns instead of Cohen's kappa (no correction for the agreement two independent
+    observers with those accuracies share). Check: random choices score 0 within 4 standard
+    errors (tests/plugins/metrics/test_behaviour.py)."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parents[1] / "plugins" / "metrics"))
+    import test_behaviour as behaviour_tests
+
+    from brainrank.plugins.metrics import behaviour
+
+    F, centroids, labels, rng = behaviour_tests.world(3)
+    dataset = behaviour_tests.observers(F, centroids, labels, rng, random_choices=True)
+    metric = brainrank.load_metric("error-consistency")
+    fs = behaviour_tests.features(metric, dataset, {"truth": F})
+
+    def check() -> None:
+        rows = behaviour_tests.by_layer(metric.score(fs, dataset), "truth")
+        value = float(np.mean([r.value for r in rows]))
+        tolerance = 4 * behaviour_tests.null_sd(rows)
+        assert abs(value) <= tolerance, f"{value:+.4f} on pure noise (tolerance {tolerance:.4f})"
+
+    check()  # intact: passes
+    monkeypatch.setattr(
+        behaviour, "error_consistency", lambda a, b: float(np.mean(a * b + (1 - a) * (1 - b)))
+    )
+    with pytest.raises(AssertionError, match="on pure noise"):
+        check()

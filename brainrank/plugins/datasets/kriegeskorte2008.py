@@ -33,6 +33,19 @@ use ``rsa-pairwise`` wherever the NSD protocol is claimed.
 :meth:`Kriegeskorte2008.noise_ceiling` both Nili et al. bounds for any comparison
 (``pearson``, ``spearman``, ``kendall_tau_a``) over subjects or over the 8 session RDMs.
 
+``kriegeskorte2008/behaviour``: the human similarity judgements of the same 92 images
+(Mur et al. 2013, "Human object-similarity judgments reflect and transcend the primate-IT
+object representation", Front. Psychol. 4:128; 16 subjects arranged the images by
+similarity, inverse multidimensional scaling, Kriegeskorte & Mur 2012), as RDMs: file
+``92_behavRDMs.mat`` (rsatoolbox's ``demos/92imageData``; struct array ``rdms_behav_92``
+with ``RDM``, ``name`` = ``"simJudge | subjectN"``). One RDM per subject (``subject1`` ...
+``subject16``, region ``behaviour``), the same stimuli as ``kriegeskorte2008``; every RSA
+metric scores it. Ceilings, from the subjects' RDMs as for the brain RDMs:
+``ceiling("rsa")`` per subject is the leave-one-subject-out term (the subject's RDM vs the
+pooled RDM of the other 15, Pearson r; the lower bound of Nili et al. 2014),
+``ceiling("rsa-pairwise")`` the mean pairwise subject-subject r;
+:meth:`Kriegeskorte2008.noise_ceiling` both bounds (``region="behaviour"``).
+
 Licence: the files are redistributed by rsatoolbox under the MIT licence; cite the paper.
 """
 
@@ -53,11 +66,13 @@ from brainrank.plugins.datasets._common import (
 )
 
 IDENTIFIER = "kriegeskorte2008"
+BEHAVIOUR_IDENTIFIER = "kriegeskorte2008/behaviour"
 FOLDER = "kriegeskorte2008"
 N = 92
 SUPPLEMENT = "Kriegeskorte_Neuron2008_supplementalData.mat"
 BRAIN = "92_brainRDMs.mat"
 MODELS = "92_modelRDMs.mat"
+BEHAVIOUR = "92_behavRDMs.mat"
 #: the rsatoolbox repository's folder, on its default branch and, as a fallback, "master"
 RAW = tuple(
     f"https://raw.githubusercontent.com/rsagroup/rsatoolbox/{branch}/demos/92imageData"
@@ -68,10 +83,17 @@ RELEASED = {
     SUPPLEMENT: ("06f21214399a5d43dc264eed19a7f4b8daf11c8622a59eec3e106064ce5e3504", 3603779),
     BRAIN: ("1743f90a15e895798a94318649e80e1123a7e5943a1703fa1dd7c31ea5780b7c", 224663),
     MODELS: ("e1d2b58bb2f9508bc13da4c81b94d1ab07823b25ed30b9563bd9d6d730c2a00a", 333004),
+    BEHAVIOUR: ("7a8e118c144c3840adeeeef6ea0706a0be2b3e80df719af15fbb56fc62562f5f", 982719),
 }
 HUMAN_REGION = "hIT"
 MONKEY_REGION = "mIT"
 MONKEY_SUBJECT = "monkeys"
+BEHAVIOUR_REGION = "behaviour"
+BEHAVIOUR_CITATION = (
+    "Mur M, Meys M, Bodurka J, Goebel R, Bandettini PA, Kriegeskorte N (2013) Human "
+    "object-similarity judgments reflect and transcend the primate-IT object representation. "
+    "Front Psychol 4:128. Images: Kriegeskorte et al. (2008), Neuron 60(6):1126-1141."
+)
 
 CITATION = (
     "Kriegeskorte N, Mur M, Ruff DA, Kiani R, Bodurka J, Esteky H, Tanaka K, Bandettini PA "
@@ -99,13 +121,44 @@ METADATA = DatasetMetadata(
 )
 
 
+BEHAVIOUR_METADATA = DatasetMetadata(
+    species="human",
+    modality="behaviour: similarity judgements (inverse MDS arrangements), as RDMs",
+    regions=(BEHAVIOUR_REGION,),
+    n_stimuli=N,
+    citation=BEHAVIOUR_CITATION,
+    licence=LICENCE,
+    description=(
+        "92 object images; one similarity-judgement RDM per subject (16 subjects). RDMs "
+        "only: RSA metrics apply. Ceiling: leave-one-subject-out RSA noise ceiling over the "
+        "16 subjects ('rsa-pairwise': mean pairwise subject-subject r)."
+    ),
+    kind="rdms",
+)
+
+_DESCRIPTIONS = {
+    SUPPLEMENT: "images, labels and figure-1 RDMs",
+    BRAIN: "human IT RDMs, 4 subjects x 2 sessions",
+    MODELS: "model RDMs (reference only)",
+    BEHAVIOUR: "human similarity-judgement RDMs, 16 subjects (kriegeskorte2008/behaviour)",
+}
+
+
 def files(root: Path, subjects: Any = None) -> list[RemoteFile]:
+    """The files of ``kriegeskorte2008`` (the judgements are ``kriegeskorte2008/behaviour``'s,
+    :func:`behaviour_files`, in the same folder)."""
+    return _remote([(SUPPLEMENT, False), (BRAIN, False), (MODELS, True)])
+
+
+def behaviour_files(root: Path, subjects: Any = None) -> list[RemoteFile]:
+    """The files of ``kriegeskorte2008/behaviour``: the images and the judgement RDMs."""
+    return _remote([(SUPPLEMENT, False), (BEHAVIOUR, False)])
+
+
+def _remote(entries: list[tuple[str, bool]]) -> list[RemoteFile]:
     out = []
-    for name, description, optional in (
-        (SUPPLEMENT, "images, labels and figure-1 RDMs", False),
-        (BRAIN, "human IT RDMs, 4 subjects x 2 sessions", False),
-        (MODELS, "model RDMs (reference only)", True),
-    ):
+    for name, optional in entries:
+        description = _DESCRIPTIONS[name]
         digest, size = RELEASED[name]
         out.append(
             RemoteFile(
@@ -124,6 +177,12 @@ SOURCE = DataSource(
     folder=FOLDER,
     files=files,
     terms="MIT licence (rsatoolbox); cite Kriegeskorte et al. (2008).",
+    subjects_help="",
+)
+BEHAVIOUR_SOURCE = DataSource(
+    folder=FOLDER,
+    files=behaviour_files,
+    terms="MIT licence (rsatoolbox); cite Mur et al. (2013) and Kriegeskorte et al. (2008).",
     subjects_help="",
 )
 
@@ -158,18 +217,28 @@ def _field(record: Any, name: str, path: Path) -> Any:
 class Kriegeskorte2008(RealDataset):
     """The dataset plus the figure-1 and model RDMs, and noise-ceiling bounds."""
 
-    def __init__(self, *args: Any, reference: dict[str, np.ndarray], **kwargs: Any):
+    def __init__(
+        self,
+        *args: Any,
+        reference: dict[str, np.ndarray],
+        subjects_region: str = HUMAN_REGION,
+        **kwargs: Any,
+    ):
         super().__init__(*args, **kwargs)
         self._reference = reference
+        #: the region whose subjects' RDMs give the noise ceiling (human IT, or the
+        #: judgements of ``kriegeskorte2008/behaviour``)
+        self.subjects_region = subjects_region
 
     def reference_rdms(self) -> dict[str, np.ndarray]:
         """``{"hIT-fig1": ..., "mIT-fig1": ..., "model/animacy": ...}``, each 92 x 92."""
         return dict(self._reference)
 
     def human_rdms(self, unit: str = "subject") -> tuple[list[str], np.ndarray]:
-        """Human IT RDMs per ``"subject"`` (sessions averaged) or per ``"session"``."""
+        """The human subjects' RDMs (human IT; the judgements for the behaviour dataset) per
+        ``"subject"`` (sessions averaged) or per ``"session"``."""
         rdms = self.rdms()
-        human = [i for i, d in enumerate(rdms.descriptors) if d["region"] == HUMAN_REGION]
+        human = [i for i, d in enumerate(rdms.descriptors) if d["region"] == self.subjects_region]
         if unit == "session":
             names = [
                 f"{rdms.descriptors[i]['subject']}-{rdms.descriptors[i]['session']}" for i in human
@@ -184,7 +253,8 @@ class Kriegeskorte2008(RealDataset):
         return list(subjects), stack
 
     def noise_ceiling(self, method: str = "pearson", unit: str = "subject") -> tuple[float, float]:
-        """``(lower, upper)`` bounds of the human IT noise ceiling (Nili et al. 2014)."""
+        """``(lower, upper)`` bounds of the noise ceiling over the human subjects' RDMs (Nili
+        et al. 2014)."""
         _, stack = self.human_rdms(unit)
         lower, upper, _ = rdm_noise_ceiling(stack, method)
         return lower, upper
@@ -205,10 +275,10 @@ class Kriegeskorte2008(RealDataset):
         raise InputError(f"unknown protocol {protocol!r}; use 'nsd' or 'leave-one-out'.")
 
 
-def build(root: Path) -> Kriegeskorte2008:
+def _stimuli(root: Path) -> tuple[StimulusSet, dict[str, Any]]:
+    """The 92 images with their labels, and the supplement's content."""
     import pandas as pd
 
-    require(IDENTIFIER, root, files(root))
     supplement = _load(root / SUPPLEMENT)
     for key in ("stimuli_92objs", "RDMs_mIT_hIT_fig1"):
         if key not in supplement:
@@ -234,8 +304,30 @@ def build(root: Path) -> Kriegeskorte2008:
             }
         )
     meta = pd.DataFrame(rows, index=pd.Index(ids, name="stimulus_id"))
-    stimuli = StimulusSet(IDENTIFIER, ids, images.__getitem__, meta)
+    return StimulusSet(IDENTIFIER, ids, images.__getitem__, meta), supplement
 
+
+def _ceilings(dataset_ref: list[Kriegeskorte2008], region: str) -> dict[str, Any]:
+    """The ``rsa`` (leave-one-subject-out) and ``rsa-pairwise`` ceiling functions over the
+    subjects' RDMs of ``region`` (``dataset_ref[0]``: the dataset, set once built)."""
+
+    def rsa_ceiling() -> dict[tuple[str, str], float]:
+        subjects, subject_stack = dataset_ref[0].human_rdms("subject")
+        _, _, per_subject = rdm_noise_ceiling(subject_stack, "pearson")
+        return {(s, region): float(v) for s, v in zip(subjects, per_subject, strict=True)}
+
+    def rsa_pairwise_ceiling() -> dict[tuple[str, str], float]:
+        subjects, subject_stack = dataset_ref[0].human_rdms("subject")
+        _, per_subject = pairwise_rdm_ceiling(subject_stack, "pearson")
+        return {(s, region): float(v) for s, v in zip(subjects, per_subject, strict=True)}
+
+    return {"rsa": rsa_ceiling, "rsa-pairwise": rsa_pairwise_ceiling}
+
+
+def build(root: Path) -> Kriegeskorte2008:
+    require(IDENTIFIER, root, files(root))
+    stimuli, supplement = _stimuli(root)
+    ids = list(stimuli.stimulus_ids)
     fig1 = {}
     for record in np.atleast_1d(supplement["RDMs_mIT_hIT_fig1"]):
         name = str(_field(record, "name", root / SUPPLEMENT))
@@ -285,33 +377,80 @@ def build(root: Path) -> Kriegeskorte2008:
             name = str(_field(record, "name", root / MODELS))
             reference[f"model/{name}"] = _square(_field(record, "RDM", root / MODELS), name)
 
-    dataset: Kriegeskorte2008
-
-    def rsa_ceiling() -> dict[tuple[str, str], float]:
-        subjects, subject_stack = dataset.human_rdms("subject")
-        _, _, per_subject = rdm_noise_ceiling(subject_stack, "pearson")
-        return {(s, HUMAN_REGION): float(v) for s, v in zip(subjects, per_subject, strict=True)}
-
-    def rsa_pairwise_ceiling() -> dict[tuple[str, str], float]:
-        subjects, subject_stack = dataset.human_rdms("subject")
-        _, per_subject = pairwise_rdm_ceiling(subject_stack, "pearson")
-        return {(s, HUMAN_REGION): float(v) for s, v in zip(subjects, per_subject, strict=True)}
-
+    dataset_ref: list[Kriegeskorte2008] = []
     dataset = Kriegeskorte2008(
         IDENTIFIER,
         stimuli,
         METADATA,
         rdms=rdms,
-        ceilings={"rsa": rsa_ceiling, "rsa-pairwise": rsa_pairwise_ceiling},
+        ceilings=_ceilings(dataset_ref, HUMAN_REGION),
         info={"n_rdms": len(rdms), "subjects": sorted({d["subject"] for d in descriptors})},
         reference=reference,
     )
+    dataset_ref.append(dataset)
+    return dataset
+
+
+def build_behaviour(root: Path) -> Kriegeskorte2008:
+    """``kriegeskorte2008/behaviour``: the 16 subjects' similarity-judgement RDMs."""
+    require(BEHAVIOUR_IDENTIFIER, root, behaviour_files(root))
+    stimuli, _ = _stimuli(root)
+    path = root / BEHAVIOUR
+    content = _load(path)
+    if "rdms_behav_92" not in content:
+        raise InputError(f"{path} lacks 'rdms_behav_92' (it has {sorted(content)}).")
+    pattern = re.compile(r"simJudge\s*\|\s*(\w+)")
+    stack, descriptors = [], []
+    for record in np.atleast_1d(content["rdms_behav_92"]).ravel(order="F"):
+        name = str(_field(record, "name", path))
+        match = pattern.search(name)
+        if not match:
+            raise InputError(f"cannot read the subject from RDM name {name!r} in {path}.")
+        stack.append(_square(_field(record, "RDM", path), f"RDM {name!r}"))
+        descriptors.append(
+            {
+                "subject": match.group(1),
+                "region": BEHAVIOUR_REGION,
+                "session": 1,
+                "species": "human",
+            }
+        )
+    if len(stack) < 2:
+        raise InputError(f"{path} holds {len(stack)} RDMs; the noise ceiling needs 2 or more.")
+    number = [int(re.sub(r"\D", "", d["subject"]) or 0) for d in descriptors]
+    order = sorted(range(len(stack)), key=lambda i: (number[i], descriptors[i]["subject"]))
+    rdms = RDMSet(
+        np.stack([stack[i] for i in order]),
+        stimuli.stimulus_ids,
+        [descriptors[i] for i in order],
+    )
+    dataset_ref: list[Kriegeskorte2008] = []
+    dataset = Kriegeskorte2008(
+        BEHAVIOUR_IDENTIFIER,
+        stimuli,
+        BEHAVIOUR_METADATA,
+        rdms=rdms,
+        ceilings=_ceilings(dataset_ref, BEHAVIOUR_REGION),
+        info={"n_rdms": len(rdms), "subjects": [d["subject"] for d in rdms.descriptors]},
+        reference={},
+        subjects_region=BEHAVIOUR_REGION,
+    )
+    dataset_ref.append(dataset)
     return dataset
 
 
 FACTORY = DatasetFactory(build, SOURCE)
+BEHAVIOUR_FACTORY = DatasetFactory(build_behaviour, BEHAVIOUR_SOURCE)
 
 
 @hookimpl
 def brainrank_datasets() -> list[DatasetSpec]:
-    return [DatasetSpec(IDENTIFIER, FACTORY, METADATA, available=FACTORY.available)]
+    return [
+        DatasetSpec(IDENTIFIER, FACTORY, METADATA, available=FACTORY.available),
+        DatasetSpec(
+            BEHAVIOUR_IDENTIFIER,
+            BEHAVIOUR_FACTORY,
+            BEHAVIOUR_METADATA,
+            available=BEHAVIOUR_FACTORY.available,
+        ),
+    ]

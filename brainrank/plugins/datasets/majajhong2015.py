@@ -168,30 +168,18 @@ def internal_consistency(
     seed: int = 1,
 ) -> tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray]]]:
     """Per neuroid, the Spearman-Brown corrected split-half r for each split over repetition
-    values: returns ``(r (n_splits, n_neuroids), [(half_a, half_b) means per split])``."""
-    from sklearn.model_selection import ShuffleSplit
+    values (:func:`brainrank.core.stats.internal_consistency`): returns ``(r (n_splits,
+    n_neuroids), [(half_a, half_b) means per split])``."""
+    from brainrank.core.splits import repetition_halves
+    from brainrank.core.stats import internal_consistency as consistency
 
-    from brainrank.core.stats import pearson_columns, spearman_brown
-
-    reps = np.unique(repetition)
-    if reps.size < 2:
+    if np.unique(repetition).size < 2:
         raise InputError("the internal-consistency ceiling needs at least 2 repetition values.")
-    unique, inverse = np.unique(stimulus, return_inverse=True)
-    splitter = ShuffleSplit(n_splits=n_splits, train_size=0.5, random_state=seed)
-    out, halves = [], []
-    for a, b in splitter.split(reps):
-        means = []
-        for half in (reps[a], reps[b]):
-            rows = np.isin(repetition, half)
-            sums = np.zeros((unique.size, values.shape[1]))
-            np.add.at(sums, inverse[rows], values[rows])
-            counts = np.bincount(inverse[rows], minlength=unique.size)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                means.append(sums / counts[:, None])
-        both = np.isfinite(means[0][:, 0]) & np.isfinite(means[1][:, 0])
-        out.append(spearman_brown(pearson_columns(means[0][both], means[1][both])))
-        halves.append((means[0][both], means[1][both]))
-    return np.asarray(out), halves
+    halves = [
+        (a, b)
+        for _, a, b in repetition_halves(values, stimulus, repetition, n_splits=n_splits, seed=seed)
+    ]
+    return consistency(values, stimulus, repetition, n_splits=n_splits, seed=seed), halves
 
 
 def build(

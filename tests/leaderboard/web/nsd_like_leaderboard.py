@@ -55,8 +55,8 @@ METRICS = {
     Encoding: (0.05, 0.8, ("max",)),
 }
 FAMILIES = ("convnet", "transformer", "mlp-mixer", "other")
-TASKS = ("classification", "contrastive", "depth", "segmentation")
-DATA = ("imagenet", "places365", "ecoset")
+TASKS = ("classification", "contrastive self-supervision", "depth", "segmentation")
+DATA = ("ImageNet-1k", "Places365", "COCO")
 
 
 def models() -> dict[str, tuple[ModelMetadata, float]]:
@@ -70,7 +70,8 @@ def models() -> dict[str, tuple[ModelMetadata, float]]:
         meta = dict(source="zoo", architecture=f"arch{i % 5}", family=family,
                     task=TASKS[i % len(TASKS)], training_data=DATA[i % len(DATA)])  # fmt: skip
         out[name] = (ModelMetadata(**meta), level)
-        out[f"{name}:random"] = (ModelMetadata(**{**meta, "trained": False}), level / 4)
+        untrained = {**meta, "trained": False, "task": None, "training_data": None}
+        out[f"{name}:random"] = (ModelMetadata(**untrained), level / 4)
     for j, name in enumerate(("baseline/pixels", "baseline/gabor")):
         meta = ModelMetadata(source="baseline", architecture=name.split("/")[1],
                              family="other", trained=False)  # fmt: skip

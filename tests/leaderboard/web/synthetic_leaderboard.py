@@ -50,9 +50,17 @@ def _models() -> dict[str, tuple[ModelMetadata, float]]:
             ),
             level / 3,
         )
-    for i, task in enumerate(("edge2d", "edge3d", "normal", "depth", "class")):
+    tasks = {"edge2d": "edge_texture", "edge3d": "edge_occlusion", "normal": "normal",
+             "depth": "depth_zbuffer", "class": "class_object"}  # fmt: skip
+    for i, (task, taskonomy) in enumerate(tasks.items()):
         out[f"taskonomy/{task}"] = (
-            ModelMetadata(source="taskonomy", architecture="resnet50", family="convnet"),
+            ModelMetadata(
+                source="taskonomy",
+                architecture="resnet50",
+                family="convnet",
+                task=f"taskonomy:{taskonomy}",
+                training_data="Taskonomy",
+            ),
             0.3 + 0.04 * i,
         )
     return out

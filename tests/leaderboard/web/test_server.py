@@ -214,7 +214,8 @@ def test_taxonomy_filters_and_baselines(served):
     _, random = get_json(f"{base}/api/ranking?where=kind:random&where=family:transformer&ci=0")
     assert [r["model"] for r in random["rows"]] == ["vit/gamma:random"]
     assert random["model_count"] == 1 and "kind is random" in random["notes"][0]
-    _, task = get_json(f"{base}/api/ranking?where=task:edge2d,edge3d&ci=0")
+    wanted = "task:taskonomy:edge_texture,taskonomy:edge_occlusion"
+    _, task = get_json(f"{base}/api/ranking?where={wanted}&ci=0")
     assert {r["model"] for r in task["rows"]} == {"taskonomy/edge2d", "taskonomy/edge3d"}
 
 

@@ -425,18 +425,22 @@ def allen_expected(truth: dict, cell_row: int, image: int) -> np.ndarray:
 # --------------------------------------------------------------------------- MajajHong2015
 
 
-def make_majajhong(root: Path, *, seed: int = 0, legacy: bool = True, n_reps: int = 4) -> dict:
+def make_majajhong(
+    root: Path, *, seed: int = 0, legacy: bool = True, n_reps: int = 4, per_variation: int = 4
+) -> dict:
     """A brainio netCDF assembly (presentation x neuroid x time_bin, coordinates without
     index variables, legacy image_id), the stimulus CSV and a ZIP of PNGs, for both splits
-    (variations 0 and 3 public, 6 private: one file holds all three, as the full HvM)."""
+    (variations 0 and 3 public, 6 private: one file holds all three, as the full HvM).
+    ``per_variation`` images of each variation (4 objects in turn): 4 by default; 40 gives
+    the 80 public images that Brain-Score's 10 stratified 90/10 splits need."""
     import pandas as pd
     import xarray as xr
 
     rng = np.random.default_rng(seed)
-    variations = np.repeat([0, 3, 6], 4)  # 12 images
+    variations = np.repeat([0, 3, 6], per_variation)  # 12 images by default
     n_images = variations.size
     image_ids = np.array([f"{h:040x}" for h in rng.integers(0, 2**62, n_images)])
-    objects = np.array(["car", "face", "apple", "dog"] * 3)
+    objects = np.resize(np.array(["car", "face", "apple", "dog"]), n_images)
     sites = [
         "Chabo_L_M_5_9",
         "Chabo_L_A_1_2",

@@ -8,6 +8,7 @@ import warnings
 import numpy as np
 import pytest
 
+import brainrank
 from brainrank.core.errors import DataUnavailableError, InputError, NotApplicableError
 from brainrank.core.rsa import compare
 from brainrank.plugins.datasets import kriegeskorte2008 as k92
@@ -138,3 +139,91 @@ def test_intersubject_reference_offers_the_nsd_and_the_leave_one_out_protocols(d
     assert "rsa-pairwise" in dataset.ceiling_kinds
     with pytest.raises(InputError, match="unknown protocol"):
         dataset.intersubject_reference("bogus")
+
+
+@pytest.fixture
+def behaviour(shared_dir):
+    folder = shared_dir / "data" / "kriegeskorte92"
+    if not (folder / k92.BEHAVIOUR).is_file() or not (folder / k92.SUPPLEMENT).is_file():
+        pytest.skip(f"the 92-image judgement files are not in {folder}")
+    key = ("behaviour", folder)
+    if key not in _LOADED:
+        _LOADED[key] = k92.build_behaviour(folder)
+    return _LOADED[key]
+
+
+def test_behaviour_holds_the_16_subjects_judgement_rdms(behaviour, shared_dir):
+    import scipy.io
+
+    rdms = behaviour.rdms()
+    assert behaviour.identifier == "kriegeskorte2008/behaviour" and behaviour.responses() is None
+    assert len(rdms) == 16 and rdms.stimulus_ids[0] == "k92-01"
+    assert [d["subject"] for d in rdms.descriptors] == [f"subject{i}" for i in range(1, 17)]
+    assert {d["region"] for d in rdms.descriptors} == {"behaviour"}
+    raw = scipy.io.loadmat(
+        shared_dir / "data" / "kriegeskorte92" / k92.BEHAVIOUR,
+        squeeze_me=True,
+        struct_as_record=False,
+    )["rdms_behav_92"]
+    np.testing.assert_array_equal(rdms.dissimilarities[2], np.asarray(raw[2].RDM, dtype=np.float64))
+    np.testing.assert_array_equal(
+        rdms.dissimilarities, np.transpose(rdms.dissimilarities, (0, 2, 1))
+    )
+    assert behaviour.metadata.kind == "rdms" and behaviour.metadata.regions == ("behaviour",)
+    # the same images as the brain dataset: features are extracted once for both
+    assert behaviour.stimuli.identifier == "kriegeskorte2008"
+
+
+def test_behaviour_noise_ceiling_matches_rsatoolbox(behaviour):
+    rsatoolbox = pytest.importorskip("rsatoolbox")
+    _, subjects = behaviour.human_rdms("subject")
+    assert subjects.shape == (16, 92, 92)
+    oracle = rsatoolbox.inference.boot_noise_ceiling(rsatoolbox_rdms(subjects), method="corr")
+    assert behaviour.noise_ceiling("pearson") == pytest.approx(tuple(oracle), abs=1e-9)
+    ceiling = behaviour.ceiling("rsa")
+    assert set(ceiling) == {(f"subject{i}", "behaviour") for i in range(1, 17)}
+    assert np.mean(list(ceiling.values())) == pytest.approx(oracle[0], abs=1e-9)
+    assert round(float(oracle[0]), 3) == 0.572  # the figure docs/validation.md states
+
+
+def test_rsa_scores_the_judgements_and_regression_metrics_refuse_them(behaviour):
+    from brainrank.core.rsa import rdm
+    from brainrank.core.scores import FeatureSet, LayerFeatures
+
+    for name in ("srp-ridge", "pls", "ridge-cv", "cka", "error-consistency"):
+        with pytest.raises(NotApplicableError):
+            brainrank.load_metric(name).check_applicable(behaviour)
+    X = np.random.default_rng(0).standard_normal((92, 30))
+    model_rdm = rdm(X, dtype="float64")
+    features = FeatureSet(
+        "m", behaviour.stimuli.stimulus_ids, [LayerFeatures("l", 0, 0.0, 30, (30,), rdm=model_rdm)]
+    )
+    for comparison in ("pearson", "spearman"):
+        metric = brainrank.load_metric("rsa", comparison=comparison)
+        metric.check_applicable(behaviour)
+        rows = [r for r in metric.score(features, behaviour) if r.selection == "layer"]
+        assert [r.subject for r in rows] == [f"subject{i}" for i in range(1, 17)]
+        assert rows[0].value == pytest.approx(
+            compare(model_rdm, behaviour.rdms().dissimilarities[0], comparison), abs=1e-9
+        )
+        if comparison == "pearson":  # the leave-one-subject-out ceiling of each subject
+            assert all(
+                r.ceiling == behaviour.ceiling("rsa")[(r.subject, "behaviour")] for r in rows
+            )
+
+
+def test_the_judgements_file_is_declared_with_its_source(tmp_path, shared_dir):
+    names = {f.path: f for f in k92.behaviour_files(tmp_path)}
+    assert set(names) == {k92.SUPPLEMENT, k92.BEHAVIOUR}
+    assert not names[k92.BEHAVIOUR].optional
+    assert any(
+        "rsatoolbox" in url and url.endswith("92imageData/92_behavRDMs.mat")
+        for url in names[k92.BEHAVIOUR].urls
+    )
+    assert k92.BEHAVIOUR not in {f.path for f in k92.files(tmp_path)}  # the brain dataset's
+    folder = shared_dir / "data" / "kriegeskorte92"
+    if not (folder / k92.SUPPLEMENT).is_file():
+        pytest.skip("the 92-image files are not present")
+    shutil.copy(folder / k92.SUPPLEMENT, tmp_path / k92.SUPPLEMENT)
+    with pytest.raises(DataUnavailableError, match=r"92_behavRDMs\.mat"):
+        k92.build_behaviour(tmp_path)
