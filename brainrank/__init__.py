@@ -123,6 +123,7 @@ def score(
     extraction: Any = None,
     cache: bool = True,
     device: str | None = None,
+    layers: str | None = None,
 ):
     """Score one model on one dataset with one metric, locally, and return a DataFrame of
     the per-layer and summary scores (``selection``: ``layer``, ``max``, ``heldout``...).
@@ -140,6 +141,11 @@ def score(
     ``device`` setting, ``BRAINRANK_DEVICE`` or ``cpu``) is where extraction and scoring run.
     It is recorded in the run's configuration and changes no hash: a score computed on a GPU
     replaces none computed on the CPU, and agrees with it within float32 tolerance.
+
+    ``layers`` (``"all"``, ``"blocks"`` or comma-separated shell patterns over layer names;
+    default: ``extraction.layers``, else ``"all"``) picks the layers extracted and scored
+    (see :mod:`brainrank.core.extraction.layers`); a choice other than ``"all"`` is another
+    extraction configuration, with its own plan hash.
     """
     import dataclasses
 
@@ -158,6 +164,8 @@ def score(
     extraction = extraction or ExtractionConfig(
         batch_size=conf.batch_size, memory_budget=int(conf.memory_budget_gb * 2**30)
     )
+    if layers is not None:
+        extraction = dataclasses.replace(extraction, layers=layers)
     the_plan = plan(
         [model],
         [dataset],

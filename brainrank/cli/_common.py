@@ -26,6 +26,32 @@ def plugin_option(f: Callable) -> Callable:
     )(f)
 
 
+def layer_options(f: Callable) -> Callable:
+    """``--layers`` and ``--aliases``: which layers an extraction keeps (see
+    :mod:`brainrank.core.extraction.layers`)."""
+    f = click.option(
+        "--aliases",
+        type=click.Choice(["exact", "affine"]),
+        default="exact",
+        show_default=True,
+        help="A layer that repeats an earlier one is kept once; 'affine': also one that is a "
+        "per-feature affine map of an earlier one (eval-mode batch norm after a convolution), "
+        "its alias recorded. RSA, SRP-based and CKA scores are not invariant to such a map.",
+    )(f)
+    return click.option(
+        "--layers",
+        "layer_selection",
+        metavar="all|blocks|PATTERN",
+        default="all",
+        show_default=True,
+        help="Which layers to extract: every layer (leaf module calls, attention's q, k, v "
+        "and output), the architecture's block outputs, or shell patterns over layer names, "
+        "comma-separated (e.g. 'layer4.*,avgpool'). Another choice is another extraction "
+        "configuration: it has its own cached features and plan hashes, and its scores "
+        "replace those of the same model, dataset and metric in the leaderboard.",
+    )(f)
+
+
 def registry_for(ctx: click.Context, plugin_files: tuple[str, ...] = ()) -> Registry:
     files = list((ctx.find_root().obj or {}).get("plugins", [])) + list(plugin_files)
     registry = get_registry(files)

@@ -7,7 +7,7 @@ import time
 import click
 
 from brainrank.cli import main
-from brainrank.cli._common import checked_device, plugin_option, registry_for
+from brainrank.cli._common import checked_device, layer_options, plugin_option, registry_for
 from brainrank.core.errors import InputError, NotApplicableError
 
 
@@ -42,12 +42,14 @@ from brainrank.core.errors import InputError, NotApplicableError
     "BRAINRANK_DEVICE / device in config.toml). auto: the first GPU if there is one.",
 )
 @click.option("--quiet", is_flag=True, help="No progress bar.")
+@layer_options
 @plugin_option
 @click.pass_context
 def extract_command(ctx, model, datasets, metrics, weights, data_dir, batch_size, memory_budget,
-                    device, quiet, plugin_files) -> None:  # fmt: skip
-    """Extract the features of MODEL (every layer: projections and RDMs) on the stimuli of
-    each dataset and store them in the feature cache, so that later runs read them.
+                    device, quiet, layer_selection, aliases, plugin_files) -> None:  # fmt: skip
+    """Extract the features of MODEL (every layer, or those --layers selects: projections
+    and RDMs) on the stimuli of each dataset and store them in the feature cache, so that
+    later runs with the same --layers read them.
 
     A second call with the same model, weights, preprocessing and stimuli finds everything
     in the cache and computes nothing.
@@ -72,6 +74,8 @@ def extract_command(ctx, model, datasets, metrics, weights, data_dir, batch_size
         batch_size=conf.batch_size,
         memory_budget=int(conf.memory_budget_gb * 2**30),
         device=device,
+        layers=layer_selection,
+        aliases=aliases,
     )
     cache = FeatureCache(conf.cache_dir / "features")
     started = time.perf_counter()

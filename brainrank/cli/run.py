@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from brainrank.cli import main
-from brainrank.cli._common import plugin_option, registry_for
+from brainrank.cli._common import layer_options, plugin_option, registry_for
 from brainrank.core.errors import InputError
 
 #: exit status of a run that stored some but not all of the requested combinations (some
@@ -194,11 +194,12 @@ def check_checkpoints(
     help="Score again what the leaderboard already holds (default: skip it).",
 )
 @click.option("--quiet", is_flag=True, help="No progress bars.")
+@layer_options
 @plugin_option
 @click.pass_context
 def run_command(ctx, models, datasets, metrics, db, data_dir, weights, model_info, params,
                 batch_size, memory_budget, no_cache, device, workers, scheduler, recompute, quiet,
-                plugin_files) -> None:  # fmt: skip
+                layer_selection, aliases, plugin_files) -> None:  # fmt: skip
     """Score models on datasets with metrics and store the scores in the leaderboard.
 
     With no selection it runs the default suite: a few models that need no download, the
@@ -246,7 +247,10 @@ def run_command(ctx, models, datasets, metrics, db, data_dir, weights, model_inf
     check_checkpoints(registry, model_ids, model_options, model_info)
     metric_params = _parse_assignments(params, "--param")
     extraction = ExtractionConfig(
-        batch_size=conf.batch_size, memory_budget=int(conf.memory_budget_gb * 2**30)
+        batch_size=conf.batch_size,
+        memory_budget=int(conf.memory_budget_gb * 2**30),
+        layers=layer_selection,
+        aliases=aliases,
     )
     if scheduler and workers > 1:
         raise InputError("give either --workers (a local cluster) or --scheduler, not both.")

@@ -137,6 +137,7 @@ class ModelHandle:
             "weights": facts.weights,
             "preprocess_id": facts.preprocess_id,
             "layers": list(facts.layers) if facts.layers is not None else None,
+            "attention": facts.attention,
             "metadata": metadata,
             "files": files,
         }
@@ -161,6 +162,7 @@ class ModelHandle:
                 preprocess_id=str(record["preprocess_id"]),
                 layers=tuple(layers) if layers is not None else None,
                 metadata=ModelMetadata(**record["metadata"]),
+                attention=bool(record["attention"]),  # records from before: rebuilt
             )
         except (KeyError, TypeError, ValueError, IndexError):
             return None

@@ -34,6 +34,7 @@ from brainrank._version import __version__
 from brainrank.core.cache import feature_key
 from brainrank.core.dataset import Dataset
 from brainrank.core.extraction import EXTRACTION_VERSION, ExtractionConfig
+from brainrank.core.extraction.layers import hooked_modules, layer_policy_key
 from brainrank.core.projection import SCHEME
 from brainrank.core.specs import Model, ModelMetadata
 from brainrank.core.stimuli import StimulusSet
@@ -49,6 +50,8 @@ class ModelFacts:
     preprocess_id: str
     layers: tuple[str, ...] | None
     metadata: ModelMetadata
+    #: the network has attention modules whose q, k and v are layers (whatever its family)
+    attention: bool = False
 
     @classmethod
     def of(cls, model: Model) -> ModelFacts:
@@ -58,11 +61,22 @@ class ModelFacts:
             preprocess_id=model.preprocess_id,
             layers=tuple(model.layers) if model.layers is not None else None,
             metadata=model.metadata,
+            attention=_has_attention_layers(model),
         )
 
 
+def _has_attention_layers(model: Model) -> bool:
+    """Whether the default extraction of the model takes q, k and v from attention modules
+    (checked on its module: a model whose family does not say so is keyed right too)."""
+    if model.module is None or model.layers is not None:
+        return False
+    return any(item.kind != "output" for item in hooked_modules(model.module))
+
+
 def features_key(model: Model | ModelFacts, stimuli: StimulusSet, config: ExtractionConfig) -> str:
-    """The content hash that determines a model's features on a stimulus set."""
+    """The content hash that determines a model's features on a stimulus set (with the
+    layer policy where it changes what is extracted: :func:`~brainrank.core.extraction.
+    layers.layer_policy_key`)."""
     facts = model if isinstance(model, ModelFacts) else ModelFacts.of(model)
     return feature_key(
         {
@@ -75,8 +89,17 @@ def features_key(model: Model | ModelFacts, stimuli: StimulusSet, config: Extrac
             "projection_scheme": SCHEME,
             "extraction": EXTRACTION_VERSION,
             "brainrank": __version__,
+            **_policy(config, facts.metadata.family, facts.attention),
         }
     )
+
+
+def _policy(config: ExtractionConfig, family: str | None, attention: bool = False) -> dict:
+    # the selection is "layer_selection" here: "layers" already names a model's own list
+    parts = layer_policy_key(config.layers, config.aliases, family, attention)
+    if "layers" in parts:
+        parts["layer_selection"] = parts.pop("layers")
+    return parts
 
 
 def weights_hash(model: Any) -> str:
@@ -159,12 +182,16 @@ def plan_hash(
     metric_hash: str,
     extraction: ExtractionConfig,
     code: str | None = None,
+    family: str | None = None,
 ) -> str:
     """What determines a (model, dataset, metric) result before the model is built.
 
     ``model_options`` should carry the content of any file they name (see
     :func:`file_sha256`), and ``code`` a version of the code that builds the model (see
     :func:`code_version`), so that a changed weights file or plugin is scored again.
+    ``family`` (the model's architecture family) and the extraction's layer policy add
+    what :func:`~brainrank.core.extraction.layers.layer_policy_key` gives: nothing for the
+    default layers of a network without attention, whose hashes are what they were.
     """
     parts: dict[str, Any] = {
         "model": model,
@@ -179,6 +206,7 @@ def plan_hash(
     }
     if code is not None:
         parts["code"] = code
+    parts.update(_policy(extraction, family))
     return feature_key(parts)
 
 

@@ -104,6 +104,13 @@ class ModelSource:
         """An object built in this process cannot be rebuilt by a Dask worker."""
         return self.model is not None
 
+    @property
+    def family(self) -> str | None:
+        """The model's architecture family (part of the plan hash where the layer policy
+        depends on it: attention sub-layers)."""
+        holder = self.spec if self.spec is not None else self.model
+        return getattr(getattr(holder, "metadata", None), "family", None)
+
 
 @dataclass(frozen=True)
 class DatasetSource:
@@ -302,7 +309,8 @@ def plan(
             for metric_id, metric_hash in keys:
                 digest = plan_hash(source.identifier, source.content, identifier,
                                    dataset.stimuli_hash, dataset.data_hash, metric_hash,
-                                   extraction, code=source.code)  # fmt: skip
+                                   extraction, code=source.code,
+                                   family=source.family)  # fmt: skip
                 combos.append(PlannedCombo(source.identifier, dataset.stimuli_hash,
                                            Combo(identifier, metric_id, metric_hash, digest)))  # fmt: skip
 

@@ -556,6 +556,15 @@ def section_uncalibrated(store: Store, options: ReportOptions) -> Section:
     return section
 
 
+def section_contrasts(store: Store, options: ReportOptions) -> Section:
+    """The seed contrasts (task, data, supervision, architecture), each controlling for the
+    other taxonomy fields: :mod:`brainrank.leaderboard.report_contrasts` (imported here, as it
+    imports this module's Section)."""
+    from brainrank.leaderboard.report_contrasts import section_contrasts as contrasts
+
+    return contrasts(store, options)
+
+
 SECTIONS: list[Callable[[Store, ReportOptions], Section]] = [
     section_ranking,
     section_uncalibrated,
@@ -566,6 +575,7 @@ SECTIONS: list[Callable[[Store, ReportOptions], Section]] = [
     section_families,
     section_taskonomy,
     section_stacking,
+    section_contrasts,
 ]
 
 TITLES = {
@@ -578,6 +588,7 @@ TITLES = {
     section_families: ("families", "Architecture families"),
     section_taskonomy: ("taskonomy", "Neural Taskonomy: task similarity and clustering"),
     section_stacking: ("stacking", "Stacking weights per region"),
+    section_contrasts: ("contrasts", "Controlled contrasts: task, data, supervision, architecture"),
 }
 
 

@@ -123,3 +123,19 @@ def test_a_build_that_differs_from_its_record_recomputes(env, tmp_path):
     assert built == 1
     np.testing.assert_array_equal(again, first)
     assert not records[0].exists()  # forgotten
+
+
+def test_a_record_from_before_attention_layers_builds_the_model_again(env):
+    """A build record written before records said whether the network has attention layers
+    is not trusted: the model is built once more and the record rewritten."""
+    import json
+
+    assert env.run("counted/random")[0] == 1
+    [record] = list((env.cache.root / "models").rglob("*.json"))
+    data = json.loads(record.read_text())
+    assert data["attention"] is False
+    del data["attention"]
+    record.write_text(json.dumps(data))
+    assert env.run("counted/random")[0] == 1
+    assert "attention" in json.loads(record.read_text())
+    assert env.run("counted/random")[0] == 0

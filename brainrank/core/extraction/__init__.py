@@ -3,15 +3,20 @@
 What counts as a layer: every call of a leaf module (a module without children) during the
 forward pass, in the order the calls happen. A convolution and the ReLU after it are two
 layers; a module called twice (torchvision's ResNet blocks call their ReLU twice) gives two
-layers, the second named ``name:2``. Outputs are copied inside the forward hook, before any
-later in-place operation (``ReLU(inplace=True)``, ``out += identity``) can change them.
-Layers whose activations equal an earlier layer's (dropout at eval time, a flatten, a
-pooling that changes nothing) are kept once, under the earlier name; layers whose output is
-one value everywhere (a zero-initialised head of a random network) carry no information and
-are left out (listed in ``info["constant_layers"]``). Both checks run on the first images.
-The model's own output is a layer too (it may come from parameters used directly, not from a
-leaf module). Outputs whose batch dimension comes second (sequence-first transformer layouts)
-are read with the batch first; outputs without one row per image are not layers.
+layers, the second named ``name:2``. Attention adds its query, key and value projections and
+its output (``ATTN.q``, ``ATTN.k``, ``ATTN.v``), computed beside the forward pass without
+changing it. Outputs are copied inside the forward hook, before any later in-place operation
+(``ReLU(inplace=True)``, ``out += identity``) can change them. Layers whose activations equal
+an earlier layer's (dropout at eval time, a flatten, a pooling that changes nothing) are kept
+once, under the earlier name; layers whose output is one value everywhere (a
+zero-initialised head of a random network) carry no information and are left out (listed in
+``info["constant_layers"]``). Both checks run on the first images. The model's own output is
+a layer too (it may come from parameters used directly, not from a leaf module). Outputs
+whose batch dimension comes second (sequence-first transformer layouts) are read with the
+batch first; outputs without one row per image are not layers. ``ExtractionConfig.layers``
+keeps all layers, the architecture's blocks or the layers matching shell patterns, and
+``ExtractionConfig.aliases`` may also keep once a layer that is a per-feature affine map of an
+earlier one (see :mod:`~brainrank.core.extraction.layers`).
 
 Per layer the extractor returns the sparse random projections the metrics asked for and,
 when asked, the exact correlation-distance RDM. Without RDMs there is one pass: the layers
@@ -37,8 +42,14 @@ from __future__ import annotations
 from brainrank.core.extraction.capture import extract_features
 from brainrank.core.extraction.config import EXTRACTION_VERSION, ExtractionConfig
 from brainrank.core.extraction.layers import (
+    ALIAS_CHOICES,
+    LAYER_CHOICES,
     PROBE_IMAGES,
     LayerInfo,
+    LayerSelection,
+    block_modules,
+    hooked_modules,
+    kept_layers,
     layer_activations,
     leaf_modules,
     probe_layers,
@@ -56,15 +67,21 @@ from brainrank.core.extraction.planning import (
 )
 
 __all__ = [
+    "ALIAS_CHOICES",
     "DEVICE_MEMORY_SHARE",
     "EXTRACTION_VERSION",
+    "LAYER_CHOICES",
     "PROBE_IMAGES",
     "SMALLEST_PASS_BYTES",
     "SPARE_IMAGES",
     "STREAM_IMAGES",
     "ExtractionConfig",
     "LayerInfo",
+    "LayerSelection",
+    "block_modules",
     "extract_features",
+    "hooked_modules",
+    "kept_layers",
     "layer_activations",
     "leaf_modules",
     "pass_budget",

@@ -24,7 +24,8 @@ from brainrank.core.extraction.layers import (
     _Hooks,
     _rows_first,
     _StopForward,
-    leaf_modules,
+    hooked_modules,
+    kept_layers,
     probe_layers,
 )
 from brainrank.core.extraction.planning import (
@@ -174,10 +175,8 @@ def extract_features(
         raise InputError("feature extraction needs at least 2 stimuli.")
     n_probe = min(n, config.batch_size, PROBE_IMAGES)
     first = [stimuli.image(s) for s in stimuli.stimulus_ids[:n_probe]]
-    infos = probe_layers(model, first, config.device)
-    layers = [info for info in infos if info.duplicate_of is None and not info.constant]
-    duplicates = {info.name: info.duplicate_of for info in infos if info.duplicate_of}
-    constant = [info.name for info in infos if info.constant and info.duplicate_of is None]
+    infos = probe_layers(model, first, config.device, config.layers, config.aliases)
+    layers, dropped = kept_layers(infos)
     if not layers:
         raise InputError(
             f"every layer of model {model.identifier!r} is constant on the first images "
@@ -200,7 +199,7 @@ def extract_features(
                 state.raw[k] = []
         states[info.name] = state
 
-    modules = leaf_modules(model.module, model.layers)
+    modules = hooked_modules(model.module, model.layers, config.layers)
     run = _Extraction(model, stimuli, config, states, axes, layers, modules, progress)
     if not (request.rdm or request.gram):
         chunk = _stream(run)
@@ -235,8 +234,9 @@ def extract_features(
         stimulus_ids=stimuli.stimulus_ids,
         layers=out_layers,
         info={
-            "duplicates": duplicates,
-            "constant_layers": constant,
+            **dropped,
+            "layers": config.layers,
+            "aliases": config.aliases,
             "passes": n_passes,
             "images_per_chunk": chunk,
             "projection_seed": config.projection_seed,

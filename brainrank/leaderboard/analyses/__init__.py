@@ -22,6 +22,12 @@ CI or effect size is given: the result carries a ``reason`` / ``note`` instead.
   and per region with Holm-corrected p-values.
 - :func:`generalisation`: layers chosen on one dataset, scored on another (NSD's shared
   images vs each subject's own images).
+- The controlled contrasts of the NSD paper (:mod:`~brainrank.leaderboard.analyses.contrasts`):
+  :func:`task_contrast`, :func:`task_cluster_contrast`, :func:`data_contrast`,
+  :func:`supervision_contrast` (self-supervised vs supervised), :func:`architecture_contrast`,
+  each within matched sets of models that agree on the other factors, and the general
+  :func:`controlled_contrast`; :func:`seed_contrasts` runs them all (paired t-tests, Hedges'
+  g, bootstrap CIs, Holm or Bonferroni).
 - Neural Taskonomy (Wang, Tarr & Wehbe 2019): :func:`voxel_significance` /
   :func:`encoding_significance` (read the held-out r and FDR-adjusted permutation p-values
   that the ``encoding:taskonomy`` metric stores; nothing is fitted here),
@@ -38,6 +44,18 @@ on the tables of :mod:`~brainrank.leaderboard.analyses.tables`; every function i
 
 from __future__ import annotations
 
+from brainrank.leaderboard.analyses.contrasts import (
+    CONTRASTS,
+    Comparison,
+    ContrastResult,
+    architecture_contrast,
+    controlled_contrast,
+    data_contrast,
+    seed_contrasts,
+    supervision_contrast,
+    task_cluster_contrast,
+    task_contrast,
+)
 from brainrank.leaderboard.analyses.mouse import (
     TrainedVsRandom,
     metric_agreement,
@@ -66,15 +84,21 @@ from brainrank.leaderboard.analyses.taskonomy import (
 )
 
 __all__ = [
+    "CONTRASTS",
     "SEED_METRICS",
+    "Comparison",
+    "ContrastResult",
     "FamilyComparison",
     "TaskTree",
     "TrainedVsRandom",
     "VoxelSignificance",
+    "architecture_contrast",
     "best_layer_depth",
     "cluster_tasks",
     "compare_with_clusters",
     "contrast_map",
+    "controlled_contrast",
+    "data_contrast",
     "encoding_significance",
     "family_comparison",
     "generalisation",
@@ -83,7 +107,11 @@ __all__ = [
     "overall_ranking",
     "region_scores",
     "scipy_spearman",
+    "seed_contrasts",
     "significant_maps",
+    "supervision_contrast",
+    "task_cluster_contrast",
+    "task_contrast",
     "task_similarity",
     "trained_vs_random",
     "voxel_significance",

@@ -29,6 +29,24 @@ class Block(nn.Module):
         return self.relu(out)
 
 
+class ConvNorm(nn.Module):
+    """A convolution, an eval-mode batch norm with non-trivial statistics, a ReLU."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(3)
+        self.conv = nn.Conv2d(3, 6, 3, padding=1)
+        self.bn = nn.BatchNorm2d(6)
+        self.bn.running_mean.normal_()
+        self.bn.running_var.uniform_(0.2, 5.0)
+        self.bn.weight.data.normal_()  # some slopes negative
+        self.relu = nn.ReLU()
+        self.pool = nn.AdaptiveAvgPool2d(2)
+
+    def forward(self, x):
+        return self.pool(self.relu(self.bn(self.conv(x))))
+
+
 def toy_module() -> nn.Module:
     torch.manual_seed(0)
     return nn.Sequential(

@@ -22,11 +22,14 @@ from brainrank.core.registry import Registry
 from brainrank.core.scores import FeatureRequest
 
 #: Per family, the kinds of module (class names) whose outputs must be among the extracted
-#: layers of a model of that family. The layer-policy work (q, k, v and the attention output
-#: of every ViT as layers) extends the ViT entries.
+#: layers of a model of that family; ``q``, ``k``, ``v``: attention's query, key and value
+#: projections (brainrank.core.extraction.layers), with the attention output (timm's ``proj``,
+#: a Linear; the output of an ``nn.MultiheadAttention`` itself).
 EXPECTED_LAYER_KINDS: dict[str, set[str]] = {
     "resnet": {"Conv2d", "BatchNorm2d", "ReLU", "MaxPool2d", "AdaptiveAvgPool2d"},
-    "vit": {"Conv2d", "LayerNorm", "Linear", "GELU"},
+    "vit": {"Conv2d", "LayerNorm", "Linear", "GELU", "q", "k", "v"},
+    # ViTs on nn.MultiheadAttention (torchvision, open_clip)
+    "vit-mha": {"Conv2d", "LayerNorm", "Linear", "GELU", "q", "k", "v", "MultiheadAttention"},
     # (an AlexNet's 6 x 6 adaptive pooling of a 6 x 6 map repeats its last max pool: a
     # duplicate layer, dropped)
     "alexnet-gn": {"Conv2d", "GroupNorm", "ReLU", "MaxPool2d", "Linear", "BatchNorm1d", "L2Norm"},
@@ -66,12 +69,51 @@ def random_values(state: dict[str, torch.Tensor], seed: int = 7) -> dict[str, to
 
 
 def layer_kinds(model, features) -> set[str]:
+    """The class names of the modules the layers come from; ``q``, ``k``, ``v`` for an
+    attention module's query, key and value projections."""
     modules = dict(model.module.named_modules())
     kinds = set()
     for layer in features:
         name = layer.name.split(":")[0]
-        kinds.add(type(modules[name]).__name__ if name in modules else name)
+        parent, _, last = name.rpartition(".")
+        if name in modules:
+            kinds.add(type(modules[name]).__name__)
+        elif last in ("q", "k", "v") and parent in modules:
+            kinds.add(last)
+        else:
+            kinds.add(name)
     return kinds
+
+
+def check_hooks_change_nothing(model, stimuli) -> None:
+    """The model's outputs with every extraction hook attached (q, k, v computed) are its
+    outputs without them, bit for bit (on a copy whose all-zero weights, such as a random
+    torchvision ViT's head, are filled, so that the outputs depend on the image)."""
+    import copy
+    import dataclasses
+
+    from brainrank.core.extraction.layers import _forward, _Hooks, hooked_modules
+
+    module = copy.deepcopy(model.module)
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for parameter in module.parameters():
+            if parameter.numel() > 1 and not parameter.any():
+                parameter.copy_(torch.randn(parameter.shape, generator=generator) * 0.02)
+    model = dataclasses.replace(model, module=module)
+    x = torch.stack([model.preprocess(stimuli.image(s)) for s in stimuli.stimulus_ids])
+    with torch.inference_mode():
+        plain = model.module(x)
+    captured, seen = [], []
+    handle = model.module.register_forward_hook(lambda _m, _i, out: captured.append(out))
+    try:
+        with _Hooks(hooked_modules(model.module)) as hooks:
+            hooks.handler = lambda name, _module, _tensor: seen.append(name)
+            _forward(model, x, hooks)
+    finally:
+        handle.remove()
+    assert any(name.endswith(".v") for name in seen)
+    assert plain.std(dim=0).max() > 0 and torch.equal(plain, captured[0])
 
 
 def extract(model, stimuli):
@@ -104,6 +146,8 @@ def check_family(trained, random, stimuli, family: str | None, expected: dict[st
         kinds = EXPECTED_LAYER_KINDS[family]
         assert kinds <= layer_kinds(trained, features), kinds - layer_kinds(trained, features)
         assert all(np.isfinite(layer.rdm).all() for layer in features)
+        if family.startswith("vit"):
+            check_hooks_change_nothing(trained, stimuli)
     a, b = outputs(trained, stimuli), outputs(random, stimuli)
     assert all(torch.isfinite(t).all() for t in a)
     assert not all(
@@ -556,3 +600,14 @@ def test_every_checkpoint_family_is_listed_with_its_file(registry):
         spec = registry.get("model", f"torchvision/resnet50@{r.tag}")
         assert spec.metadata.training_data == "ImageNet-1k" and spec.metadata.trained
         assert spec.metadata.task.endswith("self-supervision")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("identifier", ["torchvision/vit_b_16:random", "openclip/vit-b-32:random"])
+def test_vits_on_multihead_attention_have_q_k_v_layers(identifier, tiny_stimuli):
+    """torchvision's and open_clip's ViTs (nn.MultiheadAttention) through their plugins:
+    q, k, v and the attention output are layers, and the hooks change no output."""
+    model = brainrank.load_model(identifier)
+    kinds = layer_kinds(model, extract(model, tiny_stimuli))
+    assert EXPECTED_LAYER_KINDS["vit-mha"] <= kinds, EXPECTED_LAYER_KINDS["vit-mha"] - kinds
+    check_hooks_change_nothing(model, tiny_stimuli)
