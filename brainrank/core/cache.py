@@ -57,13 +57,19 @@ class FeatureCache:
         if meta is None:
             return False
         have = set(meta["projection_dims"])
-        return request.projection_dims <= have and (meta["rdm"] or not request.rdm)
+        return (
+            request.projection_dims <= have
+            and (meta["rdm"] or not request.rdm)
+            and (bool(meta.get("spectrum", False)) or not request.spectrum)
+        )
 
     def stored_request(self, key: str) -> FeatureRequest | None:
         meta = self._meta(key)
         if meta is None:
             return None
-        return FeatureRequest(frozenset(meta["projection_dims"]), bool(meta["rdm"]))
+        return FeatureRequest(
+            frozenset(meta["projection_dims"]), bool(meta["rdm"]), bool(meta.get("spectrum"))
+        )
 
     def _meta(self, key: str) -> dict[str, Any] | None:
         path = self._dir(key) / "meta.json"
@@ -131,9 +137,17 @@ class FeatureCache:
                             if name.startswith("proj_")
                         }
                         rdm = np.asarray(arrays["rdm"]) if "rdm" in arrays.files else None
+                        spectrum = (
+                            np.asarray(arrays["spectrum"]) if "spectrum" in arrays.files else None
+                        )
                 except Exception as exc:  # BadZipFile, zlib.error, EOFError, OSError, ...
                     raise _CorruptEntry(f"{path.name}: {type(exc).__name__}: {exc}") from exc
                 _check_arrays(path.name, projections, rdm, n, meta)
+                if bool(meta.get("spectrum")) and (spectrum is None or spectrum.shape != (n,)):
+                    raise _CorruptEntry(
+                        f"{path.name}: the covariance spectrum that meta.json lists is missing "
+                        f"or not ({n},)"
+                    )
                 layers.append(
                     LayerFeatures(
                         name=entry["name"],
@@ -143,6 +157,7 @@ class FeatureCache:
                         shape=tuple(entry["shape"]),
                         projections=projections,
                         rdm=rdm,
+                        spectrum=spectrum,
                     )
                 )
         except _CorruptEntry as exc:
@@ -199,6 +214,8 @@ class FeatureCache:
                 arrays = {f"proj_{k}": v for k, v in layer.projections.items()}
                 if layer.rdm is not None:
                     arrays["rdm"] = layer.rdm
+                if layer.spectrum is not None:
+                    arrays["spectrum"] = layer.spectrum
                 np.savez(tmp / file, **arrays)
                 entries.append(
                     {
@@ -217,6 +234,7 @@ class FeatureCache:
                 "stimulus_ids": list(features.stimulus_ids),
                 "projection_dims": sorted(info.get("projection_dims", [])),
                 "rdm": bool(info.get("rdm", False)),
+                "spectrum": bool(info.get("spectrum", False)),
                 "layers": entries,
                 "info": info,
             }

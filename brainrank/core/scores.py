@@ -23,19 +23,29 @@ from brainrank.core.errors import InputError
 
 @dataclass(frozen=True)
 class FeatureRequest:
-    """What a metric needs from feature extraction: projections of given dimensions and/or
-    exact RDMs. Requests of several metrics are merged so features are extracted once."""
+    """What a metric needs from feature extraction: projections of given dimensions, exact
+    RDMs and/or each layer's covariance spectrum (``spectrum``: the eigenvalues of the
+    features' covariance over stimuli, from the same exact Gram matrix as the RDM). Requests
+    of several metrics are merged so features are extracted once."""
 
     projection_dims: frozenset[int] = frozenset()
     rdm: bool = False
+    spectrum: bool = False
 
     def __or__(self, other: FeatureRequest) -> FeatureRequest:
-        return FeatureRequest(self.projection_dims | other.projection_dims, self.rdm or other.rdm)
+        return FeatureRequest(
+            self.projection_dims | other.projection_dims,
+            self.rdm or other.rdm,
+            self.spectrum or other.spectrum,
+        )
 
 
 @dataclass
 class LayerFeatures:
-    """Features of one layer: projections ``{k: (n, min(k, p))}`` and the exact RDM."""
+    """Features of one layer: projections ``{k: (n, min(k, p))}``, the exact RDM and the
+    covariance spectrum (``(n,)`` eigenvalues, largest first, of the features' covariance
+    over stimuli; see :func:`brainrank.core.dimensionality.covariance_spectrum`), each when
+    requested."""
 
     name: str
     index: int
@@ -44,6 +54,7 @@ class LayerFeatures:
     shape: tuple[int, ...]
     projections: dict[int, np.ndarray] = field(default_factory=dict)
     rdm: np.ndarray | None = None
+    spectrum: np.ndarray | None = None
 
 
 @dataclass

@@ -99,6 +99,10 @@ def row_flags(frame: pd.DataFrame, floor: float = CEILING_FLOOR) -> pd.Series:
     return pd.Series(out, index=frame.index, dtype=object)
 
 
+#: metrics whose values describe a model's features instead of comparing them with the brain
+#: (one value per layer, e.g. the effective dimensionality): never ranked
+DESCRIPTIVE_METRICS = ("effective-dimensionality",)
+
 VALUES = ("auto", "score", "normalized")
 SIMULATED = "simulated"
 REAL = "real"
@@ -789,6 +793,15 @@ def rank_models(
         if lacking:
             raise InputError(f"these rows have no column {sorted(lacking)} to rank on.")
     data = frame[~frame["selection"].isin(NOT_SUMMARY)] if not frame.empty else frame
+    descriptive = sorted(set(data["metric"].astype(str)) & set(DESCRIPTIVE_METRICS)) if len(
+        data) else []  # fmt: skip
+    if descriptive:
+        data = data[~data["metric"].astype(str).isin(DESCRIPTIVE_METRICS)]
+        if data.empty:
+            raise InputError(
+                f"{', '.join(descriptive)} describes each layer's features and is never ranked; "
+                "read its values with brainrank.leaderboard.scores(metric=...) or the analyses."
+            )
     if data.empty:
         return []
     data = _with_config(data)
@@ -833,6 +846,11 @@ def rank_models(
             )
     if len(out) > 1:
         out[0].notes.insert(0, "Simulated and real data are ranked apart, never averaged together.")
+    if descriptive and out:
+        out[0].notes.append(
+            f"Not ranked: {', '.join(descriptive)} (describes each layer's features, not a "
+            "comparison with the brain)."
+        )
     return out
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from brainrank.core.dimensionality import covariance_spectrum
 from brainrank.core.errors import InputError
 from brainrank.core.extraction.arenas import _Arena, _DeviceArena, _on_device
 from brainrank.core.extraction.config import EXTRACTION_VERSION, ExtractionConfig
@@ -186,7 +187,8 @@ def extract_features(
     where = config.device if on_device else None  # accumulators' device
     states: dict[str, _LayerState] = {}
     for info in layers:
-        state = _LayerState(info, GramAccumulator(n, device=where) if request.rdm else None)
+        exact = request.rdm or request.spectrum  # both come from the exact Gram matrix
+        state = _LayerState(info, GramAccumulator(n, device=where) if exact else None)
         state.projected = sorted(k for k in request.projection_dims if info.size > k)
         if state.projected:
             state.projection = SparseRandomProjection(
@@ -199,7 +201,7 @@ def extract_features(
 
     modules = leaf_modules(model.module, model.layers)
     run = _Extraction(model, stimuli, config, states, axes, layers, modules, progress)
-    if not request.rdm:
+    if not (request.rdm or request.spectrum):
         chunk = _stream(run)
         n_passes = 1
     else:
@@ -222,7 +224,8 @@ def extract_features(
                 n_features=info.size,
                 shape=info.shape,
                 projections=projections,
-                rdm=state.gram.rdm("correlation") if state.gram is not None else None,
+                rdm=state.gram.rdm("correlation") if request.rdm else None,
+                spectrum=covariance_spectrum(state.gram.raw) if request.spectrum else None,
             )
         )
         states[info.name] = None  # type: ignore[assignment]  # free the accumulators
@@ -239,6 +242,7 @@ def extract_features(
             "projection_scheme": SCHEME,
             "projection_dims": sorted(request.projection_dims),
             "rdm": request.rdm,
+            "spectrum": request.spectrum,
             "extraction_version": EXTRACTION_VERSION,
         },
     )
