@@ -1,8 +1,9 @@
 """The default suite: what ``brainrank run`` scores when nothing is selected.
 
 A handful of models that need no download (random initialisations and baselines), the
-default datasets that are present offline, and every metric (presets excluded). On the embedded ``simulated``
-dataset it finishes in a few minutes on a laptop CPU.
+default datasets that are present offline, and every metric (presets and descriptive metrics
+excluded). On the embedded ``simulated`` dataset it finishes in a few minutes on a laptop
+CPU.
 """
 
 from __future__ import annotations
@@ -39,5 +40,10 @@ def default_datasets(registry: Registry, data_dir=None) -> list[str]:
 
 def default_metrics(registry: Registry) -> list[str]:
     """Every metric, in its default configuration: presets (``srp-ridge:mouse``...) are
-    variants a user asks for by name."""
-    return [m for m in registry.identifiers("metric") if ":" not in m]
+    variants a user asks for by name, and so are the metrics that describe features rather
+    than compare them with the brain (``effective-dimensionality``)."""
+    from brainrank.leaderboard.ranking import DESCRIPTIVE_METRICS
+
+    return [
+        m for m in registry.identifiers("metric") if ":" not in m and m not in DESCRIPTIVE_METRICS
+    ]

@@ -46,7 +46,7 @@ from __future__ import annotations
 import fnmatch
 import math
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -771,6 +771,8 @@ def rank_models(
     species: Mapping[str, Any] | None = None,
     min_units: int = MIN_UNITS,
     include_uncalibrated: bool = False,
+    rank_intervals: Callable[[Ranking, pd.DataFrame, str | None], tuple[pd.DataFrame, list[str]]]
+    | None = None,
 ) -> list[Ranking]:
     """The rankings of the score rows in ``frame`` (one for real data, one for simulated
     data, each present only when it has rows); see the module docstring for the definition.
@@ -781,7 +783,10 @@ def rank_models(
     ``value``: ``auto``, ``score`` or ``normalized``. ``species``: dataset -> species, to
     keep simulated data apart. ``include_uncalibrated``: rank configurations whose
     ``calibrated`` is false too (with their chance levels); otherwise they are left out
-    and named in the notes.
+    and named in the notes. ``rank_intervals``: called with each ranking, its rows and
+    ``selection``, it returns a frame of ``model``, ``rank_low``, ``rank_high`` and notes
+    (:func:`brainrank.leaderboard.uncertainty.interval_source`); the columns go after
+    ``rank``, the notes under the others. The ranked values are unchanged.
     """
     if value not in VALUES:
         raise InputError(f"value must be one of {', '.join(VALUES)}, not {value!r}.")
@@ -838,6 +843,8 @@ def rank_models(
                 seed=seed, min_units=min_units,
             )
         )  # fmt: skip
+        if rank_intervals is not None:
+            _attach_intervals(out[-1], *rank_intervals(out[-1], rows, selection))
         if left_out.get(group):
             out[-1].notes.append(
                 "Left out, not calibrated (a seed paper's protocol whose expected score "
@@ -852,6 +859,21 @@ def rank_models(
             "comparison with the brain)."
         )
     return out
+
+
+def _attach_intervals(ranking: Ranking, intervals: pd.DataFrame, notes: list[str]) -> None:
+    """``rank_low`` and ``rank_high`` after ``rank`` (missing: NA), and their notes."""
+    table = ranking.table
+    found = intervals.set_index("model") if not intervals.empty else None
+    position = table.columns.get_loc("rank") + 1
+    for offset, column in enumerate(("rank_low", "rank_high")):
+        values = pd.array([pd.NA] * len(table), dtype="Int64")
+        if found is not None:
+            for i, model in enumerate(table["model"]):
+                if model in found.index and pd.notna(table["rank"].iloc[i]):
+                    values[i] = int(found.loc[model, column])
+        table.insert(position + offset, column, values)
+    ranking.notes.extend(notes)
 
 
 def combined(rankings: Sequence[Ranking]) -> pd.DataFrame:
