@@ -455,8 +455,14 @@ def _difference_test(draws: Draws, a: int, b: int, columns: Sequence[str] | None
     df = total**2 / sum(v**2 / d for v, d in zip(variances, dfs, strict=True) if v > 0)
     se = math.sqrt(total)
     t = diff / se
-    p = float(2 * stats._sps().t.sf(abs(t), df))
+    p = float(_p_value(t, df))
     return _Test(diff, se, df, t, p)
+
+
+def _p_value(t: Any, df: Any) -> Any:
+    """Two-sided p-value of t with df degrees of freedom (Student's t distribution)."""
+    with np.errstate(invalid="ignore"):
+        return 2 * stats._sps().t.sf(np.abs(t), df)
 
 
 def adjust(p_values: Any, correction: str = "holm") -> np.ndarray:
@@ -473,13 +479,37 @@ def pairwise_tests(draws: Draws, *, correction: str = "holm", alpha: float = 0.0
     """Every pair of models: ``difference`` (a - b in the ranked value), its standard error,
     ``t``, ``df``, ``p`` and ``p_adjusted`` (over all pairs, ``correction``), and whether a
     beats b (``a_better``: adjusted p < ``alpha`` and difference > 0) or b beats a."""
-    rows = []
-    for i in range(len(draws.models)):
-        for j in range(i + 1, len(draws.models)):
-            test = _difference_test(draws, i, j)
-            rows.append({"a": draws.models[i], "b": draws.models[j], "difference": test.difference,
-                         "se": test.se, "t": test.t, "df": test.df, "p": test.p})  # fmt: skip
-    table = pd.DataFrame(rows, columns=["a", "b", "difference", "se", "t", "df", "p"])
+    m, c = len(draws.models), len(draws.columns)
+    first, second = np.triu_indices(m, k=1)
+    observed = np.mean([draws.column_observed[col] for col in draws.columns], axis=0)
+    difference = observed[first] - observed[second]
+    # per column the variance of every pair's drawn difference, from the draws' covariance
+    variances, dfs = [], []
+    for col in draws.columns:
+        unit, factor, df = draws.plan_of[col]
+        if unit == FIXED:
+            continue
+        cov = np.atleast_2d(np.cov(draws.column_draws[col].T, ddof=1))
+        pair = cov[first, first] + cov[second, second] - 2 * cov[first, second]
+        variances.append(np.clip(pair, 0.0, None) * factor / c**2)
+        dfs.append(df)
+    nan = np.full(first.size, np.nan)
+    if variances:
+        v = np.stack(variances)  # (columns, pairs)
+        total = v.sum(axis=0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            df = total**2 / (v**2 / np.asarray(dfs)[:, None]).sum(axis=0)
+            se = np.sqrt(total)
+            t = difference / se
+        p = np.where(total > 0, _p_value(t, df), np.where(difference == 0, np.nan, 0.0))
+        se, t, df = np.where(total > 0, se, 0.0), np.where(total > 0, t, nan), np.where(
+            total > 0, df, nan)  # fmt: skip
+    else:
+        se, t, df, p = nan, nan, nan, nan
+    models = np.asarray(draws.models, dtype=object)
+    table = pd.DataFrame({"a": models[first], "b": models[second], "difference": difference,
+                          "se": se, "t": t, "df": df, "p": p},
+                         columns=["a", "b", "difference", "se", "t", "df", "p"])  # fmt: skip
     table["p_adjusted"] = adjust(table["p"].to_numpy(dtype=np.float64), correction) if len(
         table) else []  # fmt: skip
     with np.errstate(invalid="ignore"):

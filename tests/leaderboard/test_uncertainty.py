@@ -104,6 +104,19 @@ def test_with_neuroids_as_units_the_test_is_the_paired_z_test_over_neuroids():
     assert row["p"] == pytest.approx(reference.pvalue, rel=0.1, abs=1e-4)
 
 
+def test_the_pairwise_table_is_each_pairs_own_test():
+    cells, arrays = neuroid_cells({"a": 0.33, "b": 0.3, "c": 0.31}, n_neuroids=(30, 90))
+    more = subject_cells({"a": 0.3, "b": 0.25, "c": 0.3}, n_subjects=6, dataset="e")
+    draws = bootstrap(pd.concat([cells, more]), arrays, n_boot=500, seed=0)
+    table = pairwise_tests(draws)
+    for row in table.itertuples():
+        test = uncertainty._difference_test(draws, draws.models.index(row.a),
+                                            draws.models.index(row.b))  # fmt: skip
+        assert (row.difference, row.se, row.t, row.df, row.p) == pytest.approx(
+            (test.difference, test.se, test.t, test.df, test.p), rel=1e-9)  # fmt: skip
+    assert 5 < table["df"].min() < 90  # Welch-Satterthwaite between the two columns
+
+
 def test_pairs_are_adjusted_together_holm_or_bh():
     cells, arrays = neuroid_cells({"a": 0.33, "b": 0.3, "c": 0.3, "d": 0.2}, n_neuroids=40)
     draws = bootstrap(cells, arrays, n_boot=1000, seed=0)
@@ -170,14 +183,7 @@ def test_the_pairwise_test_is_calibrated_fast(make):
 
 def test_the_calibration_check_catches_a_normal_reference_over_few_subjects(monkeypatch):
     """Mutation: z instead of t with 5 degrees of freedom: about 10% false positives."""
-    real = uncertainty._difference_test
-
-    def normal(draws, a, b, columns=None):
-        test = real(draws, a, b, columns)
-        test.p = float(2 * scipy.stats.norm.sf(abs(test.t)))
-        return test
-
-    monkeypatch.setattr(uncertainty, "_difference_test", normal)
+    monkeypatch.setattr(uncertainty, "_p_value", lambda t, df: 2 * scipy.stats.norm.sf(abs(t)))
     assert false_positive_rate(equal_over_subjects, n_draws=400, n_boot=200) > 0.07
 
 

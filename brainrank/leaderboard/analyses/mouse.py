@@ -420,30 +420,74 @@ class OptionSweep:
     notes: list[str] = field(default_factory=list)
 
 
-def option_datasets(frame: pd.DataFrame, option: str) -> dict[Any, str]:
-    """``{option value: dataset}`` for the datasets of ``frame`` built with ``option`` set:
-    read from a ``dataset_options`` column (a dict per row) where the rows carry one, else
-    from the dataset identifier, where the option is written ``option=value`` between
-    brackets or parentheses (``allen/natural-scenes[reliability_threshold=0.5]``). Values are
-    numbers where they parse as numbers."""
-    import re
+def option_datasets(frame: pd.DataFrame, option: str, default: Any = None) -> dict[Any, str]:
+    """``{option value: dataset}`` for the datasets of ``frame`` built with ``option`` set.
 
+    A dataset built with options other than its factory's defaults is a dataset entry of
+    its own, named by them in parentheses (``allen/natural-scenes(reliability_threshold=0.5)``,
+    ``allen/natural-scenes(cre_lines=["Cux2-CreERT2"])``; values bare or JSON, as
+    ``brainrank run --dataset-option`` writes them); rows may also carry a
+    ``dataset_options`` column (a dict per row). ``default``: the factory's default value
+    of ``option``, which names the base dataset itself (an option set to its default is no
+    option): the base entry is then that value's dataset, when some variant of it is there.
+    Values are numbers where they read as numbers; a list of one value is that value, a
+    longer list its values joined by commas."""
     found: dict[Any, str] = {}
     if "dataset_options" in frame.columns:
         for dataset, options in zip(frame["dataset"], frame["dataset_options"], strict=True):
             if isinstance(options, dict) and option in options:
                 found.setdefault(_option_value(options[option]), str(dataset))
-    pattern = re.compile(r"[\[\(,;\s]" + re.escape(option) + r"=([^\]\),;\s]+)")
+    bases = set()
     for dataset in sorted(set(frame["dataset"].astype(str))):
-        match = pattern.search(dataset)
-        if match:
-            found.setdefault(_option_value(match.group(1)), dataset)
+        base, options = _variant_options(dataset)
+        if option in options:
+            found.setdefault(_option_value(options[option]), dataset)
+            bases.add(base)
+    if default is not None:
+        for base in sorted(bases):
+            if base in set(frame["dataset"].astype(str)):
+                found.setdefault(_option_value(default), base)
     return found
+
+
+def _variant_options(identifier: str) -> tuple[str, dict[str, Any]]:
+    """``("allen/natural-scenes", {"reliability_threshold": 0.5})`` from
+    ``"allen/natural-scenes(reliability_threshold=0.5)"``; ``(identifier, {})`` when it names
+    no options (or they cannot be read)."""
+    import json
+    import re
+
+    start = identifier.find("(")
+    if start < 0 or not identifier.endswith(")"):
+        return identifier, {}
+    text, options, decoder, position = identifier[start + 1 : -1], {}, json.JSONDecoder(), 0
+    key = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)=")
+    while position < len(text):
+        match = key.match(text, position)
+        if match is None:
+            return identifier, {}
+        position = match.end()
+        value: Any = None
+        end = -1
+        if position < len(text) and text[position] in '["{':
+            try:
+                value, end = decoder.raw_decode(text, position)
+            except ValueError:
+                end = -1
+        if end < 0:
+            comma = text.find(",", position)
+            end = len(text) if comma < 0 else comma
+            value = text[position:end]
+        options[match.group(1)] = value
+        position = end + 1
+    return identifier[:start], options
 
 
 def _option_value(text: Any) -> Any:
     if isinstance(text, (list, tuple)):
-        return ",".join(str(t) for t in text)
+        return _option_value(text[0]) if len(text) == 1 else ",".join(str(t) for t in text)
+    if isinstance(text, bool) or text is None:
+        return str(text)
     try:
         return float(text)
     except (TypeError, ValueError):
@@ -455,6 +499,7 @@ def option_sweep(
     option: str,
     datasets: Mapping[Any, str] | None = None,
     *,
+    default: Any = None,
     metric: str = "srp-ridge",
     selection: str = "max",
     n_boot: int = 1000,
@@ -464,8 +509,10 @@ def option_sweep(
     stored in the ``dataset`` column}; default :func:`option_datasets`), one column per
     value, and per value the mean over models with a bootstrap CI across models (as the
     mouse paper's Figure 6 and Figure 10). Datasets built with other options are other
-    data: each is a separate dataset entry of the leaderboard."""
-    datasets = dict(option_datasets(frame, option) if datasets is None else datasets)
+    data: each is a separate dataset entry of the leaderboard. ``default``: the factory's
+    default value of ``option`` (its dataset is the base entry, see
+    :func:`option_datasets`)."""
+    datasets = dict(option_datasets(frame, option, default) if datasets is None else datasets)
     if not datasets:
         raise InputError(
             f"no datasets built with dataset option {option!r} in these rows: score the "
@@ -517,6 +564,7 @@ def reliability_sweep(
     *,
     metrics: Sequence[str] = SEED_METRICS,
     option: str = "reliability_threshold",
+    default: Any = 0.8,
     selection: str = "max",
     n_boot: int = 1000,
     seed: int = 0,
@@ -525,18 +573,19 @@ def reliability_sweep(
     Figure 6): per metric, every model's score at each split-half reliability threshold of
     the Allen neurons kept (``allen/natural-scenes`` built with ``reliability_threshold``),
     and the mean over models with a bootstrap CI across models. Metrics without such
-    scores are left out."""
+    scores are left out. ``default``: the threshold of the base dataset (the Allen
+    factory's default and the paper's, 0.8)."""
     out = {}
     for metric in metrics:
         try:
-            out[metric] = option_sweep(frame, option, datasets, metric=metric,
+            out[metric] = option_sweep(frame, option, datasets, default=default, metric=metric,
                                        selection=selection, n_boot=n_boot, seed=seed)  # fmt: skip
         except InputError:
             continue
     if not out:
         raise InputError(
             f"no scores of {', '.join(metrics)} on datasets built with different {option} "
-            f"values: score allen/natural-scenes with each (brainrank run --dataset-option "
+            "values: score allen/natural-scenes with each (brainrank run --dataset-option "
             f"allen/natural-scenes.{option}=0.5 ...)."
         )
     return out

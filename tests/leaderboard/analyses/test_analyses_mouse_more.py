@@ -78,7 +78,7 @@ def sweep_frame(option: str, values: list, n_models: int = 6, seed: int = 1):
     rng = np.random.default_rng(seed)
     parts, truth = [], {}
     for value in values:
-        dataset = f"allen/natural-scenes[{option}={value}]"
+        dataset = f"allen/natural-scenes({option}={value})"
         scores = {}
         for i in range(n_models):
             for metric in ("srp-ridge", "rsa"):
@@ -109,7 +109,7 @@ def test_the_reliability_sweep_reads_datasets_built_with_each_threshold():
         assert row["ci_high"] == pytest.approx(high, abs=0.004)
     explicit = analyses.option_sweep(
         frame, "reliability_threshold",
-        {0.5: "allen/natural-scenes[reliability_threshold=0.5]"}, metric="rsa",
+        {0.5: "allen/natural-scenes(reliability_threshold=0.5)"}, metric="rsa",
     )  # fmt: skip
     assert list(explicit.scores.columns) == [0.5]
     with pytest.raises(InputError, match="--dataset-option"):
@@ -193,3 +193,19 @@ def test_trained_against_random_per_architecture_with_bonferroni():
     assert cells.loc[0, "n"] == 12  # 6 regions x 2 subjects
     with pytest.raises(InputError, match="trained and ':random'"):
         analyses.trained_vs_random_by_architecture(frame, families=["mlp-mixer"])
+
+
+def test_option_values_are_read_from_the_variant_names():
+    frame = pd.DataFrame({"dataset": [
+        "allen/natural-scenes", "allen/natural-scenes(reliability_threshold=0.5)",
+        "allen/natural-scenes(cre_lines=[\"Cux2-CreERT2\"],reliability_threshold=0.7)",
+        "allen/natural-scenes(cre_lines=[\"Rorb\",\"Scnn1a\"])", "other/data(x=1)",
+    ]})  # fmt: skip
+    assert analyses.option_datasets(frame, "reliability_threshold") == {
+        0.5: "allen/natural-scenes(reliability_threshold=0.5)",
+        0.7: 'allen/natural-scenes(cre_lines=["Cux2-CreERT2"],reliability_threshold=0.7)',
+    }
+    with_default = analyses.option_datasets(frame, "reliability_threshold", default=0.8)
+    assert with_default[0.8] == "allen/natural-scenes"  # the default names the base dataset
+    assert set(analyses.option_datasets(frame, "cre_lines")) == {"Cux2-CreERT2", "Rorb,Scnn1a"}
+    assert analyses.option_datasets(frame, "missing") == {}
