@@ -163,8 +163,10 @@ def example_features(
     widths: Sequence[int] = (40, 300, 20),
     seed: int = 0,
 ) -> FeatureSet:
-    """Features of a made-up model for ``dataset``'s stimuli, with every projection size and
-    the RDMs ``request`` asks for (computed exactly as extraction does)."""
+    """Features of a made-up model for ``dataset``'s stimuli, with every projection size,
+    the RDMs and the covariance spectra ``request`` asks for (computed exactly as extraction
+    does)."""
+    from brainrank.core.dimensionality import covariance_spectrum
     from brainrank.core.projection import SparseRandomProjection
     from brainrank.core.rsa import rdm
 
@@ -189,9 +191,13 @@ def example_features(
                 shape=(width,),
                 projections=projections,
                 rdm=rdm(X) if request.rdm else None,
+                spectrum=covariance_spectrum(X.astype(np.float64) @ X.T.astype(np.float64))
+                if request.spectrum
+                else None,
             )
         )
-    info = {"projection_dims": sorted(request.projection_dims), "rdm": request.rdm}
+    info = {"projection_dims": sorted(request.projection_dims), "rdm": request.rdm,
+            "spectrum": request.spectrum}  # fmt: skip
     return FeatureSet("example/model", ids, layers, key="example", info=info)
 
 

@@ -618,7 +618,8 @@ def two_sample_ttest(a: Any, b: Any, equal_var: bool = False) -> TestResult:
         se = np.sqrt(((nx - 1) * vx + (ny - 1) * vy) / df * (1 / nx + 1 / ny))
     else:
         se = np.sqrt(vx / nx + vy / ny)
-        df = (vx / nx + vy / ny) ** 2 / ((vx / nx) ** 2 / (nx - 1) + (vy / ny) ** 2 / (ny - 1))
+        denominator = (vx / nx) ** 2 / (nx - 1) + (vy / ny) ** 2 / (ny - 1)
+        df = (vx / nx + vy / ny) ** 2 / denominator if denominator > 0 else nx + ny - 2.0
     diff = x.mean() - y.mean()
     if se == 0:
         t = np.copysign(np.inf, diff) if diff else np.nan

@@ -403,8 +403,12 @@ def ranks(values: np.ndarray) -> np.ndarray:
     """Ranks of the rows of ``values`` (..., M): 1 for the highest; ties share the better
     rank; NaN ranks last."""
     v = np.where(np.isfinite(values), values, -np.inf)
-    # rank = 1 + number of models strictly better
-    return 1 + (v[..., None, :] > v[..., :, None]).sum(axis=-1)
+    # rank = 1 + the number of models strictly better (sorted once per row, not M x M)
+    flat = v.reshape(-1, v.shape[-1])
+    ordered = np.sort(flat, axis=1)
+    better = np.stack([flat.shape[1] - np.searchsorted(o, row, side="right")
+                       for o, row in zip(ordered, flat, strict=True)])  # fmt: skip
+    return (1 + better).reshape(v.shape)
 
 
 def rank_intervals(draws: Draws, ci: float = 0.95) -> pd.DataFrame:

@@ -30,6 +30,22 @@ CI or effect size is given: the result carries a ``reason`` / ``note`` instead.
   :func:`compare_with_clusters` (agreement with the Taskonomy task clusters),
   :func:`contrast_map` (e.g. 3D vs 2D).
 
+Added for issue 23 (each with its report section in
+:mod:`brainrank.leaderboard.report_analyses`):
+
+- the mouse paper (:mod:`~brainrank.leaderboard.analyses.mouse`): :func:`score_vs_property`
+  and :func:`property_correlations` (Spearman with bootstrap CIs against parameters, ImageNet
+  top-1, number of layers, best-layer depth), :func:`reliability_sweep`,
+  :func:`cre_line_breakdown` and :func:`option_sweep` (datasets built with different options,
+  each a dataset entry of its own), :func:`family_contrast` (Welch's or Student's t, Hedges'
+  g) and :func:`trained_vs_random_by_architecture` (paired t tests, Bonferroni);
+- the NSD paper (:mod:`~brainrank.leaderboard.analyses.nsd`): :func:`generalisation_summary`,
+  :func:`paired_difference` (two metrics, two models or two lists of models),
+  :func:`layer_dimensionality` and :func:`dimensionality_vs_score` (the
+  ``effective-dimensionality`` metric's rows), :func:`subject_references` (human reference
+  points scored by the models' own metric; it needs a loaded dataset and metric, the one
+  function here that does not read the store alone).
+
 One module per paper: :mod:`~brainrank.leaderboard.analyses.mouse`,
 :mod:`~brainrank.leaderboard.analyses.nsd` and :mod:`~brainrank.leaderboard.analyses.taskonomy`,
 on the tables of :mod:`~brainrank.leaderboard.analyses.tables`; every function is also here

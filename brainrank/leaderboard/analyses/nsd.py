@@ -309,9 +309,11 @@ DIMENSIONALITY = "effective-dimensionality"
 
 def layer_dimensionality(frame: pd.DataFrame) -> pd.DataFrame:
     """Each layer's effective dimensionality on each dataset's stimuli, from the rows of the
-    ``effective-dimensionality`` metric: model, dataset, layer, layer_index, relative_depth,
+    ``effective-dimensionality`` metric (one value per layer, repeated in every subject and
+    region of the dataset: taken once): model, dataset, layer, layer_index, relative_depth,
     effective_dimensionality, family, trained."""
     rows = frame[(frame["metric"] == DIMENSIONALITY) & (frame["selection"] == "layer")]
+    rows = rows.drop_duplicates(["model", "dataset", "layer"])
     columns = ["model", "dataset", "layer", "layer_index", "relative_depth",
                "effective_dimensionality", "family", "trained"]  # fmt: skip
     if rows.empty:

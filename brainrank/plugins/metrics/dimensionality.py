@@ -25,10 +25,13 @@ path (content hashes, the store, ``brainrank.leaderboard.scores``) at no cost to
 leaderboard's design; :data:`brainrank.leaderboard.ranking.DESCRIPTIVE_METRICS` keeps it
 out of rankings.
 
-Rows: per layer, ``subject="all"``, ``region="features"``, ``value`` = the effective
-dimensionality (between 1 and ``min(n_stimuli - 1, n_features)``), ``extra``: the number of
-stimuli, the total variance (sum of the eigenvalues) and the first 10 eigenvalues as
-fractions of it. The runner's ``max`` rows name the most high-dimensional layer.
+Rows: per layer and (subject, region) group of the dataset (the plugin contract: a metric
+gives every group a row), ``value`` = the effective dimensionality of the layer on the
+dataset's stimuli (between 1 and ``min(n_stimuli - 1, n_features)``), the same in every
+group: it describes the features, not a region, and is repeated so that it sits beside each
+cell's scores. ``extra``: the number of stimuli, the total variance (sum of the eigenvalues)
+and the first 10 eigenvalues as fractions of it. The runner's ``max`` rows name the most
+high-dimensional layer.
 """
 
 from __future__ import annotations
@@ -71,6 +74,7 @@ class EffectiveDimensionality(Metric):
     def score(self, features: FeatureSet, dataset: Dataset) -> list[Score]:
         rows = []
         n = len(features.stimulus_ids)
+        groups = _groups(dataset)
         for layer in features:
             if layer.spectrum is None:
                 raise InputError(
@@ -81,24 +85,40 @@ class EffectiveDimensionality(Metric):
             total = float(np.clip(spectrum, 0, None).sum())
             value = participation_ratio(spectrum)
             top = np.sort(np.clip(spectrum, 0, None))[::-1][:10]
-            rows.append(
-                Score(
-                    subject=SUBJECT,
-                    region=REGION,
-                    layer=layer.name,
-                    value=value,
-                    n_neuroids=0,
-                    layer_index=layer.index,
-                    relative_depth=layer.relative_depth,
-                    extra={
-                        "n_stimuli": n,
-                        "n_features": int(layer.n_features),
-                        "total_variance": total,
-                        "top_fractions": [float(v / total) for v in top] if total > 0 else [],
-                    },
+            extra = {
+                "n_stimuli": n,
+                "n_features": int(layer.n_features),
+                "total_variance": total,
+                "top_fractions": [float(v / total) for v in top] if total > 0 else [],
+            }
+            for subject, region in groups:
+                rows.append(
+                    Score(
+                        subject=subject,
+                        region=region,
+                        layer=layer.name,
+                        value=value,
+                        n_neuroids=0,
+                        layer_index=layer.index,
+                        relative_depth=layer.relative_depth,
+                        extra=dict(extra),
+                    )
                 )
-            )
         return rows
+
+
+def _groups(dataset: Dataset) -> list[tuple[str, str]]:
+    """The dataset's (subject, region) groups, in its order; one ``("all", "features")``
+    group for a dataset that has neither responses nor RDMs here."""
+    responses = dataset.responses() if dataset is not None else None
+    if responses is not None:
+        pairs = zip(map(str, responses["subject"].values), map(str, responses["region"].values),
+                    strict=True)  # fmt: skip
+        return list(dict.fromkeys(pairs))
+    rdms = dataset.rdms() if dataset is not None else None
+    if rdms is not None:
+        return list(dict.fromkeys((str(d["subject"]), str(d["region"])) for d in rdms.descriptors))
+    return [(SUBJECT, REGION)]
 
 
 @hookimpl

@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import brainrank.testing as bt
 from brainrank.core.errors import InputError
 from brainrank.core.registry import get_registry
 from brainrank.core.scores import FeatureRequest, FeatureSet, LayerFeatures
@@ -33,6 +34,15 @@ def test_one_participation_ratio_per_layer():
     assert rows[1].value == pytest.approx(steep.sum() ** 2 / (steep**2).sum())  # ~3.0
     assert {(r.subject, r.region, r.selection) for r in rows} == {("all", "features", "layer")}
     assert rows[1].extra["top_fractions"][0] == pytest.approx(1 / steep.sum())
+    # on a dataset: the same value in every (subject, region) group, as the contract wants
+    dataset = bt.example_dataset(n_stimuli=10, n_neuroids=3)
+    found = bt.check_metric(metric, dataset)
+    groups = {(r.subject, r.region) for r in found if r.selection == "layer"}
+    assert groups == {("s1", "early"), ("s1", "late"), ("s2", "early"), ("s2", "late")}
+    by_layer = {}
+    for r in found:
+        by_layer.setdefault(r.layer, set()).add(r.value)
+    assert all(len(values) == 1 for values in by_layer.values())
     with pytest.raises(InputError, match="spectrum=True"):
         metric.score(feature_set({"none": None, "x": np.ones(3)}), None)
 
