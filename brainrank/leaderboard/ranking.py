@@ -39,6 +39,11 @@ A model's rank compares like with like:
   resampled within each dataset (each resample recomputes every column, then their mean),
   printed only with at least :data:`MIN_UNITS` units: with fewer, a "95% CI" is little
   more than the units' min and max, and the notes say so.
+- **Rank intervals** (when asked for, ``rank_intervals=``): ``rank_low`` and ``rank_high``
+  after ``rank``, each model's 95% rank interval from the paired bootstrap of
+  :mod:`brainrank.leaderboard.uncertainty`; the ranked values do not change.
+- **Descriptive metrics** (:data:`DESCRIPTIVE_METRICS`, e.g. ``effective-dimensionality``)
+  describe features rather than compare them with a brain: never ranked, named in the notes.
 """
 
 from __future__ import annotations
