@@ -179,8 +179,7 @@ def resampling_plan(
             )
             row.update(
                 unit=FIXED, n_units=len(subjects), df=np.nan, factor=np.nan,
-                reason=(f"held fixed: {len(subjects)} subject(s) (fewer than {min_subjects}) "
-                        f"and {why}"),
+                reason=f"{len(subjects)} subject(s) (fewer than {min_subjects}) and {why}",
             )  # fmt: skip
         rows.append(row)
     columns = ["column", "dataset", "config", "unit", "n_units", "n_subjects", "df", "factor",
