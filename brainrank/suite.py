@@ -1,8 +1,8 @@
 """The default suite: what ``brainrank run`` scores when nothing is selected.
 
 A handful of models that need no download (random initialisations and baselines), the
-default datasets that are present offline, and every metric (presets and the opt-in
-metrics of :data:`OPT_IN_METRICS` excluded). On the embedded ``simulated``
+default datasets that are present offline, and every metric (presets, the opt-in metrics of
+:data:`OPT_IN_METRICS` and descriptive metrics excluded). On the embedded ``simulated``
 dataset it finishes in a few minutes on a laptop CPU.
 """
 
@@ -47,5 +47,12 @@ OPT_IN_METRICS = ("pls", "ridge-cv", "cka", "error-consistency")
 
 def default_metrics(registry: Registry) -> list[str]:
     """Every metric, in its default configuration, except :data:`OPT_IN_METRICS`: presets
-    (``srp-ridge:mouse``...) are variants a user asks for by name."""
-    return [m for m in registry.identifiers("metric") if ":" not in m and m not in OPT_IN_METRICS]
+    (``srp-ridge:mouse``...) are variants a user asks for by name, and so are the metrics that
+    describe features rather than compare them with the brain (``effective-dimensionality``)."""
+    from brainrank.leaderboard.ranking import DESCRIPTIVE_METRICS
+
+    return [
+        m
+        for m in registry.identifiers("metric")
+        if ":" not in m and m not in OPT_IN_METRICS and m not in DESCRIPTIVE_METRICS
+    ]

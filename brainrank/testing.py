@@ -190,7 +190,9 @@ def example_features(
     seed: int = 0,
 ) -> FeatureSet:
     """Features of a made-up model for ``dataset``'s stimuli, with every projection size, the
-    RDMs and the Gram matrices ``request`` asks for (computed exactly as extraction does)."""
+    RDMs, the Gram matrices and the covariance spectra ``request`` asks for (computed exactly
+    as extraction does)."""
+    from brainrank.core.dimensionality import covariance_spectrum
     from brainrank.core.projection import SparseRandomProjection
     from brainrank.core.rsa import rdm
 
@@ -216,12 +218,16 @@ def example_features(
                 projections=projections,
                 rdm=rdm(X) if request.rdm else None,
                 gram=_centred_gram(X) if request.gram else None,
+                spectrum=covariance_spectrum(X.astype(np.float64) @ X.T.astype(np.float64))
+                if request.spectrum
+                else None,
             )
         )
     info = {
         "projection_dims": sorted(request.projection_dims),
         "rdm": request.rdm,
         "gram": request.gram,
+        "spectrum": request.spectrum,
     }
     return FeatureSet("example/model", ids, layers, key="example", info=info)
 

@@ -101,7 +101,11 @@ RANK_VALUE = click.Choice(["auto", "score", "normalized"])
 @click.option("--ranking", "as_ranking", is_flag=True,
               help="csv/json: print the ranking instead of the score rows.")  # fmt: skip
 @click.option("--no-ci", is_flag=True, help="Skip the bootstrap confidence intervals.")
-def leaderboard_command(db, fmt, selection, value, as_ranking, no_ci, **kwargs) -> None:
+@click.option("--intervals/--no-intervals", default=True, show_default=True,
+              help="Each model's 95% rank interval (rank_low, rank_high) from a paired "
+              "bootstrap over subjects or neuroids.")  # fmt: skip
+def leaderboard_command(db, fmt, selection, value, as_ranking, no_ci, intervals,
+                        **kwargs) -> None:  # fmt: skip
     """Models ranked like with like, with 95% bootstrap CIs across regions.
 
     Models are ranked only on the (dataset, metric configuration, region, subject) cells
@@ -111,7 +115,9 @@ def leaderboard_command(db, fmt, selection, value, as_ranking, no_ci, **kwargs) 
     Configurations that are not calibrated (the seed papers' leave-one-out protocols) are
     ranked only when named (--config or --metric), each column with its chance level
     beside it. Simulated data are ranked apart from real data. CIs are printed only over at
-    least 5 regions. The lines under the table say what was ranked.
+    least 5 regions. rank_low-rank_high: the model's 95% rank interval (a paired bootstrap
+    over subjects, or over neuroids where per-neuroid values are stored; `brainrank compare
+    A B` tests a pair). The lines under the table say what was ranked.
     """
     from brainrank.leaderboard import open_store, rankings, scores
     from brainrank.leaderboard.ranking import combined, describe
@@ -122,7 +128,8 @@ def leaderboard_command(db, fmt, selection, value, as_ranking, no_ci, **kwargs) 
         frame = scores(store, selection=selection, **filters)
         echo_frame(frame[[c for c in RECORD_COLUMNS if c in frame.columns]], fmt)
         return
-    found = rankings(store, selection, value=value, ci=None if no_ci else 0.95, **filters)
+    found = rankings(store, selection, value=value, ci=None if no_ci else 0.95,
+                     intervals=intervals, **filters)  # fmt: skip
     if fmt != "table":
         echo_frame(combined(found), fmt)
         for line in describe(found):
@@ -145,6 +152,9 @@ def echo_rankings(found: list) -> None:
             click.echo(f"\n== {ranking.title} ==")
         table = ranking.table.astype({"rank": object})
         table["rank"] = [int(v) if pd.notna(v) else "-" for v in ranking.table["rank"]]
+        for column in ("rank_low", "rank_high"):
+            if column in table.columns:
+                table[column] = [int(v) if pd.notna(v) else "-" for v in ranking.table[column]]
         echo_frame(table, "table")
     click.echo("")
     for line in describe(found):

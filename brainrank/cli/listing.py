@@ -201,6 +201,11 @@ def _parameters(registry, identifier: str) -> dict[str, object]:
     except Exception as exc:  # a metric that cannot be built still lists
         return {"parameters": f"(cannot build: {type(exc).__name__}: {exc})"}
     calibrated = bool(getattr(metric, "calibrated", True))
+    from brainrank.leaderboard.ranking import DESCRIPTIVE_METRICS
+
+    if identifier in DESCRIPTIVE_METRICS:
+        return {"parameters": parameter_summary(getattr(metric, "parameters", None)) or "(none)",
+                "ranked_row": "never (describes features)", "calibrated": "-"}  # fmt: skip
     return {
         "parameters": parameter_summary(getattr(metric, "parameters", None)) or "(none)",
         "ranked_row": getattr(metric, "headline", None) or "heldout, else max",

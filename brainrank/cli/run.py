@@ -321,6 +321,7 @@ def run_command(ctx, models, datasets, metrics, db, data_dir, weights, model_inf
             model=model_ids or None,
             dataset=dataset_ids or None,
             metric=metric_ids or None,
+            intervals=True,
         )
     )
     if not summary.complete:

@@ -61,6 +61,7 @@ class FeatureCache:
             request.projection_dims <= have
             and (meta["rdm"] or not request.rdm)
             and (bool(meta.get("gram", False)) or not request.gram)
+            and (bool(meta.get("spectrum", False)) or not request.spectrum)
         )
 
     def stored_request(self, key: str) -> FeatureRequest | None:
@@ -68,7 +69,10 @@ class FeatureCache:
         if meta is None:
             return None
         return FeatureRequest(
-            frozenset(meta["projection_dims"]), bool(meta["rdm"]), bool(meta.get("gram", False))
+            frozenset(meta["projection_dims"]),
+            bool(meta["rdm"]),
+            bool(meta.get("gram", False)),
+            bool(meta.get("spectrum")),
         )
 
     def _meta(self, key: str) -> dict[str, Any] | None:
@@ -138,12 +142,20 @@ class FeatureCache:
                         }
                         rdm = np.asarray(arrays["rdm"]) if "rdm" in arrays.files else None
                         gram = np.asarray(arrays["gram"]) if "gram" in arrays.files else None
+                        spectrum = (
+                            np.asarray(arrays["spectrum"]) if "spectrum" in arrays.files else None
+                        )
                 except Exception as exc:  # BadZipFile, zlib.error, EOFError, OSError, ...
                     raise _CorruptEntry(f"{path.name}: {type(exc).__name__}: {exc}") from exc
                 _check_arrays(path.name, projections, rdm, n, meta)
                 if bool(meta.get("gram", False)) and (gram is None or gram.shape != (n, n)):
                     raise _CorruptEntry(
                         f"{path.name} has no ({n}, {n}) Gram matrix although meta.json says it has"
+                    )
+                if bool(meta.get("spectrum")) and (spectrum is None or spectrum.shape != (n,)):
+                    raise _CorruptEntry(
+                        f"{path.name}: the covariance spectrum that meta.json lists is missing "
+                        f"or not ({n},)"
                     )
                 layers.append(
                     LayerFeatures(
@@ -155,6 +167,7 @@ class FeatureCache:
                         projections=projections,
                         rdm=rdm,
                         gram=gram,
+                        spectrum=spectrum,
                     )
                 )
         except _CorruptEntry as exc:
@@ -213,6 +226,8 @@ class FeatureCache:
                     arrays["rdm"] = layer.rdm
                 if layer.gram is not None:
                     arrays["gram"] = layer.gram
+                if layer.spectrum is not None:
+                    arrays["spectrum"] = layer.spectrum
                 np.savez(tmp / file, **arrays)
                 entries.append(
                     {
@@ -232,6 +247,7 @@ class FeatureCache:
                 "projection_dims": sorted(info.get("projection_dims", [])),
                 "rdm": bool(info.get("rdm", False)),
                 "gram": bool(info.get("gram", False)),
+                "spectrum": bool(info.get("spectrum", False)),
                 "layers": entries,
                 "info": info,
             }

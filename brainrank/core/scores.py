@@ -24,8 +24,9 @@ from brainrank.core.errors import InputError
 @dataclass(frozen=True)
 class FeatureRequest:
     """What a metric needs from feature extraction: projections of given dimensions, exact
-    RDMs and/or exact Gram matrices. Requests of several metrics are merged so features are
-    extracted once."""
+    RDMs, exact Gram matrices and/or each layer's covariance spectrum (``spectrum``: the
+    eigenvalues of the features' covariance over stimuli, from the same exact Gram matrix as
+    the RDM). Requests of several metrics are merged so features are extracted once."""
 
     projection_dims: frozenset[int] = frozenset()
     rdm: bool = False
@@ -33,20 +34,25 @@ class FeatureRequest:
     #: kernel methods need: CKA, and PLS / ridge through principal components); it needs
     #: the same memory-budgeted passes as exact RDMs
     gram: bool = False
+    spectrum: bool = False
 
     def __or__(self, other: FeatureRequest) -> FeatureRequest:
         return FeatureRequest(
             self.projection_dims | other.projection_dims,
             self.rdm or other.rdm,
             self.gram or other.gram,
+            self.spectrum or other.spectrum,
         )
 
 
 @dataclass
 class LayerFeatures:
-    """Features of one layer: projections ``{k: (n, min(k, p))}``, the exact RDM and the exact
+    """Features of one layer: projections ``{k: (n, min(k, p))}``, the exact RDM, the exact
     column-centred Gram matrix ``gram`` ``(n, n)`` float64, ``sum_f (a_if - m_f)(a_jf - m_f)``
-    over the layer's p features with ``m_f`` each feature's mean over the n stimuli."""
+    over the layer's p features with ``m_f`` each feature's mean over the n stimuli, and the
+    covariance spectrum (``(n,)`` eigenvalues, largest first, of the features' covariance
+    over stimuli; see :func:`brainrank.core.dimensionality.covariance_spectrum`), each when
+    requested."""
 
     name: str
     index: int
@@ -56,6 +62,7 @@ class LayerFeatures:
     projections: dict[int, np.ndarray] = field(default_factory=dict)
     rdm: np.ndarray | None = None
     gram: np.ndarray | None = None
+    spectrum: np.ndarray | None = None
 
 
 @dataclass

@@ -681,6 +681,32 @@ def paired_ttest(a: Any, b: Any) -> TestResult:
     return TestResult(float(t), float(p), float(n - 1))
 
 
+def two_sample_ttest(a: Any, b: Any, equal_var: bool = False) -> TestResult:
+    """Two-sided t test of two independent samples (NaN dropped): Welch's, with the
+    Welch-Satterthwaite degrees of freedom (``equal_var=False``), or Student's with the pooled
+    variance. Oracle: ``scipy.stats.ttest_ind``."""
+    x = np.asarray(a, dtype=np.float64)
+    y = np.asarray(b, dtype=np.float64)
+    x, y = x[np.isfinite(x)], y[np.isfinite(y)]
+    nx, ny = x.size, y.size
+    if nx < 2 or ny < 2:
+        raise InputError("a two-sample t test needs at least 2 values in each sample.")
+    vx, vy = x.var(ddof=1), y.var(ddof=1)
+    if equal_var:
+        df = nx + ny - 2.0
+        se = np.sqrt(((nx - 1) * vx + (ny - 1) * vy) / df * (1 / nx + 1 / ny))
+    else:
+        se = np.sqrt(vx / nx + vy / ny)
+        denominator = (vx / nx) ** 2 / (nx - 1) + (vy / ny) ** 2 / (ny - 1)
+        df = (vx / nx + vy / ny) ** 2 / denominator if denominator > 0 else nx + ny - 2.0
+    diff = x.mean() - y.mean()
+    if se == 0:
+        t = np.copysign(np.inf, diff) if diff else np.nan
+        return TestResult(float(t), 0.0 if diff else float("nan"), float(df))
+    t = diff / se
+    return TestResult(float(t), float(2 * _sps().t.sf(abs(t), df)), float(df))
+
+
 def cohens_d_paired(a: Any, b: Any) -> float:
     """Cohen's d for paired samples (d_z): mean difference over the SD of the differences."""
     d = np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)

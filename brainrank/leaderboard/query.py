@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import fnmatch
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -373,13 +373,17 @@ def rankings(
     seed: int = 0,
     value: str = "auto",
     include_uncalibrated: bool | None = None,
+    intervals: bool | Callable[..., Any] = False,
     **filters: Any,
 ) -> list[Ranking]:
     """The rankings (real data, simulated data) of the stored summary scores: the objects
     behind :func:`ranking`, with their cells, excluded cells and notes.
     ``include_uncalibrated``: rank configurations that are not calibrated too (default:
     only when a ``config`` or ``metric`` filter is given, i.e. when they are asked for by
-    name)."""
+    name). ``intervals``: add ``rank_low`` and ``rank_high``, each model's 95% rank
+    interval from a paired bootstrap over subjects or neuroids
+    (:mod:`brainrank.leaderboard.uncertainty`; ``n_boot`` draws, ``seed``); a callable is
+    passed to :func:`~brainrank.leaderboard.ranking.rank_models` as its ``rank_intervals``."""
     store = _store(db)
     # every summary policy: each metric's declared row is chosen per configuration, and
     # columns without the policy asked for are named
@@ -388,9 +392,15 @@ def rankings(
     frame = scores(store, selection=wanted, **filters)
     if include_uncalibrated is None:  # a configuration named by a filter is ranked
         include_uncalibrated = bool(filters.get("config") or filters.get("metric"))
+    source = intervals if callable(intervals) else None
+    if intervals is True:
+        from brainrank.leaderboard.uncertainty import interval_source
+
+        source = interval_source(store, n_boot=n_boot, seed=seed)
     return rank_models(
         frame, selection=selection, value=value, ci=ci, n_boot=n_boot, seed=seed,
         species=species_of(store), include_uncalibrated=include_uncalibrated,
+        rank_intervals=source,
     )  # fmt: skip
 
 
@@ -403,6 +413,7 @@ def ranking(
     seed: int = 0,
     value: str = "auto",
     include_uncalibrated: bool | None = None,
+    intervals: bool = False,
     **filters: Any,
 ) -> pd.DataFrame:
     """Models ranked like with like (the one definition of
@@ -414,7 +425,8 @@ def ranking(
     with a ``(chance)`` column beside each of its columns); ceiling-normalised where the
     ceiling is usable; only the cells every model has; simulated data ranked apart from real
     data (column ``data``). The notes (``result.attrs["notes"]``) say what was ranked and
-    what was left out."""
+    what was left out. ``intervals``: each model's rank interval (``rank_low``,
+    ``rank_high``; see :func:`rankings`)."""
     return combined(
         rankings(
             db,
@@ -424,6 +436,7 @@ def ranking(
             seed=seed,
             value=value,
             include_uncalibrated=include_uncalibrated,
+            intervals=intervals,
             **filters,
         )
     )

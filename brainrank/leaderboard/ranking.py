@@ -39,6 +39,11 @@ A model's rank compares like with like:
   resampled within each dataset (each resample recomputes every column, then their mean),
   printed only with at least :data:`MIN_UNITS` units: with fewer, a "95% CI" is little
   more than the units' min and max, and the notes say so.
+- **Rank intervals** (when asked for, ``rank_intervals=``): ``rank_low`` and ``rank_high``
+  after ``rank``, each model's 95% rank interval from the paired bootstrap of
+  :mod:`brainrank.leaderboard.uncertainty`; the ranked values do not change.
+- **Descriptive metrics** (:data:`DESCRIPTIVE_METRICS`, e.g. ``effective-dimensionality``)
+  describe features rather than compare them with a brain: never ranked, named in the notes.
 """
 
 from __future__ import annotations
@@ -46,7 +51,7 @@ from __future__ import annotations
 import fnmatch
 import math
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -98,6 +103,10 @@ def row_flags(frame: pd.DataFrame, floor: float = CEILING_FLOOR) -> pd.Series:
         out.append("; ".join(parts))
     return pd.Series(out, index=frame.index, dtype=object)
 
+
+#: metrics whose values describe a model's features instead of comparing them with the brain
+#: (one value per layer, e.g. the effective dimensionality): never ranked
+DESCRIPTIVE_METRICS = ("effective-dimensionality",)
 
 VALUES = ("auto", "score", "normalized")
 SIMULATED = "simulated"
@@ -767,6 +776,8 @@ def rank_models(
     species: Mapping[str, Any] | None = None,
     min_units: int = MIN_UNITS,
     include_uncalibrated: bool = False,
+    rank_intervals: Callable[[Ranking, pd.DataFrame, str | None], tuple[pd.DataFrame, list[str]]]
+    | None = None,
 ) -> list[Ranking]:
     """The rankings of the score rows in ``frame`` (one for real data, one for simulated
     data, each present only when it has rows); see the module docstring for the definition.
@@ -777,7 +788,10 @@ def rank_models(
     ``value``: ``auto``, ``score`` or ``normalized``. ``species``: dataset -> species, to
     keep simulated data apart. ``include_uncalibrated``: rank configurations whose
     ``calibrated`` is false too (with their chance levels); otherwise they are left out
-    and named in the notes.
+    and named in the notes. ``rank_intervals``: called with each ranking, its rows and
+    ``selection``, it returns a frame of ``model``, ``rank_low``, ``rank_high`` and notes
+    (:func:`brainrank.leaderboard.uncertainty.interval_source`); the columns go after
+    ``rank``, the notes under the others. The ranked values are unchanged.
     """
     if value not in VALUES:
         raise InputError(f"value must be one of {', '.join(VALUES)}, not {value!r}.")
@@ -789,6 +803,15 @@ def rank_models(
         if lacking:
             raise InputError(f"these rows have no column {sorted(lacking)} to rank on.")
     data = frame[~frame["selection"].isin(NOT_SUMMARY)] if not frame.empty else frame
+    descriptive = sorted(set(data["metric"].astype(str)) & set(DESCRIPTIVE_METRICS)) if len(
+        data) else []  # fmt: skip
+    if descriptive:
+        data = data[~data["metric"].astype(str).isin(DESCRIPTIVE_METRICS)]
+        if data.empty:
+            raise InputError(
+                f"{', '.join(descriptive)} describes each layer's features and is never ranked; "
+                "read its values with brainrank.leaderboard.scores(metric=...) or the analyses."
+            )
     if data.empty:
         return []
     data = _with_config(data)
@@ -825,6 +848,8 @@ def rank_models(
                 seed=seed, min_units=min_units,
             )
         )  # fmt: skip
+        if rank_intervals is not None:
+            _attach_intervals(out[-1], *rank_intervals(out[-1], rows, selection))
         if left_out.get(group):
             out[-1].notes.append(
                 "Left out, not calibrated (a seed paper's protocol whose expected score "
@@ -833,7 +858,27 @@ def rank_models(
             )
     if len(out) > 1:
         out[0].notes.insert(0, "Simulated and real data are ranked apart, never averaged together.")
+    if descriptive and out:
+        out[0].notes.append(
+            f"Not ranked: {', '.join(descriptive)} (describes each layer's features, not a "
+            "comparison with the brain)."
+        )
     return out
+
+
+def _attach_intervals(ranking: Ranking, intervals: pd.DataFrame, notes: list[str]) -> None:
+    """``rank_low`` and ``rank_high`` after ``rank`` (missing: NA), and their notes."""
+    table = ranking.table
+    found = intervals.set_index("model") if not intervals.empty else None
+    position = table.columns.get_loc("rank") + 1
+    for offset, column in enumerate(("rank_low", "rank_high")):
+        values = pd.array([pd.NA] * len(table), dtype="Int64")
+        if found is not None:
+            for i, model in enumerate(table["model"]):
+                if model in found.index and pd.notna(table["rank"].iloc[i]):
+                    values[i] = int(found.loc[model, column])
+        table.insert(position + offset, column, values)
+    ranking.notes.extend(notes)
 
 
 def combined(rankings: Sequence[Ranking]) -> pd.DataFrame:

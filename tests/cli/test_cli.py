@@ -74,7 +74,7 @@ def test_run_then_leaderboard_with_a_plugin_file(tmp_path, tiny_plugin_path):
     n_metrics = len({r["metric"] for r in rows})
     assert lines[0].startswith("model,dataset,metric") and len(lines) == 1 + 2 * n_metrics
     table = invoke("leaderboard", "--db", str(db))
-    assert table.output.splitlines()[1].split()[:2] == ["rank", "model"]
+    assert table.output.splitlines()[1].split()[:4] == ["rank", "rank_low", "rank_high", "model"]
 
 
 def test_user_errors_are_one_clear_line(tmp_path):

@@ -83,9 +83,10 @@ def db(tmp_path):
 def test_leaderboard_ranks_with_cis_and_filters(db):
     table = invoke("leaderboard", "--db", db).output
     lines = table.splitlines()
-    assert lines[1].split()[:2] == ["rank", "model"] and "ci_low" in lines[1]
+    assert lines[1].split()[:4] == ["rank", "rank_low", "rank_high", "model"]
+    assert "ci_low" in lines[1]
     rows = lines[2 : lines.index("")]
-    assert [line.split()[1] for line in rows] == ["lab/conv", "lab/vit", "lab/conv:random"]
+    assert [line.split()[3] for line in rows] == ["lab/conv", "lab/vit", "lab/conv:random"]
     # the lines under the table say what was ranked; 2 regions: no interval, and why
     notes = table[table.index("\n\n") :]
     assert "Per-cell value" in notes and "No confidence interval: 2 (dataset, region)" in notes
@@ -267,7 +268,7 @@ def test_leaderboard_never_averages_settings_or_simulated_with_real(mixed_db):
     one = invoke("leaderboard", "--db", mixed_db, "--config", "srp-ridge(alphas=1e8),rsa").output
     lines = one.splitlines()  # the simulated rows have the other setting: one ranking
     assert "== real data ==" not in one and "several configurations" not in one
-    assert [line.split()[:2] for line in lines[2:4]] == [["1", "lab/b"], ["2", "lab/a"]]
+    assert [line.split()[:4:3] for line in lines[2:4]] == [["1", "lab/b"], ["2", "lab/a"]]
     args = ["leaderboard", "--db", mixed_db, "--format", "json", "--ranking", "--config"]
     rows = json.loads(CliRunner().invoke(main, [*args, "srp-ridge(alphas=1)"]).stdout)
     assert {(r["data"], r["model"], r["rank"]) for r in rows} == {

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from brainrank.core.dimensionality import covariance_spectrum
 from brainrank.core.errors import InputError
 from brainrank.core.extraction.arenas import _Arena, _DeviceArena, _on_device
 from brainrank.core.extraction.config import EXTRACTION_VERSION, ExtractionConfig
@@ -187,7 +188,7 @@ def extract_features(
     where = config.device if on_device else None  # accumulators' device
     states: dict[str, _LayerState] = {}
     for info in layers:
-        exact = request.rdm or request.gram
+        exact = request.rdm or request.gram or request.spectrum  # all from the exact Gram
         state = _LayerState(info, GramAccumulator(n, device=where) if exact else None)
         state.projected = sorted(k for k in request.projection_dims if info.size > k)
         if state.projected:
@@ -201,7 +202,7 @@ def extract_features(
 
     modules = hooked_modules(model.module, model.layers, config.layers)
     run = _Extraction(model, stimuli, config, states, axes, layers, modules, progress)
-    if not (request.rdm or request.gram):
+    if not (request.rdm or request.gram or request.spectrum):
         chunk = _stream(run)
         n_passes = 1
     else:
@@ -226,6 +227,7 @@ def extract_features(
                 projections=projections,
                 rdm=state.gram.rdm("correlation") if request.rdm else None,
                 gram=state.gram.column_centred() if request.gram else None,
+                spectrum=covariance_spectrum(state.gram.raw) if request.spectrum else None,
             )
         )
         states[info.name] = None  # type: ignore[assignment]  # free the accumulators
@@ -244,6 +246,7 @@ def extract_features(
             "projection_dims": sorted(request.projection_dims),
             "rdm": request.rdm,
             "gram": request.gram,
+            "spectrum": request.spectrum,
             "extraction_version": EXTRACTION_VERSION,
         },
     )

@@ -36,6 +36,22 @@ CI or effect size is given: the result carries a ``reason`` / ``note`` instead.
   :func:`compare_with_clusters` (agreement with the Taskonomy task clusters),
   :func:`contrast_map` (e.g. 3D vs 2D).
 
+Added for issue 23 (each with its report section in
+:mod:`brainrank.leaderboard.report_analyses`):
+
+- the mouse paper (:mod:`~brainrank.leaderboard.analyses.mouse`): :func:`score_vs_property`
+  and :func:`property_correlations` (Spearman with bootstrap CIs against parameters, ImageNet
+  top-1, number of layers, best-layer depth), :func:`reliability_sweep`,
+  :func:`cre_line_breakdown` and :func:`option_sweep` (datasets built with different options,
+  each a dataset entry of its own), :func:`family_contrast` (Welch's or Student's t, Hedges'
+  g) and :func:`trained_vs_random_by_architecture` (paired t tests, Bonferroni);
+- the NSD paper (:mod:`~brainrank.leaderboard.analyses.nsd`): :func:`generalisation_summary`,
+  :func:`paired_difference` (two metrics, two models or two lists of models),
+  :func:`layer_dimensionality` and :func:`dimensionality_vs_score` (the
+  ``effective-dimensionality`` metric's rows), :func:`subject_references` (human reference
+  points scored by the models' own metric; it needs a loaded dataset and metric, the one
+  function here that does not read the store alone).
+
 One module per paper: :mod:`~brainrank.leaderboard.analyses.mouse`,
 :mod:`~brainrank.leaderboard.analyses.nsd` and :mod:`~brainrank.leaderboard.analyses.taskonomy`,
 on the tables of :mod:`~brainrank.leaderboard.analyses.tables`; every function is also here
@@ -57,17 +73,37 @@ from brainrank.leaderboard.analyses.contrasts import (
     task_contrast,
 )
 from brainrank.leaderboard.analyses.mouse import (
+    PROPERTIES,
+    GroupContrast,
+    OptionSweep,
+    PropertyCorrelation,
     TrainedVsRandom,
+    cre_line_breakdown,
+    family_contrast,
     metric_agreement,
+    model_property,
+    option_datasets,
+    option_sweep,
     overall_ranking,
+    property_correlations,
+    reliability_sweep,
     scipy_spearman,
+    score_vs_property,
     trained_vs_random,
+    trained_vs_random_by_architecture,
 )
 from brainrank.leaderboard.analyses.nsd import (
+    DIMENSIONALITY,
     FamilyComparison,
+    PairedDifference,
     best_layer_depth,
+    dimensionality_vs_score,
     family_comparison,
     generalisation,
+    generalisation_summary,
+    layer_dimensionality,
+    paired_difference,
+    subject_references,
 )
 from brainrank.leaderboard.analyses.tables import SEED_METRICS, region_scores
 from brainrank.leaderboard.analyses.taskonomy import (
@@ -85,10 +121,16 @@ from brainrank.leaderboard.analyses.taskonomy import (
 
 __all__ = [
     "CONTRASTS",
+    "DIMENSIONALITY",
+    "PROPERTIES",
     "SEED_METRICS",
     "Comparison",
     "ContrastResult",
     "FamilyComparison",
+    "GroupContrast",
+    "OptionSweep",
+    "PairedDifference",
+    "PropertyCorrelation",
     "TaskTree",
     "TrainedVsRandom",
     "VoxelSignificance",
@@ -98,21 +140,35 @@ __all__ = [
     "compare_with_clusters",
     "contrast_map",
     "controlled_contrast",
+    "cre_line_breakdown",
     "data_contrast",
+    "dimensionality_vs_score",
     "encoding_significance",
     "family_comparison",
+    "family_contrast",
     "generalisation",
+    "generalisation_summary",
+    "layer_dimensionality",
     "maps_from_per_neuroid",
     "metric_agreement",
+    "model_property",
+    "option_datasets",
+    "option_sweep",
     "overall_ranking",
+    "paired_difference",
+    "property_correlations",
     "region_scores",
+    "reliability_sweep",
     "scipy_spearman",
+    "score_vs_property",
     "seed_contrasts",
     "significant_maps",
+    "subject_references",
     "supervision_contrast",
     "task_cluster_contrast",
     "task_contrast",
     "task_similarity",
     "trained_vs_random",
+    "trained_vs_random_by_architecture",
     "voxel_significance",
 ]
