@@ -37,7 +37,7 @@ def write_model(store, model, peak, regions=("V1", "PPA"), subjects=("s1", "s2")
                 rows.append(Score(value=float(weights[i]), selection="weight", **common))
             rows.append(Score(subject=subject, region=region, layer="stacked", value=0.4,
                               selection="stacked",
-                              extra={"weights": dict(zip(LAYERS, weights.tolist()))}))  # fmt: skip
+                              extra={"weights": dict(zip(LAYERS, weights.tolist(), strict=True))}))  # fmt: skip
     store.register_model(model, ModelMetadata(source="torchvision", architecture="alexnet"))
     store.write_scores(run_id=None, model=model, dataset="nsd", metric=_Stacking(), scores=rows)
 
