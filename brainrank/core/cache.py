@@ -57,13 +57,19 @@ class FeatureCache:
         if meta is None:
             return False
         have = set(meta["projection_dims"])
-        return request.projection_dims <= have and (meta["rdm"] or not request.rdm)
+        return (
+            request.projection_dims <= have
+            and (meta["rdm"] or not request.rdm)
+            and (bool(meta.get("gram", False)) or not request.gram)
+        )
 
     def stored_request(self, key: str) -> FeatureRequest | None:
         meta = self._meta(key)
         if meta is None:
             return None
-        return FeatureRequest(frozenset(meta["projection_dims"]), bool(meta["rdm"]))
+        return FeatureRequest(
+            frozenset(meta["projection_dims"]), bool(meta["rdm"]), bool(meta.get("gram", False))
+        )
 
     def _meta(self, key: str) -> dict[str, Any] | None:
         path = self._dir(key) / "meta.json"
@@ -131,9 +137,14 @@ class FeatureCache:
                             if name.startswith("proj_")
                         }
                         rdm = np.asarray(arrays["rdm"]) if "rdm" in arrays.files else None
+                        gram = np.asarray(arrays["gram"]) if "gram" in arrays.files else None
                 except Exception as exc:  # BadZipFile, zlib.error, EOFError, OSError, ...
                     raise _CorruptEntry(f"{path.name}: {type(exc).__name__}: {exc}") from exc
                 _check_arrays(path.name, projections, rdm, n, meta)
+                if bool(meta.get("gram", False)) and (gram is None or gram.shape != (n, n)):
+                    raise _CorruptEntry(
+                        f"{path.name} has no ({n}, {n}) Gram matrix although meta.json says it has"
+                    )
                 layers.append(
                     LayerFeatures(
                         name=entry["name"],
@@ -143,6 +154,7 @@ class FeatureCache:
                         shape=tuple(entry["shape"]),
                         projections=projections,
                         rdm=rdm,
+                        gram=gram,
                     )
                 )
         except _CorruptEntry as exc:
@@ -208,6 +220,8 @@ class FeatureCache:
                 arrays = {f"proj_{k}": v for k, v in layer.projections.items()}
                 if layer.rdm is not None:
                     arrays["rdm"] = layer.rdm
+                if layer.gram is not None:
+                    arrays["gram"] = layer.gram
                 np.savez(tmp / file, **arrays)
                 entries.append(
                     {
@@ -226,6 +240,7 @@ class FeatureCache:
                 "stimulus_ids": list(features.stimulus_ids),
                 "projection_dims": sorted(info.get("projection_dims", [])),
                 "rdm": bool(info.get("rdm", False)),
+                "gram": bool(info.get("gram", False)),
                 "layers": entries,
                 "info": info,
             }

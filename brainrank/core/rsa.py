@@ -156,6 +156,17 @@ class GramAccumulator:
         self._means.append(mean)
         self._widths.append(p)
 
+    def column_centred(self) -> np.ndarray:
+        """The Gram matrix of the columns centred over the rows, ``H G H`` with ``G`` the
+        raw Gram matrix and ``H = I - 11'/n`` ``(n, n)`` float64: the linear kernel of
+        centred features (CKA, principal components)."""
+        if not self._widths:
+            raise InputError("no columns were added to the accumulator.")
+        raw = self._sums()[1]
+        row = raw.mean(axis=1)
+        out = raw - row[:, None] - row[None, :] + raw.mean()
+        return (out + out.T) * 0.5
+
     def rdm(self, method: str = "correlation") -> np.ndarray:
         if not self._widths:
             raise InputError("no columns were added to the accumulator.")

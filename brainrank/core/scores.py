@@ -23,19 +23,30 @@ from brainrank.core.errors import InputError
 
 @dataclass(frozen=True)
 class FeatureRequest:
-    """What a metric needs from feature extraction: projections of given dimensions and/or
-    exact RDMs. Requests of several metrics are merged so features are extracted once."""
+    """What a metric needs from feature extraction: projections of given dimensions, exact
+    RDMs and/or exact Gram matrices. Requests of several metrics are merged so features are
+    extracted once."""
 
     projection_dims: frozenset[int] = frozenset()
     rdm: bool = False
+    #: the exact column-centred Gram matrix of every layer's full activations (what linear
+    #: kernel methods need: CKA, and PLS / ridge through principal components); it needs
+    #: the same memory-budgeted passes as exact RDMs
+    gram: bool = False
 
     def __or__(self, other: FeatureRequest) -> FeatureRequest:
-        return FeatureRequest(self.projection_dims | other.projection_dims, self.rdm or other.rdm)
+        return FeatureRequest(
+            self.projection_dims | other.projection_dims,
+            self.rdm or other.rdm,
+            self.gram or other.gram,
+        )
 
 
 @dataclass
 class LayerFeatures:
-    """Features of one layer: projections ``{k: (n, min(k, p))}`` and the exact RDM."""
+    """Features of one layer: projections ``{k: (n, min(k, p))}``, the exact RDM and the exact
+    column-centred Gram matrix ``gram`` ``(n, n)`` float64, ``sum_f (a_if - m_f)(a_jf - m_f)``
+    over the layer's p features with ``m_f`` each feature's mean over the n stimuli."""
 
     name: str
     index: int
@@ -44,6 +55,7 @@ class LayerFeatures:
     shape: tuple[int, ...]
     projections: dict[int, np.ndarray] = field(default_factory=dict)
     rdm: np.ndarray | None = None
+    gram: np.ndarray | None = None
 
 
 @dataclass

@@ -160,7 +160,9 @@ def extract_features(
     """Features of every layer of ``model`` on ``stimuli`` (see the module docstring).
 
     ``request.projection_dims`` lists the projection sizes k wanted; a layer with at most k
-    features keeps its raw features for that k. ``request.rdm`` asks for exact RDMs.
+    features keeps its raw features for that k. ``request.rdm`` asks for exact RDMs,
+    ``request.gram`` for exact column-centred Gram matrices (both from the same
+    accumulator, in the same passes).
     ``progress(n_images)`` is called after every batch.
 
     Without RDMs the layers are projected chunk of images by chunk in one pass (see
@@ -186,7 +188,8 @@ def extract_features(
     where = config.device if on_device else None  # accumulators' device
     states: dict[str, _LayerState] = {}
     for info in layers:
-        state = _LayerState(info, GramAccumulator(n, device=where) if request.rdm else None)
+        exact = request.rdm or request.gram
+        state = _LayerState(info, GramAccumulator(n, device=where) if exact else None)
         state.projected = sorted(k for k in request.projection_dims if info.size > k)
         if state.projected:
             state.projection = SparseRandomProjection(
@@ -199,7 +202,7 @@ def extract_features(
 
     modules = leaf_modules(model.module, model.layers)
     run = _Extraction(model, stimuli, config, states, axes, layers, modules, progress)
-    if not request.rdm:
+    if not (request.rdm or request.gram):
         chunk = _stream(run)
         n_passes = 1
     else:
@@ -222,7 +225,8 @@ def extract_features(
                 n_features=info.size,
                 shape=info.shape,
                 projections=projections,
-                rdm=state.gram.rdm("correlation") if state.gram is not None else None,
+                rdm=state.gram.rdm("correlation") if request.rdm else None,
+                gram=state.gram.column_centred() if request.gram else None,
             )
         )
         states[info.name] = None  # type: ignore[assignment]  # free the accumulators
@@ -239,6 +243,7 @@ def extract_features(
             "projection_scheme": SCHEME,
             "projection_dims": sorted(request.projection_dims),
             "rdm": request.rdm,
+            "gram": request.gram,
             "extraction_version": EXTRACTION_VERSION,
         },
     )
