@@ -163,8 +163,8 @@ def example_features(
     widths: Sequence[int] = (40, 300, 20),
     seed: int = 0,
 ) -> FeatureSet:
-    """Features of a made-up model for ``dataset``'s stimuli, with every projection size and
-    the RDMs ``request`` asks for (computed exactly as extraction does)."""
+    """Features of a made-up model for ``dataset``'s stimuli, with every projection size, the
+    RDMs and the Gram matrices ``request`` asks for (computed exactly as extraction does)."""
     from brainrank.core.projection import SparseRandomProjection
     from brainrank.core.rsa import rdm
 
@@ -189,10 +189,20 @@ def example_features(
                 shape=(width,),
                 projections=projections,
                 rdm=rdm(X) if request.rdm else None,
+                gram=_centred_gram(X) if request.gram else None,
             )
         )
-    info = {"projection_dims": sorted(request.projection_dims), "rdm": request.rdm}
+    info = {
+        "projection_dims": sorted(request.projection_dims),
+        "rdm": request.rdm,
+        "gram": request.gram,
+    }
     return FeatureSet("example/model", ids, layers, key="example", info=info)
+
+
+def _centred_gram(X: np.ndarray) -> np.ndarray:
+    centred = X.astype(np.float64) - X.astype(np.float64).mean(axis=0)
+    return centred @ centred.T
 
 
 # --------------------------------------------------------------------------- specs

@@ -135,6 +135,8 @@ def dataset_hash(dataset: Dataset) -> str:
     if rdms is not None:
         h.update(np.ascontiguousarray(rdms.dissimilarities))
         h.update(json.dumps([rdms.stimulus_ids, rdms.descriptors], default=str).encode())
+        if rdms.distance != "correlation":  # the default adds nothing: stored hashes hold
+            h.update(f"distance:{rdms.distance}".encode())
     split = dataset.train_test_split()
     if split is not None:
         h.update(json.dumps([list(map(str, part)) for part in split]).encode())
