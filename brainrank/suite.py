@@ -1,7 +1,8 @@
 """The default suite: what ``brainrank run`` scores when nothing is selected.
 
 A handful of models that need no download (random initialisations and baselines), the
-default datasets that are present offline, and every metric (presets excluded). On the embedded ``simulated``
+default datasets that are present offline, and every metric (presets and the opt-in metrics
+of :data:`OPT_IN_METRICS` excluded). On the embedded ``simulated``
 dataset it finishes in a few minutes on a laptop CPU.
 """
 
@@ -37,7 +38,12 @@ def default_datasets(registry: Registry, data_dir=None) -> list[str]:
     return chosen
 
 
+#: Metrics a user asks for by name: variance partitioning scores feature spaces of several
+#: models, which the user names (``--spaces``); without them it has nothing to score.
+OPT_IN_METRICS = ("variance-partitioning",)
+
+
 def default_metrics(registry: Registry) -> list[str]:
-    """Every metric, in its default configuration: presets (``srp-ridge:mouse``...) are
-    variants a user asks for by name."""
-    return [m for m in registry.identifiers("metric") if ":" not in m]
+    """Every metric, in its default configuration, except :data:`OPT_IN_METRICS`: presets
+    (``srp-ridge:mouse``...) are variants a user asks for by name."""
+    return [m for m in registry.identifiers("metric") if ":" not in m and m not in OPT_IN_METRICS]
