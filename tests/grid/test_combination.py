@@ -145,3 +145,26 @@ def test_the_python_api_scores_spaces(tiny_plugin_path):
     assert "joint" in set(frame["selection"])
     with pytest.raises(InputError, match="metric given by identifier"):
         brainrank.score(None, "tiny/data", Stacking(spaces=SPACES), spaces=SPACES)
+
+
+@pytest.mark.slow
+def test_a_combination_on_two_dask_workers_stores_the_serial_scores(tiny_plugin_path, tmp_path):
+    """The combination's job goes to a Dask worker like a model's: it rebuilds the members
+    there and stores what a serial run stores (float32 tolerance: other thread counts)."""
+    pytest.importorskip("distributed")
+    from brainrank.grid import run_grid
+    from brainrank.leaderboard import open_store
+    from brainrank.leaderboard.compare import compare
+
+    params = {"stacking": {"spaces": SPACES}, "variance-partitioning": {"spaces": SPACES}}
+    stores = []
+    for name, workers in (("serial", 1), ("dask", 2)):
+        store = open_store(str(tmp_path / f"{name}.db"))
+        summary = run_grid(registry=Registry(plugin_files=[tiny_plugin_path]), store=store,
+                           models=[], datasets=["tiny/data"],
+                           metrics=["stacking", "variance-partitioning"], metric_params=params,
+                           workers=workers, progress=False)  # fmt: skip
+        assert summary.status == "ok" and summary.n_scored == 2, summary.failures
+        stores.append(store)
+    differences = compare(stores[0], stores[1], tolerance=1e-5, per_neuroid=True)
+    assert differences.same and differences.n_common > 0, differences
