@@ -67,10 +67,12 @@ class Metric:
         depend on them beyond float32 rounding); they are not part of :attr:`config_hash`.
     takes_spaces : bool
         Whether the metric can score a combination of feature spaces from several models
-        (:mod:`brainrank.core.spaces`): it has a ``spaces`` parameter (``MODEL[:LAYER]``
-        texts, see :attr:`spaces`) and implements :meth:`score_spaces`. With spaces, the grid
-        scores it once per combination of models (leaderboard model ``stack/<hash>``), not
-        once per model.
+        (:mod:`brainrank.core.spaces`): its constructor takes ``spaces`` (``MODEL[:LAYER]``
+        texts, kept in :attr:`spaces`) and it implements :meth:`score_spaces`. With spaces,
+        the grid scores it once per combination of models, whose leaderboard model
+        ``stack/<hash>`` names the spaces; so the spaces are that model's identity, not part
+        of the metric's :attr:`parameters` and :attr:`config_hash` (combinations of other
+        spaces are one configuration, compared column by column like models).
     """
 
     identifier: str = ""
@@ -80,6 +82,7 @@ class Metric:
     calibrated: bool = True
     n_alphas: int | None = None
     takes_spaces: bool = False
+    _spaces: tuple[str, ...] = ()
 
     def __init__(self, **parameters: Any):
         self.parameters: dict[str, Any] = dict(parameters)
@@ -157,11 +160,9 @@ class Metric:
 
     @property
     def spaces(self) -> tuple[str, ...]:
-        """The feature spaces this configuration scores (``MODEL[:LAYER]`` texts, sorted), or
-        ``()`` when it scores one model's features at a time."""
-        if not self.takes_spaces:
-            return ()
-        return tuple(self.parameters.get("spaces") or ())
+        """The feature spaces this metric scores (``MODEL[:LAYER]`` texts, sorted), or ``()``
+        when it scores one model's features at a time."""
+        return tuple(self._spaces) if self.takes_spaces else ()
 
     def score_spaces(self, spaces: Sequence[FeatureSpace], dataset: Dataset) -> list[Score]:
         """Score a combination of feature spaces of several models on ``dataset`` (metrics

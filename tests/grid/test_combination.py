@@ -106,6 +106,12 @@ def test_a_weights_file_may_name_a_member_model(tiny_plugin_path, tmp_path):
              model_options={"tiny/net": {"weights": str(tmp_path / "w.pt")}})  # fmt: skip
 
 
+def test_one_configuration_with_two_sets_of_spaces_in_one_run_is_refused(tiny_plugin_path):
+    with pytest.raises(InputError, match="differ only in their feature spaces"):
+        plan([], ["tiny/data"], [Stacking(spaces=SPACES), Stacking()],
+             registry=Registry(plugin_files=[tiny_plugin_path]))  # fmt: skip
+
+
 def test_variance_partitioning_without_spaces_is_skipped_with_the_reason(tiny_plugin_path):
     made = plan(["tiny/net"], ["tiny/data"], ["variance-partitioning"],
                 registry=Registry(plugin_files=[tiny_plugin_path]))  # fmt: skip

@@ -156,8 +156,8 @@ class Stacking(enc.OnDevice, Metric):
             alphas=alphas,
             alpha_scoring=alpha_scoring,
             layers=list(layers) if layers else None,
-            spaces=list(texts) or None,
         )
+        self._spaces = texts  # the scored model's identity (stack/<hash>), not a parameter
         self.neuroid_batch = int(neuroid_batch)
 
     def split(self, dataset: Dataset, stimulus_ids: list[str]) -> tuple[np.ndarray, np.ndarray]:

@@ -68,7 +68,8 @@ class VariancePartitioning(enc.OnDevice, Metric):
     identifier = "variance-partitioning"
     version = "1"
     needs = "responses"
-    headline = "joint"
+    headline = "joint"  # the spaces together: what they explain on the test stimuli
+    calibrated = True  # sign(r) r^2 of held-out predictions: 0 without signal, any features
     takes_spaces = True
 
     def __init__(
@@ -90,9 +91,8 @@ class VariancePartitioning(enc.OnDevice, Metric):
                 f"({2**MAX_SPACES - 1} joint models); got {len(texts)}."
             )
         alphas = enc.check_encoding_parameters(n_components, alphas, "mse")
-        super().__init__(
-            spaces=list(texts) or None, n_components=n_components, eps=float(eps), alphas=alphas
-        )
+        super().__init__(n_components=n_components, eps=float(eps), alphas=alphas)
+        self._spaces = texts  # the scored model's identity (stack/<hash>), not a parameter
 
     def check_applicable(self, dataset: Dataset) -> None:
         super().check_applicable(dataset)

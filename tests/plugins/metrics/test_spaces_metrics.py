@@ -173,7 +173,9 @@ def test_spaces_and_layers_are_refused_together_and_too_few_spaces():
     with pytest.raises(InputError, match="at most 6"):
         VariancePartitioning(spaces=[f"m/{i}" for i in range(7)])
     assert Stacking(spaces="m/b, m/a").spaces == ("m/a", "m/b")
-    assert Stacking(spaces=["m/a", "m/b"]).config_hash == Stacking(spaces="m/b,m/a").config_hash
+    # the spaces are the scored model (stack/<hash>), not the metric's configuration
+    assert Stacking(spaces=["m/a", "m/b"]).config_hash == Stacking().config_hash
+    assert "spaces" not in VariancePartitioning(spaces=TEXTS).parameters
 
 
 @pytest.mark.slow
