@@ -214,3 +214,19 @@ def test_the_planted_models_of_simulated_are_recovered_through_the_grid():
     assert unique[("early", gabor)] > 0.25 and unique[("late", alexnet)] > 0.25, unique
     assert abs(unique[("early", alexnet)]) < 0.03 and abs(unique[("late", gabor)]) < 0.03
     assert abs(joint[("null", "joint")]) < 0.01 and joint[("early", "joint")] > 0.3, joint
+
+
+@pytest.mark.parametrize("metric_class", [Stacking, VariancePartitioning])
+def test_the_torch_kernels_give_the_numpy_scores(metric_class):
+    """The run setting ``backend="torch"`` (what a GPU run uses, here on the CPU) changes no
+    score beyond float32 rounding."""
+    dataset = bt.example_dataset(n_stimuli=40, n_neuroids=4, seed=2)
+    found = []
+    for backend in ("numpy", "torch"):
+        metric = metric_class(spaces=TEXTS)
+        metric.backend = backend
+        rows = metric.score_spaces(spaces_of(dataset, metric, SPACES), dataset)
+        found.append({(r.selection, r.layer, r.subject, r.region): r.value for r in rows})
+    assert found[0].keys() == found[1].keys() and found[0]
+    for key, value in found[0].items():
+        assert found[1][key] == pytest.approx(value, abs=1e-4, nan_ok=True), key
