@@ -115,10 +115,11 @@ def load_metric(identifier: str, **parameters: Any) -> Metric:
 
 
 def score(
-    model: str | Model,
+    model: str | Model | list[str | Model] | None,
     dataset: str | Dataset,
     metric: str | Metric = "srp-ridge",
     *,
+    spaces: Any = None,
     db: str | None = None,
     extraction: Any = None,
     cache: bool = True,
@@ -136,6 +137,11 @@ def score(
     and a new one is stored with a run record, its weights, stimuli, data and feature hashes
     and a completion record. Without ``db`` the scores are kept in memory only. Errors are
     recorded, then raised.
+
+    ``spaces`` (``["MODEL:LAYER", "MODEL", ...]``, for a metric that takes feature spaces of
+    several models: ``stacking``, ``variance-partitioning``) scores those spaces together as
+    one model, ``stack/<hash>`` (:mod:`brainrank.core.spaces`); ``model`` is then ``None`` or
+    the list of :class:`Model` objects of your own that the spaces name by identifier.
 
     ``device`` (``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"mps"``; default: the
     ``device`` setting, ``BRAINRANK_DEVICE`` or ``cpu``) is where extraction and scoring run.
@@ -166,8 +172,16 @@ def score(
     )
     if layers is not None:
         extraction = dataclasses.replace(extraction, layers=layers)
+    if spaces is not None:
+        if not isinstance(metric, str):
+            raise InputError(
+                "spaces= goes with a metric given by identifier; a metric object carries its "
+                "own spaces (load_metric('stacking', spaces=[...]))."
+            )
+        metric = get_registry().get("metric", metric).load(spaces=spaces)
+    models = [] if model is None else list(model) if isinstance(model, (list, tuple)) else [model]
     the_plan = plan(
-        [model],
+        models,
         [dataset],
         [metric],
         extraction,

@@ -41,8 +41,9 @@ def default_datasets(registry: Registry, data_dir=None) -> list[str]:
 #: Metrics a user asks for by name (``--metrics pls,ridge-cv,cka``): Brain-Score's protocols
 #: fit 10 splits (and 20 within-half ones) per layer and region, ridge-cv over 99 penalties,
 #: which would multiply the default suite's time; CKA and the behavioural metric are opt-in
-#: with them so that the default suite stays the seed papers' four metrics.
-OPT_IN_METRICS = ("pls", "ridge-cv", "cka", "error-consistency")
+#: with them so that the default suite stays the seed papers' four metrics. Variance
+#: partitioning scores feature spaces of several models, which the user names (``--spaces``).
+OPT_IN_METRICS = ("pls", "ridge-cv", "cka", "error-consistency", "variance-partitioning")
 
 
 def default_metrics(registry: Registry) -> list[str]:

@@ -673,6 +673,10 @@ def check_metric(
         )
     if dataset is None:
         dataset = example_trials_dataset() if metric.needs == "trials" else example_dataset()
+    if metric.takes_spaces:
+        spaced = _check_spaces(spec, metric, dataset, parameters)
+        if not metric.spaces and not _applies(metric, dataset):
+            return spaced  # a metric of several models only (variance partitioning)
     try:
         metric.check_applicable(dataset)
     except BrainrankError as exc:
@@ -715,6 +719,79 @@ def check_metric(
                     f"metric {name!r}: per_neuroid has {n} values but neuroid_ids does not "
                     "give one id for each."
                 )
+        try:
+            json.dumps(s.extra, default=float)
+        except (TypeError, ValueError) as exc:
+            _fail(f"metric {name!r}: Score.extra must hold JSON values ({exc}).")
+    return scores
+
+
+def _applies(metric: Metric, dataset: Dataset) -> bool:
+    try:
+        metric.check_applicable(dataset)
+    except BrainrankError:
+        return False
+    return True
+
+
+#: the spaces :func:`check_metric` gives a metric that takes feature spaces of several
+#: models: one layer of a made-up model and the best layer of another
+EXAMPLE_SPACES = ("example/a:layer0", "example/b")
+
+
+def _check_spaces(
+    spec: MetricSpec | None, metric: Metric, dataset: Dataset, parameters: dict[str, Any]
+) -> list[Score]:
+    """A metric that takes feature spaces (:attr:`Metric.takes_spaces`) scores two made-up
+    models' spaces (:data:`EXAMPLE_SPACES`): non-empty rows of real numbers whose per-neuroid
+    values have their ids, each space named by some row, JSON-storable extras, and the spaces
+    in its parameters (so in its configuration hash)."""
+    from brainrank.core.spaces import Space, feature_spaces
+
+    name = metric.identifier
+    if metric.spaces:
+        texts = list(metric.spaces)
+    else:
+        texts = list(EXAMPLE_SPACES)
+        if spec is None:
+            _fail(
+                f"metric {name!r} takes feature spaces: pass its spec, or a metric built with "
+                "spaces, to check_metric."
+            )
+        metric = spec.load(**{**parameters, "spaces": texts})
+        if tuple(metric.spaces) != tuple(sorted(texts)):
+            _fail(
+                f"metric {name!r}: its spaces parameter must keep the spaces it was given "
+                f"(sorted, as Metric.spaces reads them); got {metric.spaces!r}."
+            )
+    spaces = []
+    for text in texts:
+        model, _, layer = text.partition(":")
+        spaces.append(Space(model, layer or None))
+    try:
+        metric.check_applicable(dataset)
+    except BrainrankError as exc:
+        _fail(f"metric {name!r} with spaces does not apply to {dataset.identifier!r} ({exc}).")
+    request = metric.feature_request(dataset)
+    features = {}
+    for seed, model in enumerate(dict.fromkeys(s.model for s in spaces)):
+        found = example_features(dataset, request, seed=seed)
+        found.model = model
+        features[model] = found
+    scores = list(metric.score_spaces(feature_spaces(spaces, features), dataset))
+    if not scores or not all(isinstance(s, Score) for s in scores):
+        _fail(f"metric {name!r}: score_spaces() must return a non-empty list of Score.")
+    named = {s.layer for s in scores}
+    missing = [s.label for s in spaces if s.label not in named]
+    if missing:
+        _fail(f"metric {name!r}: no row names the space(s) {missing} (by its label).")
+    for s in scores:
+        if not isinstance(s.value, (float, int)) or math.isinf(s.value):
+            _fail(f"metric {name!r}: score values must be finite numbers or NaN, got {s.value!r}.")
+        if s.per_neuroid is not None and (
+            s.neuroid_ids is None or len(s.neuroid_ids) != np.asarray(s.per_neuroid).size
+        ):
+            _fail(f"metric {name!r}: per_neuroid values need one neuroid id each.")
         try:
             json.dumps(s.extra, default=float)
         except (TypeError, ValueError) as exc:

@@ -132,6 +132,32 @@ def check_checkpoints(
             )
 
 
+def add_spaces(
+    registry: Any,
+    metric_ids: list[str],
+    metric_params: dict[str, dict[str, Any]],
+    spaces: tuple[str, ...],
+) -> None:
+    """``--spaces`` becomes the ``spaces`` parameter of every metric of the run that takes
+    feature spaces; an error when none does or one is also given ``--param METRIC.spaces``."""
+    from brainrank.core.spaces import split_texts
+
+    texts = split_texts(list(spaces))
+    takers = [m for m in metric_ids if registry.get("metric", m).load().takes_spaces]
+    if not takers:
+        raise InputError(
+            f"--spaces is for metrics that take feature spaces of several models (stacking, "
+            f"variance-partitioning); this run's metrics are {', '.join(metric_ids) or 'none'}."
+        )
+    for metric in takers:
+        if "spaces" in metric_params.get(metric, {}):
+            raise InputError(
+                f"the spaces of {metric!r} are given twice (--spaces and --param "
+                f"{metric}.spaces); give them once."
+            )
+        metric_params.setdefault(metric, {})["spaces"] = texts
+
+
 @main.command("run")
 @click.option(
     "--models",
@@ -160,6 +186,14 @@ def check_checkpoints(
 )
 @click.option(
     "--param", "params", multiple=True, help="METRIC.KEY=VALUE metric parameter (JSON value)."
+)
+@click.option(
+    "--spaces",
+    "spaces",
+    multiple=True,
+    help="MODEL[:LAYER],...: feature spaces of several models for the metrics that take them "
+    "(stacking, variance-partitioning), scored together as one model stack/<hash>. LAYER may "
+    "be a shell pattern (one space per matching layer); a bare MODEL is its best layer.",
 )
 @click.option("--batch-size", type=click.IntRange(min=1), help="Images per forward pass.")
 @click.option(
@@ -198,8 +232,8 @@ def check_checkpoints(
 @plugin_option
 @click.pass_context
 def run_command(ctx, models, datasets, metrics, db, data_dir, weights, model_info, params,
-                batch_size, memory_budget, no_cache, device, workers, scheduler, recompute, quiet,
-                layer_selection, aliases, plugin_files) -> None:  # fmt: skip
+                spaces, batch_size, memory_budget, no_cache, device, workers, scheduler, recompute,
+                quiet, layer_selection, aliases, plugin_files) -> None:  # fmt: skip
     """Score models on datasets with metrics and store the scores in the leaderboard.
 
     With no selection it runs the default suite: a few models that need no download, the
@@ -246,6 +280,8 @@ def run_command(ctx, models, datasets, metrics, db, data_dir, weights, model_inf
         model_options.setdefault(model_id, {})["weights"] = str(Path(path).expanduser().resolve())
     check_checkpoints(registry, model_ids, model_options, model_info)
     metric_params = _parse_assignments(params, "--param")
+    if spaces:
+        add_spaces(registry, metric_ids, metric_params, spaces)
     extraction = ExtractionConfig(
         batch_size=conf.batch_size,
         memory_budget=int(conf.memory_budget_gb * 2**30),
@@ -300,6 +336,12 @@ def run_command(ctx, models, datasets, metrics, db, data_dir, weights, model_inf
         f"{store.path or store.display_url}",
         err=True,
     )
+    for combination in the_plan.combinations.values():
+        click.echo(
+            f"combination {combination.identifier}: "
+            f"{', '.join(s.label for s in combination.spaces)}",
+            err=True,
+        )
     if summary.n_stored:
         click.echo(
             f"{summary.n_stored} model x dataset x metric combinations were already stored and "

@@ -181,6 +181,15 @@ class FeatureCache:
             info={**meta["info"], "cache": "hit"},
         )
 
+    def describe(self, key: str) -> tuple[list[str], dict[str, Any]] | None:
+        """The layer names of the entry ``key`` (in order) and its extraction's ``info``
+        (duplicated and constant layers among it), read without loading any array; ``None``
+        when there is no such entry."""
+        meta = self._meta(key)
+        if meta is None:
+            return None
+        return [str(entry["name"]) for entry in meta["layers"]], dict(meta["info"])
+
     def _model_file(self, key: str) -> Path:
         return self.root / "models" / key[:2] / f"{key}.json"
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -33,6 +33,7 @@ from brainrank.core.hashing import (
 )
 from brainrank.core.metric import Metric
 from brainrank.core.scores import FeatureRequest, FeatureSet, Score, best_layer_scores
+from brainrank.core.spaces import FeatureSpace
 from brainrank.core.specs import Model, ModelMetadata, ModelSpec
 from brainrank.core.stimuli import StimulusSet
 
@@ -249,7 +250,29 @@ def score_features(metric: Metric, features: FeatureSet, dataset: Dataset) -> li
     list of :class:`Score` with real-number values, is empty, or has no finite value: such
     a result is never stored as if it were a score (the grid records it as a failure, so the
     next run tries again)."""
-    result = metric.score(features, dataset)
+    return _checked_scores(
+        metric, dataset, metric.score(features, dataset),
+        lambda permuted: metric.score(features, permuted),
+    )  # fmt: skip
+
+
+def score_space_features(
+    metric: Metric, spaces: Sequence[FeatureSpace], dataset: Dataset
+) -> list[Score]:
+    """:func:`score_features` for a combination of feature spaces of several models
+    (:meth:`Metric.score_spaces`): the same checks, ``max`` rows and chance levels."""
+    return _checked_scores(
+        metric, dataset, metric.score_spaces(spaces, dataset),
+        lambda permuted: metric.score_spaces(spaces, permuted),
+    )  # fmt: skip
+
+
+def _checked_scores(
+    metric: Metric,
+    dataset: Dataset,
+    result: Any,
+    rescore: Callable[[Dataset], list[Score]],
+) -> list[Score]:
     name = f"metric {metric.identifier!r} on dataset {dataset.identifier!r}"
     if not isinstance(result, (list, tuple)):
         raise ResultError(
@@ -287,9 +310,7 @@ def score_features(metric: Metric, features: FeatureSet, dataset: Dataset) -> li
     if not metric.calibrated:  # its null is not 0: store the chance level beside each score
         from brainrank.core.chance import attach_chance_levels
 
-        rows = attach_chance_levels(
-            rows, lambda permuted: metric.score(features, permuted), dataset
-        )
+        rows = attach_chance_levels(rows, rescore, dataset)
     return rows
 
 

@@ -158,6 +158,8 @@ def dataset_hash(dataset: Dataset) -> str:
     if rdms is not None:
         h.update(np.ascontiguousarray(rdms.dissimilarities))
         h.update(json.dumps([rdms.stimulus_ids, rdms.descriptors], default=str).encode())
+        if rdms.distance != "correlation":  # the default adds nothing: stored hashes hold
+            h.update(f"distance:{rdms.distance}".encode())
     trials = getattr(dataset, "trials", lambda: None)()
     if trials is not None:
         h.update(b"trials")

@@ -12,6 +12,7 @@ from brainrank.core.scores import FeatureRequest, FeatureSet, Score
 
 if TYPE_CHECKING:
     from brainrank.core.dataset import Dataset
+    from brainrank.core.spaces import FeatureSpace
 
 
 class Metric:
@@ -65,6 +66,14 @@ class Metric:
         other run settings (batch size, memory budget, threads) are read with
         :func:`brainrank.plugin.run_settings`. A metric may ignore them (the score must not
         depend on them beyond float32 rounding); they are not part of :attr:`config_hash`.
+    takes_spaces : bool
+        Whether the metric can score a combination of feature spaces from several models
+        (:mod:`brainrank.core.spaces`): its constructor takes ``spaces`` (``MODEL[:LAYER]``
+        texts, kept in :attr:`spaces`) and it implements :meth:`score_spaces`. With spaces,
+        the grid scores it once per combination of models, whose leaderboard model
+        ``stack/<hash>`` names the spaces; so the spaces are that model's identity, not part
+        of the metric's :attr:`parameters` and :attr:`config_hash` (combinations of other
+        spaces are one configuration, compared column by column like models).
     """
 
     identifier: str = ""
@@ -73,6 +82,8 @@ class Metric:
     headline: str | None = None
     calibrated: bool = True
     n_alphas: int | None = None
+    takes_spaces: bool = False
+    _spaces: tuple[str, ...] = ()
 
     def __init__(self, **parameters: Any):
         self.parameters: dict[str, Any] = dict(parameters)
@@ -153,6 +164,36 @@ class Metric:
             the best-layer ``max`` rows when there are none. A result that is empty, all
             NaN or not a list of :class:`Score` with real-number values is a failure, never
             stored.
+        """
+        raise NotImplementedError
+
+    @property
+    def spaces(self) -> tuple[str, ...]:
+        """The feature spaces this metric scores (``MODEL[:LAYER]`` texts, sorted), or ``()``
+        when it scores one model's features at a time."""
+        return tuple(self._spaces) if self.takes_spaces else ()
+
+    def score_spaces(self, spaces: Sequence[FeatureSpace], dataset: Dataset) -> list[Score]:
+        """Score a combination of feature spaces of several models on ``dataset`` (metrics
+        with :attr:`takes_spaces`).
+
+        Parameters
+        ----------
+        spaces : list of FeatureSpace
+            The spaces of :attr:`spaces`, each expanded to concrete layers by the grid (a
+            layer pattern gives one space per matching layer): ``label`` (``MODEL:LAYER`` or
+            ``MODEL``), ``model``, ``layer`` (``None``: the metric chooses the model's best
+            layer, on training stimuli only) and ``features`` (that model's
+            :class:`FeatureSet`, with the layers the space needs), all on the dataset's
+            stimuli.
+        dataset : Dataset
+            As in :meth:`score`.
+
+        Returns
+        -------
+        list of Score
+            Rows of the combination (their ``layer`` names a space by its label, or a summary
+            such as ``"stacked"``), checked and stored as :meth:`score`'s are.
         """
         raise NotImplementedError
 

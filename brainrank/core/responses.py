@@ -156,11 +156,17 @@ class RDMSet:
     """A stack of RDMs ``(m, n, n)`` over the same ``n`` stimuli with per-RDM descriptors.
 
     ``descriptors`` has one dict per RDM with at least ``subject`` and ``region``.
+    ``distance`` says what the dissimilarities are: ``"correlation"`` (1 - Pearson r, the
+    default), ``"euclidean"`` (squared Euclidean per channel, rsatoolbox's), ``"crossnobis"``,
+    or any other description (behavioural judgements...). The RSA metric compares a model
+    RDM of the same distance where it can compute one (and refuses another, saying which to
+    ask for), and records both with every score.
     """
 
     dissimilarities: np.ndarray
     stimulus_ids: tuple[str, ...]
     descriptors: list[dict[str, Any]]
+    distance: str = "correlation"
 
     def __post_init__(self) -> None:
         d = np.asarray(self.dissimilarities, dtype=np.float64)

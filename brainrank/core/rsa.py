@@ -288,3 +288,81 @@ def compare(a: Any, b: Any, method: str = "pearson") -> Any:
             vb = scipy.stats.rankdata(vb, axis=1)
         out = _standardise(va) @ _standardise(vb).T
     return float(out[0, 0]) if single else out
+
+
+# --------------------------------------------------------------------------- other distances
+
+#: the dissimilarities the RSA metric computes: correlation distance (1 - Pearson r),
+#: ``euclidean`` (rsatoolbox's: the squared Euclidean distance divided by the number of
+#: channels, its ``dissimilarity_measure`` "squared euclidean") and ``crossnobis`` (the
+#: cross-validated squared Mahalanobis distance over repetitions, per channel, rsatoolbox's
+#: ``calc_rdm_crossnobis``)
+RSA_DISTANCES = ("correlation", "euclidean", "crossnobis")
+#: the noise precisions of a crossnobis RDM: ``identity`` (a cross-validated squared
+#: Euclidean distance, rsatoolbox's default) or ``diagonal`` (each channel divided by its
+#: residual variance, univariate noise normalisation)
+CROSSNOBIS_NOISE = ("identity", "diagonal")
+
+
+def squared_euclidean(patterns: Any) -> np.ndarray:
+    """``(n, p)`` -> ``(n, n)``: the squared Euclidean distance between rows divided by the
+    number of columns ``p`` (rsatoolbox's ``euclidean``), in float64 with a zero diagonal."""
+    x = np.asarray(patterns, dtype=np.float64)
+    if x.ndim != 2 or x.shape[0] < 2 or x.shape[1] < 1:
+        raise InputError(f"an RDM needs (n_stimuli >= 2, n_features >= 1); got {x.shape}.")
+    x = x - x.mean(axis=0)  # distances do not change; the products lose less precision
+    return squared_euclidean_from_gram(x @ x.T, x.shape[1])
+
+
+def squared_euclidean_from_gram(gram: Any, n_features: int) -> np.ndarray:
+    """The :func:`squared_euclidean` RDM of patterns whose Gram matrix (raw, or centred over
+    the stimuli: differences of rows do not change) is ``gram``, over ``n_features``."""
+    g = np.asarray(gram, dtype=np.float64)
+    diag = np.diag(g)
+    out = (diag[:, None] + diag[None, :] - 2 * g) / float(n_features)
+    out = np.clip((out + out.T) * 0.5, 0.0, None)
+    np.fill_diagonal(out, 0.0)
+    return out
+
+
+def crossnobis(trials: Any, noise: str = "identity") -> np.ndarray:
+    """Cross-validated squared Mahalanobis distances ``(n, n)`` from ``trials``
+    ``(repetitions, n, p)`` (every stimulus repeated, at least twice), as rsatoolbox's
+    ``calc_rdm_crossnobis`` with the repetitions as folds: for each repetition, the pattern
+    differences of the mean of the other repetitions times those of this repetition, through
+    the noise precision, divided by ``p``; the mean over repetitions. Unbiased: its expected
+    value is 0 where two stimuli do not differ (it can be negative).
+
+    ``noise``: ``identity`` or ``diagonal`` (the precision ``diag(1 / variance)`` of every
+    channel's residuals about its stimulus means, ``n (repetitions - 1)`` degrees of
+    freedom).
+    """
+    t = np.asarray(trials, dtype=np.float64)
+    if t.ndim != 3 or t.shape[0] < 2:
+        raise InputError(
+            f"a crossnobis RDM needs trials (repetitions >= 2, stimuli, channels); got {t.shape}."
+        )
+    if noise not in CROSSNOBIS_NOISE:
+        raise InputError(f"noise must be one of {CROSSNOBIS_NOISE}, got {noise!r}.")
+    reps, n, p = t.shape
+    if noise == "diagonal":
+        residuals = t - t.mean(axis=0)
+        variance = (residuals**2).sum(axis=(0, 1)) / (n * (reps - 1))
+        if np.any(variance <= 0):
+            raise InputError(
+                "a channel has no trial-to-trial variance; diagonal noise normalisation needs "
+                "every channel to vary over repetitions."
+            )
+        t = t / np.sqrt(variance)
+    total = t.sum(axis=0)
+    out = np.zeros((n, n))
+    for r in range(reps):
+        test = t[r]
+        train = (total - test) / (reps - 1)
+        kernel = train @ test.T
+        diag = np.diag(kernel)
+        out += diag[None, :] + diag[:, None] - kernel - kernel.T
+    out /= reps * p
+    out = (out + out.T) * 0.5
+    np.fill_diagonal(out, 0.0)
+    return out

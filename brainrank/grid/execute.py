@@ -131,7 +131,7 @@ class InProcess:
             leases=run.leases,
             datasets={i: source.dataset for i, source in plan.datasets.items()},
             metrics={key: planned.metric for key, planned in plan.metrics.items()},
-            models={s.identifier: s.model for s in plan.models if s.model is not None},
+            models={s.identifier: s.model for s in plan.sources if s.model is not None},
         )
         context.data_hashes = {i: source.data_hash for i, source in plan.datasets.items()}
         progress = InProcessProgress(run.bars)
@@ -174,7 +174,7 @@ class Dask:
         """The store can be opened again by workers and every model rebuilt there."""
         self.check_sink(opener)
         if plan.in_process_only:
-            objects = [s.identifier for s in plan.models if s.in_process_only]
+            objects = [s.identifier for s in plan.sources if s.in_process_only]
             raise InputError(
                 f"the model(s) {', '.join(objects)} were built in this process and cannot be "
                 "sent to Dask workers; score them in this process, or register them in a "
@@ -311,7 +311,10 @@ class _Run:
                     self.held.append((model_id, combo, holders[key]))
                 else:  # its holder stopped without storing it: compute it here
                     stimuli = self.plan.datasets[combo.dataset].stimuli_hash
-                    job = free.setdefault((model_id, stimuli), Job(model_id, stimuli, []))
+                    combination = self.plan.combinations.get(model_id)
+                    spaces = combination.spaces if combination is not None else ()
+                    job = free.setdefault((model_id, stimuli),
+                                          Job(model_id, stimuli, [], spaces=spaces))  # fmt: skip
                     job.pending.append(combo)
             if free:
                 submit(list(free.values()))
@@ -346,7 +349,8 @@ class _Run:
         jobs: dict[tuple[str, str], Job] = {}
         for planned in plan.combos:
             job = jobs.setdefault((planned.model, planned.stimuli_hash),
-                                  Job(planned.model, planned.stimuli_hash, []))  # fmt: skip
+                                  Job(planned.model, planned.stimuli_hash, [],
+                                      spaces=planned.spaces))  # fmt: skip
             combo, record = planned.combo, done.get(planned.key)
             if record is not None:  # the run of a record this run may replace (see leases)
                 combo = dataclasses.replace(combo, stored_run=record.get("run_id"))

@@ -55,6 +55,9 @@ class Job:
     stimuli_hash: str
     pending: list[Combo]
     stored: list[Combo] = field(default_factory=list)
+    #: the feature spaces when ``model`` is a combination of models (``stack/<hash>``,
+    #: :mod:`brainrank.grid.combination`); empty for one model
+    spaces: tuple = ()
 
     @property
     def label(self) -> str:
@@ -238,7 +241,12 @@ def run_job(
         with leases:
             if pending:
                 job = dataclasses.replace(job, pending=pending)
-                result = _run_job(job, config, ctx, progress, leases.take)
+                if job.spaces:  # a combination of feature spaces of several models
+                    from brainrank.grid.combination import run_combination_job
+
+                    result = run_combination_job(job, config, ctx, progress, leases.take)
+                else:
+                    result = _run_job(job, config, ctx, progress, leases.take)
             else:  # nothing left for this job: build no model
                 result = JobResult(model=job.model, seconds=time.time() - started)
     finally:

@@ -61,11 +61,14 @@ import pandas as pd
 from brainrank.core import stats
 from brainrank.core.errors import InputError
 from brainrank.core.scores import CEILING_FLOOR, ceiling_usable
+from brainrank.core.spaces import is_combination
 
 #: selections that are not a layer choice: per-layer rows and per-layer statistics (the
-#: fraction of significant voxels of ``encoding:taskonomy``); every other selection is a
-#: summary row (``max``, ``heldout``, ``stacked``, ``generalisation``...)
-NOT_SUMMARY = ("layer", "significance")
+#: fraction of significant voxels of ``encoding:taskonomy``; the stacking weights of a layer
+#: or space; a space alone, its unique variance and the variance spaces share, of
+#: ``variance-partitioning``); every other selection is a summary row (``max``,
+#: ``heldout``, ``stacked``, ``generalisation``, ``joint``...)
+NOT_SUMMARY = ("layer", "significance", "weight", "alone", "unique", "shared")
 
 #: fewest resampling units (regions) for a bootstrap CI or a test to be printed
 MIN_UNITS = stats.MIN_UNITS
@@ -815,6 +818,10 @@ def rank_models(
     if data.empty:
         return []
     data = _with_config(data)
+    combination = data["model"].astype(str).map(is_combination)
+    combinations_left_out = bool(combination.any() and not combination.all())
+    if combinations_left_out:  # combinations of models are ranked among themselves only
+        data = data[~combination]
     left_out: dict[str, list[str]] = {}
     if not include_uncalibrated and "calibrated" in data.columns:
         uncalibrated = data["calibrated"].map(lambda v: v is False or v == 0)
@@ -862,6 +869,11 @@ def rank_models(
         out[0].notes.append(
             f"Not ranked: {', '.join(descriptive)} (describes each layer's features, not a "
             "comparison with the brain)."
+        )
+    if combinations_left_out and out:
+        out[0].notes.append(
+            "Left out: combinations of feature spaces of several models (stack/...; their "
+            "spaces are in the models table): rank them among themselves (--model 'stack/*')."
         )
     return out
 

@@ -11,7 +11,8 @@ numbers it shows. Sections:
 5. trained vs randomly initialised networks (paired t-test, Cohen's d);
 6. architecture families (Kruskal-Wallis);
 7. the Neural Taskonomy similarity matrix of task networks and its dendrogram;
-8. stacking weights per region.
+8. stacking weights per region;
+9. the stacking paper's contrasts (ImageNet vs Places365, Taskonomy 2D vs 3D edges).
 
 A section whose data the leaderboard does not hold yet says so in one line instead of a
 plot, and a section that fails for another reason says why without taking the rest down.
@@ -521,6 +522,13 @@ def section_stacking(store: Store, options: ReportOptions) -> Section:
     return section
 
 
+def section_stacking_contrast(store: Store, options: ReportOptions) -> Section:
+    """The stacking paper's contrasts (its own module: brainrank/leaderboard/report_stacking.py)."""
+    from brainrank.leaderboard.report_stacking import section_stacking_contrast as draw
+
+    return draw(store, options)
+
+
 def section_uncalibrated(store: Store, options: ReportOptions) -> Section:
     """Configurations that are not calibrated (left out of the ranking above), ranked by
     name with their chance levels beside their scores, as ``brainrank leaderboard --config
@@ -575,6 +583,7 @@ SECTIONS: list[Callable[[Store, ReportOptions], Section]] = [
     section_families,
     section_taskonomy,
     section_stacking,
+    section_stacking_contrast,
     section_contrasts,
 ]
 
@@ -588,6 +597,10 @@ TITLES = {
     section_families: ("families", "Architecture families"),
     section_taskonomy: ("taskonomy", "Neural Taskonomy: task similarity and clustering"),
     section_stacking: ("stacking", "Stacking weights per region"),
+    section_stacking_contrast: (
+        "stacking-contrast",
+        "Stacking contrasts: task at a fixed architecture",
+    ),
     section_contrasts: ("contrasts", "Controlled contrasts: task, data, supervision, architecture"),
 }
 

@@ -105,6 +105,9 @@ METRICS = (
 RDM_METRICS = ("rsa", "versa", "versa:nsd", "versa:generalisation", "cka", "cka:biased")
 #: summary rows whose value is a fraction of neuroids (FDR-significant ones), not a score
 FRACTION_SELECTIONS = ("significance",)
+#: rows whose value is a stacking weight (in [0, 1], a neuroid's weights summing to 1), not a
+#: score: no null of 0 to check
+WEIGHT_SELECTIONS = ("weight",)
 BASELINES = (
     "baseline/pixels",
     "baseline/pixels:native",
@@ -245,7 +248,7 @@ def calibration_checks(rows, metric_id: str, dataset) -> list[tuple[str, str, fl
     n = n_eval(rows, metric_id, dataset)
     groups: dict[tuple[str, str], list] = {}
     for row in rows:
-        if row.selection in FRACTION_SELECTIONS:
+        if row.selection in FRACTION_SELECTIONS + WEIGHT_SELECTIONS:
             continue
         if row.selection == "max" and not (row.extra or {}).get("chosen_by"):
             continue  # the best layer on the scored data: optimistic by construction
@@ -266,8 +269,8 @@ def out_of_range(rows, metric_id: str) -> list[str]:
         values = [row.value, *(row.halves or ())]
         if row.per_neuroid is not None:
             values += np.asarray(row.per_neuroid, dtype=np.float64).tolist()
-        if row.selection in FRACTION_SELECTIONS:
-            low, high = 0.0, 1.0  # a fraction; per_neuroid holds p-values
+        if row.selection in FRACTION_SELECTIONS + WEIGHT_SELECTIONS:
+            low, high = 0.0, 1.0  # a fraction (per_neuroid: p-values) or a convex weight
         else:
             low, high = -1.0, 1.0
         for value in values:

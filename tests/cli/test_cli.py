@@ -61,7 +61,9 @@ def test_run_then_leaderboard_with_a_plugin_file(tmp_path, tiny_plugin_path):
         "heldout",
         "stacked",
     }
-    assert len(rows) == len(best) + sum(r["selection"] == "layer" for r in rows)
+    # the rest: per-layer rows and stacking's per-neuroid weights of every layer
+    assert len(rows) == len(best) + sum(r["selection"] in ("layer", "weight") for r in rows)
+    assert any(r["selection"] == "weight" for r in rows)
     # the same grid again: the same rows, not twice as many
     invoke("run", "--plugin", str(tiny_plugin_path), "--models", "tiny/net,baseline/pixels",
            "--datasets", "tiny/data", "--db", str(db), "--quiet")  # fmt: skip

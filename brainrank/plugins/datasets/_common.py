@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from brainrank.core import noise_ceiling
 from brainrank.plugin import Dataset, DatasetMetadata, InputError, RDMSet, StimulusSet
 
 log = logging.getLogger("brainrank.datasets")
@@ -93,45 +94,10 @@ def _vectors(rdms: np.ndarray) -> np.ndarray:
     return upper_triangle(np.asarray(rdms, dtype=np.float64))
 
 
-def pool_rdms(vectors: np.ndarray, method: str = "pearson") -> np.ndarray:
-    """The RDM (upper-triangle vector) that best represents a group under a comparison:
-    the mean of standardised vectors for Pearson r, the mean of ranks for Spearman's rho and
-    Kendall's tau-a (the usual choice of noise-ceiling estimates)."""
-    import scipy.stats
-
-    v = np.atleast_2d(np.asarray(vectors, dtype=np.float64))
-    if method == "pearson":
-        centred = v - v.mean(axis=1, keepdims=True)
-        scale = centred.std(axis=1, keepdims=True)
-        if np.any(scale == 0):
-            raise InputError("cannot pool a constant RDM (all dissimilarities equal).")
-        return (centred / scale).mean(axis=0)
-    if method in ("spearman", "kendall_tau_a"):
-        return scipy.stats.rankdata(v, axis=1).mean(axis=0)
-    raise InputError(f"unknown RDM comparison {method!r}; use pearson, spearman or kendall_tau_a.")
-
-
-def rdm_noise_ceiling(rdms: np.ndarray, method: str = "pearson") -> tuple[float, float, np.ndarray]:
-    """Noise ceiling of a group of RDMs (one per subject or session).
-
-    Returns ``(lower, upper, per_rdm_lower)``: the lower bound is the mean over RDMs of the
-    comparison of each RDM with the pooled RDM of the *others* (leave one out), the upper
-    bound the mean comparison with the pooled RDM of *all* (Nili et al. 2014).
-    """
-    from brainrank.core.rsa import compare
-
-    v = _vectors(rdms)
-    m = v.shape[0]
-    if m < 2:
-        raise InputError("a noise ceiling over RDMs needs at least 2 RDMs.")
-    everyone = pool_rdms(v, method)
-    lower = np.empty(m)
-    upper = np.empty(m)
-    for i in range(m):
-        others = pool_rdms(np.delete(v, i, axis=0), method)
-        lower[i] = compare(others, v[i], method)
-        upper[i] = compare(everyone, v[i], method)
-    return float(lower.mean()), float(upper.mean()), lower
+# the Nili et al. bounds (rsatoolbox's boot_noise_ceiling) live in the core, where the RSA
+# metric computes them too
+pool_rdms = noise_ceiling.pool_rdms
+rdm_noise_ceiling = noise_ceiling.rdm_noise_ceiling
 
 
 def pairwise_rdm_ceiling(rdms: np.ndarray, method: str = "pearson") -> tuple[float, np.ndarray]:

@@ -1,10 +1,45 @@
 """``rsa``: representational similarity analysis.
 
-Per layer, the exact correlation-distance RDM of the full activations is compared with the
-brain RDM of each (subject, region): the RDM of the trial-averaged responses, or, for
-datasets that publish RDMs only, the given RDMs (averaged over sessions of the same subject
-and region). The comparison is the Pearson r of the upper triangles by default
-(``comparison="spearman"`` or ``"kendall_tau_a"`` selectable). "RSA Max" is the best layer.
+Per layer, the exact RDM of the full activations is compared with the brain RDM of each
+(subject, region): the RDM of the trial-averaged responses, or, for datasets that publish
+RDMs only, the given RDMs (averaged over sessions of the same subject and region). The
+comparison is the Pearson r of the upper triangles by default (``comparison="spearman"`` or
+``"kendall_tau_a"`` selectable). "RSA Max" is the best layer.
+
+**Distance** (``distance``), recorded with every score (``extra["rdm"]``: the brain RDM's and
+the model RDM's dissimilarity):
+
+- ``"correlation"`` (default): 1 - Pearson r, for brain and model RDMs (the model's from the
+  exact RDM extraction computes);
+- ``"euclidean"``: rsatoolbox's, the squared Euclidean distance divided by the number of
+  channels (its ``dissimilarity_measure`` "squared euclidean"), for brain and model RDMs (the
+  model's from the exact column-centred Gram matrix of every layer, which the extraction
+  accumulates in the same passes as the correlation RDM: no extra forward pass, the same
+  accumulation; the cache holds one more n x n array per layer);
+- ``"crossnobis"``: the brain RDM is rsatoolbox's cross-validated squared Mahalanobis
+  distance over the repetitions (``noise``: ``"identity"``, rsatoolbox's default, or
+  ``"diagonal"``, each channel divided by its residual variance), which needs trial-level
+  responses with every stimulus repeated (a dataset without repetitions is refused up
+  front); a model has no repetitions, so its RDM is the squared Euclidean distance per
+  channel (the noise-free expectation of a crossnobis estimate with identity noise).
+
+A dataset that publishes RDMs says what they are (``RDMSet.distance``); one of the distances
+above is compared with a model RDM of that distance only (asking for another is refused,
+naming the one to ask for); any other (behavioural judgements) with the ``distance`` the
+metric is given.
+
+**Noise-ceiling bounds** (rsatoolbox's, Nili et al. 2014; :mod:`brainrank.core.noise_ceiling`):
+where a region has the RDMs of at least 2 subjects, every row of a subject carries
+``extra["noise_ceiling"]``, ``{"lower", "upper", "subjects"}``: the comparison of that
+subject's RDM with the pooled RDM of the other subjects (lower) and of all of them (upper),
+computed on the brain RDMs the metric compares with (its distance, its comparison); their
+mean over a region's subjects is rsatoolbox's ``boot_noise_ceiling`` on those RDMs (tested),
+the band a subject-averaged score is read against. Where the dataset's own RSA ceiling
+applies (Pearson r of correlation-distance RDMs), the rows' ``ceiling`` fields are that
+ceiling with its interval, as before; for other distances or comparisons, for which no
+dataset ceiling exists, they are the bounds: ``ceiling`` and ``ceiling_low`` the lower bound
+(the conservative value a model must reach), ``ceiling_high`` the upper bound, so the
+ranking's floor applies to the lower bound.
 
 Device: with the run setting ``device`` (or ``backend="torch"``; see ``_encoding``, not part
 of the configuration hash) the Pearson comparisons run with torch on that device, in
@@ -17,7 +52,18 @@ import logging
 
 import numpy as np
 
-from brainrank.core.rsa import COMPARISONS, compare, rdm, upper_triangle
+from brainrank.core.noise_ceiling import subject_bounds
+from brainrank.core.rsa import (
+    COMPARISONS,
+    CROSSNOBIS_NOISE,
+    RSA_DISTANCES,
+    compare,
+    crossnobis,
+    rdm,
+    squared_euclidean,
+    squared_euclidean_from_gram,
+    upper_triangle,
+)
 from brainrank.plugin import (
     Dataset,
     FeatureRequest,
@@ -26,6 +72,7 @@ from brainrank.plugin import (
     Metric,
     MetricMetadata,
     MetricSpec,
+    NotApplicableError,
     Score,
     average_repetitions,
     ceiling_fields,
@@ -44,25 +91,120 @@ DESCRIPTION = "correlation-distance RDMs compared by the Pearson r of their uppe
 FEW_STIMULI = 10
 
 
+#: what each distance's RDMs are, as recorded with every score (rsatoolbox's names)
+RDM_NAMES = {
+    "correlation": "correlation (1 - Pearson r)",
+    "euclidean": "squared euclidean per channel",
+    "crossnobis": "crossnobis per channel",
+}
+
+
 class RSA(OnDevice, Metric):
     identifier = "rsa"
     headline = "heldout"  # the layer chosen on one half of the stimuli, scored on the other
-    version = "2"
+    # 2: NaN rows for constant regions; 3: noise-ceiling bounds on every row, other distances
+    version = "3"
     needs = "rdms"
 
-    def __init__(self, comparison: str = "pearson"):
+    def __init__(
+        self, comparison: str = "pearson", distance: str = "correlation", noise: str | None = None
+    ):
         if comparison not in COMPARISONS:
             raise InputError(f"comparison must be one of {COMPARISONS}, got {comparison!r}.")
-        super().__init__(comparison=comparison, distance="correlation")
+        if distance not in RSA_DISTANCES:
+            raise InputError(f"distance must be one of {RSA_DISTANCES}, got {distance!r}.")
+        parameters: dict = {"comparison": comparison, "distance": distance}
+        if distance == "crossnobis":
+            noise = noise or "identity"
+            if noise not in CROSSNOBIS_NOISE:
+                raise InputError(f"noise must be one of {CROSSNOBIS_NOISE}, got {noise!r}.")
+            parameters["noise"] = noise
+        elif noise is not None:
+            raise InputError(
+                f"noise is the noise precision of a crossnobis RDM; distance={distance!r} "
+                "takes none."
+            )
+        super().__init__(**parameters)
+
+    @property
+    def distance(self) -> str:
+        return self.parameters["distance"]
+
+    def check_applicable(self, dataset: Dataset) -> None:
+        super().check_applicable(dataset)
+        responses = dataset.responses()
+        if responses is None:
+            published = dataset.rdms().distance
+            if published in RSA_DISTANCES and published != self.distance:
+                raise NotApplicableError(
+                    f"dataset {dataset.identifier!r} publishes {published} RDMs; metric 'rsa' "
+                    f"with distance {self.distance!r} would compare them with another kind of "
+                    f"model RDM. Use --param rsa.distance={published}."
+                )
+            if self.distance == "crossnobis" and published != "crossnobis":
+                raise NotApplicableError(
+                    f"dataset {dataset.identifier!r} publishes RDMs, not the repeated trials a "
+                    "crossnobis RDM is computed from."
+                )
+        elif self.distance == "crossnobis":
+            from brainrank.core.stats import trials_array
+
+            try:
+                trials, _ = trials_array(responses)
+            except InputError as exc:
+                raise NotApplicableError(
+                    f"a crossnobis RDM needs every stimulus repeated equally often; dataset "
+                    f"{dataset.identifier!r}: {exc}"
+                ) from None
+            if trials.shape[0] < 2:
+                raise NotApplicableError(
+                    f"a crossnobis RDM is cross-validated over repetitions; dataset "
+                    f"{dataset.identifier!r} has {trials.shape[0]} per stimulus (averaged "
+                    "responses). Use distance='correlation' or 'euclidean'."
+                )
 
     def feature_request(self, dataset: Dataset) -> FeatureRequest:
-        return FeatureRequest(rdm=True)
+        if self.distance == "correlation":
+            return FeatureRequest(rdm=True)
+        return FeatureRequest(gram=True)  # squared Euclidean RDMs from the exact Gram
+
+    def model_rdm(self, layer) -> np.ndarray:
+        """The layer's RDM in the metric's model distance (see the module docstring)."""
+        if self.distance == "correlation":
+            if layer.rdm is None:
+                raise InputError(f"features of layer {layer.name!r} have no RDM.")
+            return layer.rdm
+        if layer.gram is None:
+            raise InputError(f"features of layer {layer.name!r} have no Gram matrix.")
+        return squared_euclidean_from_gram(layer.gram, layer.n_features)
+
+    def rdm_names(self, dataset: Dataset) -> dict[str, str]:
+        """What the brain and the model RDMs are (recorded with every score)."""
+        model = RDM_NAMES["correlation" if self.distance == "correlation" else "euclidean"]
+        if dataset.responses() is None:
+            published = dataset.rdms().distance
+            brain = RDM_NAMES.get(published, published) + " (published)"
+        elif self.distance == "crossnobis":
+            brain = RDM_NAMES["crossnobis"] + f", noise {self.parameters['noise']}"
+        else:
+            brain = RDM_NAMES[self.distance]
+        return {"brain": brain, "model": model}
 
     def brain_rdms(
         self, dataset: Dataset
     ) -> tuple[list[str], list[tuple[str, str]], np.ndarray, list[int]]:
         """``(stimulus_ids, [(subject, region)], rdms (g, n, n), n_neuroids)``."""
         responses = dataset.responses()
+        if responses is not None and self.distance == "crossnobis":
+            from brainrank.core.stats import trials_array
+
+            trials, ids = trials_array(responses)
+            keys, stack, sizes = [], [], []
+            for key, index in neuroid_groups(responses):
+                keys.append(key)
+                stack.append(crossnobis(trials[:, :, index], self.parameters["noise"]))
+                sizes.append(int(index.size))
+            return [str(s) for s in ids], keys, np.stack(stack), sizes
         if responses is not None:
             averaged = average_repetitions(responses)
             ids = [str(s) for s in averaged["stimulus_id"].values]
@@ -70,7 +212,10 @@ class RSA(OnDevice, Metric):
             keys, stack, sizes = [], [], []
             for key, index in neuroid_groups(averaged):
                 keys.append(key)
-                stack.append(rdm(values[:, index], "correlation", dtype="float64"))
+                if self.distance == "euclidean":
+                    stack.append(squared_euclidean(values[:, index]))
+                else:
+                    stack.append(rdm(values[:, index], "correlation", dtype="float64"))
                 sizes.append(int(index.size))
             return ids, keys, np.stack(stack), sizes
         rdms = dataset.rdms()
@@ -80,11 +225,35 @@ class RSA(OnDevice, Metric):
         stack = np.stack([rdms.dissimilarities[idx].mean(0) for idx in groups.values()])
         return list(rdms.stimulus_ids), list(groups), stack, [0] * len(groups)
 
+    def noise_ceilings(
+        self, keys: list[tuple[str, str]], brain: np.ndarray
+    ) -> dict[tuple[str, str], dict[str, float]]:
+        """Per (subject, region) of a region with at least 2 subjects' RDMs, its lower and
+        upper noise-ceiling terms (see the module docstring)."""
+        by_region: dict[str, list[int]] = {}
+        for g, (_, region) in enumerate(keys):
+            by_region.setdefault(region, []).append(g)
+        out = {}
+        for members in by_region.values():
+            stack = brain[members]
+            if len(members) < 2 or not np.all(np.isfinite(stack)):
+                continue
+            lower, upper = subject_bounds(stack, self.parameters["comparison"])
+            for g, low, high in zip(members, lower, upper, strict=True):
+                out[keys[g]] = {"lower": float(low), "upper": float(high),
+                                "subjects": len(members)}  # fmt: skip
+        return out
+
     def score(self, features: FeatureSet, dataset: Dataset) -> list[Score]:
         ids, keys, brain, sizes = self.brain_rdms(dataset)
         unscorable = _unscorable_groups(brain, keys, dataset.identifier)
-        pearson = self.parameters["comparison"] == "pearson"
-        ceilings = dataset.ceiling_with_interval("rsa") if pearson else {}
+        bounds = self.noise_ceilings(keys, brain)
+        own = self.parameters["comparison"] == "pearson" and self.distance == "correlation"
+        ceilings = dataset.ceiling_with_interval("rsa") if own else {}
+        for key, bound in bounds.items():  # no ceiling of the dataset's: the subjects' bounds
+            if key not in ceilings:
+                ceilings[key] = (bound["lower"], bound["lower"], bound["upper"])
+        described = self.rdm_names(dataset)
         rows = features.rows_for(ids)
         half_a, half_b = split_halves(len(ids), SPLIT_SEED)
         scores: list[Score] = []
@@ -98,9 +267,7 @@ class RSA(OnDevice, Metric):
             )
             log.warning("rsa on %s: %s", dataset.identifier, warning)
         for layer in features:
-            if layer.rdm is None:
-                raise InputError(f"features of layer {layer.name!r} have no RDM.")
-            model_rdm = layer.rdm[np.ix_(rows, rows)]
+            model_rdm = self.model_rdm(layer)[np.ix_(rows, rows)]
             values = self.compare_rdms(model_rdm, brain, np.arange(len(ids)))
             on_a = self.compare_rdms(model_rdm, brain, half_a)
             on_b = self.compare_rdms(model_rdm, brain, half_b)
@@ -116,7 +283,7 @@ class RSA(OnDevice, Metric):
                             layer_index=layer.index,
                             relative_depth=layer.relative_depth,
                             halves=(float("nan"), float("nan")),
-                            extra={"reason": unscorable[g]},
+                            extra={"reason": unscorable[g], "rdm": described},
                         )
                     )
                     continue
@@ -133,6 +300,12 @@ class RSA(OnDevice, Metric):
                         halves=(float(on_a[g]), float(on_b[g])),
                         extra={
                             "n_stimuli": int((~np.isnan(model_rdm).all(axis=1)).sum()),
+                            "rdm": described,
+                            **(
+                                {"noise_ceiling": bounds[subject, region]}
+                                if (subject, region) in bounds
+                                else {}
+                            ),
                             **({"warning": warning} if warning else {}),
                         },
                     )

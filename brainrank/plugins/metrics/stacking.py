@@ -30,6 +30,24 @@ Rows: each layer alone on the test stimuli (``selection="layer"``); the stacked 
 leave-one-out R^2 *on the training stimuli*, scored on the test stimuli (the layer is never
 chosen on the test stimuli it is scored on; ``extra["chosen_by"]`` says so).
 
+Per-neuroid weights (``selection="weight"``, ``layer``: the layer or space): one row per
+(subject, region) and feature space, its ``value`` the region's mean weight and its
+``per_neuroid`` every neuroid's weight (the stacking paper plots them voxel by voxel). They
+are stored as every per-neuroid array is, one float32 array per row beside the per-layer
+rows' r values, so they cost what those cost: measured on NSD-sized data (40,000 voxels,
+30 layers, SQLite) in ``bench/stacking_storage.py``.
+
+**Feature spaces of several models** (``spaces``; on the command line ``--spaces``): the
+feature spaces are then layers of several models (``MODEL:LAYER``, ``MODEL:PATTERN`` for every
+matching layer, or ``MODEL`` for the model's best layer, chosen per region on the training
+stimuli only; :mod:`brainrank.core.spaces`), one ridge model each, stacked per neuroid as
+above; the combination is one leaderboard model, ``stack/<hash>``. Its rows name spaces by
+their labels (``layer`` rows: each space alone on the test stimuli, ``layer_index`` its
+position in the combination; ``weight`` rows; ``stacked`` with the region's mean weights per
+space; ``max``: the space with the best training LOO R^2). The stacking paper's contrasts
+(AlexNet and ResNet-50 trained on ImageNet vs Places365; Taskonomy 2D vs 3D edges) stack
+every layer of both models together: ``--spaces 'torchvision/alexnet:*,torchvision/alexnet@places365:*'``.
+
 Device: the run settings ``device`` and ``backend`` (see ``_encoding``) run the ridge
 models, the stacking iterations and the Pearson reductions with torch on that device; they
 are not part of the configuration hash.
@@ -47,6 +65,7 @@ from typing import Any
 import numpy as np
 
 from brainrank.core.ridge import RidgeCV
+from brainrank.core.spaces import canonical_texts
 from brainrank.core.stacking import stack_weights
 from brainrank.plugin import (
     Dataset,
@@ -62,6 +81,7 @@ from brainrank.plugin import (
     hookimpl,
 )
 from brainrank.plugins.metrics import _encoding as enc
+from brainrank.plugins.metrics import _spaces
 
 DESCRIPTION = "stacked encoding: convex per-neuroid combination of the layers' ridge predictions"
 
@@ -107,8 +127,11 @@ def signed_r(predicted: np.ndarray, measured: np.ndarray) -> np.ndarray:
 class Stacking(enc.OnDevice, Metric):
     identifier = "stacking"
     headline = "stacked"  # the stacked model, weights fitted on the training stimuli
-    version = "2"  # 1: mean signed root of R^2; 2: test Pearson r (R^2 in extra)
+    # 1: mean signed root of R^2; 2: test Pearson r (R^2 in extra); 3: per-neuroid weight
+    # rows, feature spaces of several models
+    version = "3"
     needs = "responses"
+    takes_spaces = True
 
     def __init__(
         self,
@@ -118,8 +141,15 @@ class Stacking(enc.OnDevice, Metric):
         alpha_scoring: str = "mse",
         layers: list[str] | None = None,
         neuroid_batch: int = 2000,
+        spaces: Any = None,
     ):
         alphas = enc.check_encoding_parameters(n_components, alphas, alpha_scoring)
+        texts = canonical_texts(spaces)
+        if texts and layers:
+            raise InputError(
+                "stacking takes either layers (of each model scored) or spaces (of several "
+                "models, MODEL:LAYER), not both."
+            )
         super().__init__(
             n_components=n_components,
             eps=float(eps),
@@ -127,6 +157,7 @@ class Stacking(enc.OnDevice, Metric):
             alpha_scoring=alpha_scoring,
             layers=list(layers) if layers else None,
         )
+        self._spaces = texts  # the scored model's identity (stack/<hash>), not a parameter
         self.neuroid_batch = int(neuroid_batch)
 
     def split(self, dataset: Dataset, stimulus_ids: list[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -211,13 +242,7 @@ class Stacking(enc.OnDevice, Metric):
         rows += self._max_rows(rows, np.stack(train_r2), used, targets)
         P_train = np.stack(loo_train)  # (L, n_train, v), minus the training mean
         P_test = np.stack(test_pred)  # (L, n_test, v), minus the training mean
-        v = Y.shape[1]
-        weights = np.empty((v, len(used)))
-        for start in range(0, v, self.neuroid_batch):
-            cols = slice(start, min(v, start + self.neuroid_batch))
-            weights[cols] = stack_weights(
-                P_train[:, :, cols], Y[train][:, cols] - centre[cols], backend=kernels
-            ).weights
+        weights = self._fit_weights(P_train, Y[train] - centre, kernels)
         stacked = np.einsum("lnv,vl->nv", P_test, weights) + centre
         r, r2 = enc.column_r(stacked, Y[test], kernels), r_squared(stacked, Y[test])
         names = [layer.name for layer in used]
@@ -230,6 +255,140 @@ class Stacking(enc.OnDevice, Metric):
                 **_r2_extra(r2, index),
                 "weights": dict(zip(names, mean_weights.round(6).tolist(), strict=True)),
                 "top_layer": names[int(np.argmax(mean_weights))],
+                "n_train": int(train.size),
+                "n_test": int(test.size),
+            }
+            rows.append(row)
+            for j, layer in enumerate(used):
+                rows.append(self._weight_row(key, layer.name, weights[:, j], targets, index,
+                                             (layer.index, layer.relative_depth)))  # fmt: skip
+        return rows
+
+    def _fit_weights(self, P_train, Y_train_centred, kernels) -> np.ndarray:
+        """Per neuroid, the convex weights of the spaces (v, L), in batches of neuroids."""
+        v = Y_train_centred.shape[1]
+        weights = np.empty((v, P_train.shape[0]))
+        for start in range(0, v, self.neuroid_batch):
+            cols = slice(start, min(v, start + self.neuroid_batch))
+            weights[cols] = stack_weights(
+                P_train[:, :, cols], Y_train_centred[:, cols], backend=kernels
+            ).weights
+        return weights
+
+    def _weight_row(self, key, name, weights, targets, index, position) -> Score:
+        """The per-neuroid weights of one layer or space in one group."""
+        values = weights[index]
+        return Score(
+            subject=key[0],
+            region=key[1],
+            layer=name,
+            value=float(values.mean()) if values.size else float("nan"),
+            n_neuroids=int(values.size),
+            selection="weight",
+            layer_index=position[0],
+            relative_depth=position[1],
+            per_neuroid=values.astype(np.float32),
+            neuroid_ids=tuple(targets.neuroid_ids[index]),
+            extra={"kind": "stacking weight (convex: a neuroid's weights sum to 1)"},
+        )
+
+    # ------------------------------------------------------------------ several models
+
+    def score_spaces(self, spaces, dataset: Dataset) -> list[Score]:
+        """The stacked model of feature spaces of several models (see the module
+        docstring), every row with the dataset's encoding ceiling."""
+        ceilings = dataset.ceiling_with_interval("encoding")
+        return [
+            dataclasses.replace(row, **ceiling_fields(ceilings, (row.subject, row.region)))
+            for row in self._score_spaces(list(spaces), dataset)
+        ]
+
+    def _score_spaces(self, spaces, dataset: Dataset) -> list[Score]:
+        if len(spaces) < 2:
+            raise InputError(
+                f"stacking of feature spaces needs at least 2 of them; the spaces "
+                f"{', '.join(self.spaces)} give {len(spaces)}."
+            )
+        targets = enc.Targets.of(dataset)
+        train, test = self.split(dataset, targets.stimulus_ids)
+        k = enc.dimension(self.parameters, int(train.size))
+        Y = targets.values
+        kernels = self.array_backend()
+
+        def ridge() -> RidgeCV:
+            return RidgeCV(self.parameters["alphas"], scoring=self.parameters["alpha_scoring"],
+                           **self.ridge_options())  # fmt: skip
+
+        rows_of = {s.label: s.features.rows_for(targets.stimulus_ids) for s in spaces}
+        plan = _spaces.plan_layers_per_space(spaces, k, rows_of, train, Y, targets.groups, ridge)
+        centre = Y[train].astype(np.float64).mean(axis=0)
+        v, m = Y.shape[1], len(spaces)
+        # every (space, layer) some group uses, fitted on the neuroids of those groups
+        users: dict[tuple[int, str], list[np.ndarray]] = {}
+        for key, index in targets.groups:
+            for i, name in enumerate(plan.layers[key]):
+                users.setdefault((i, name), []).append(index)
+        loo = {i: np.zeros((train.size, v), np.float32) for i in range(m)}
+        held = {i: np.zeros((test.size, v), np.float32) for i in range(m)}
+        train_r2 = np.full((m, v), np.nan)
+        test_r = np.full((m, v), np.nan)
+        test_r2 = np.full((m, v), np.nan)
+        for (i, name), parts in users.items():
+            cols = np.sort(np.concatenate(parts))
+            X = _spaces.design(spaces[i], name, k, rows_of[spaces[i].label])
+            fitted = ridge().fit(X[train], Y[train][:, cols])
+            loo[i][:, cols] = fitted.result_.predictions - centre[cols]
+            train_r2[i, cols] = fitted.result_.r2
+            predicted = fitted.predict(X[test])
+            held[i][:, cols] = predicted - centre[cols]
+            test_r[i, cols] = enc.column_r(predicted, Y[test][:, cols], kernels)
+            test_r2[i, cols] = r_squared(predicted, Y[test][:, cols])
+        P_train = np.stack([loo[i] for i in range(m)])  # (m, n_train, v), minus the mean
+        P_test = np.stack([held[i] for i in range(m)])
+        weights = self._fit_weights(P_train, Y[train] - centre, kernels)
+        stacked = np.einsum("lnv,vl->nv", P_test, weights) + centre
+        r, r2 = enc.column_r(stacked, Y[test], kernels), r_squared(stacked, Y[test])
+        labels = [s.label for s in spaces]
+        rows: list[Score] = []
+        for key, index in targets.groups:
+            extra = _spaces.space_extra(plan, key, spaces)
+            layer_rows = []
+            for i, space in enumerate(spaces):
+                name = plan.layers[key][i]
+                value, n = enc.group_mean(test_r[i], index)
+                position = _spaces.space_position(space, name)
+                row = self._row(key, space.label, value, n, test_r[i][index], targets, index,
+                                None)  # fmt: skip
+                row.layer_index, row.relative_depth = i, position[1]
+                row.extra = {**_r2_extra(test_r2[i], index), "space": space.label,
+                             "model": space.model, "layer": name,
+                             "layer_index_in_model": position[0]}  # fmt: skip
+                layer_rows.append(row)
+                weight = self._weight_row(key, space.label, weights[:, i], targets, index,
+                                          (i, position[1]))  # fmt: skip
+                weight.extra = {**weight.extra, "model": space.model, "layer": name}
+                rows.append(weight)
+            rows += layer_rows
+            on_train = [enc.group_mean(train_r2[i], index)[0] for i in range(m)]
+            if np.isfinite(on_train).any():
+                best = int(np.nanargmax(on_train))
+                rows.append(dataclasses.replace(
+                    layer_rows[best], selection="max",
+                    extra={**layer_rows[best].extra,
+                           "chosen_by": "mean leave-one-out R^2 on the training stimuli",
+                           "train_r2": float(on_train[best])},
+                ))  # fmt: skip
+            value, n = enc.group_mean(r, index)
+            mean_weights = weights[index].mean(axis=0)
+            row = self._row(key, "stacked", value, n, r[index], targets, index, None)
+            row.selection = "stacked"
+            row.extra = {
+                **_r2_extra(r2, index),
+                **extra,
+                "weights": dict(zip(labels, mean_weights.round(6).tolist(), strict=True)),
+                "model_weights": _by_model(spaces, mean_weights),
+                "top_layer": labels[int(np.argmax(mean_weights))],
+                "spaces": labels,
                 "n_train": int(train.size),
                 "n_test": int(test.size),
             }
@@ -278,6 +437,15 @@ class Stacking(enc.OnDevice, Metric):
             per_neuroid=per_neuroid.astype(np.float32),
             neuroid_ids=tuple(targets.neuroid_ids[index]),
         )
+
+
+def _by_model(spaces, mean_weights: np.ndarray) -> dict[str, float]:
+    """The summed mean weight of every model's spaces (how much the stacked model draws on
+    each model's features)."""
+    out: dict[str, float] = {}
+    for space, w in zip(spaces, mean_weights, strict=True):
+        out[space.model] = round(out.get(space.model, 0.0) + float(w), 6)
+    return out
 
 
 @hookimpl

@@ -382,6 +382,8 @@ def test_stacking_scores_do_not_depend_on_a_constant_offset_of_the_responses():
         assert (a.selection, a.layer, a.region) == (b.selection, b.layer, b.region)
         # the float32 responses themselves are rounded to ~6e-5 at 1000
         np.testing.assert_allclose(b.per_neuroid, a.per_neuroid, atol=2e-4)
+        if a.selection == "weight":  # a neuroid's stacking weights (compared just above)
+            continue
         assert b.extra["r2"] == pytest.approx(a.extra["r2"], abs=2e-4)
         if a.selection == "stacked":
             for layer, weight in a.extra["weights"].items():
