@@ -561,17 +561,20 @@ MAX_FILTER_VALUES = 40
 
 
 def model_kind(frame: pd.DataFrame) -> pd.Series:
-    """``baseline`` (a model of the ``baseline`` source, or whose ``training_method`` says
-    ``baseline``/``none``), else ``trained`` or ``random`` from the ``trained`` flag; one
-    value per row of a models frame (``source``, ``trained``; ``training_method`` where the
-    table has it)."""
+    """``baseline`` (a hand-made feature set: training method ``handcrafted``, or a model of
+    the ``baseline`` source; see :func:`is_baseline`), else ``trained`` or ``random`` from the
+    ``trained`` flag; one value per row of a models frame (``source``, ``trained``;
+    ``training_method`` and ``family`` where the table has them). A randomly initialised
+    network (training method ``none``) is ``random``, never a baseline."""
     source = frame.get("source", pd.Series("", index=frame.index)).fillna("").astype(str)
-    method = frame.get("training_method", pd.Series("", index=frame.index))
-    method = method.fillna("").astype(str).str.lower()
     trained = frame.get("trained", pd.Series(True, index=frame.index))
     trained = trained.astype("boolean").fillna(True)
     kind = np.where(trained.to_numpy(dtype=bool), "trained", "random").astype(object)
-    baseline = (source == "baseline") | method.isin(("baseline", "none"))
+    with_columns = frame.assign(trained=trained)
+    for column in ("training_method", "family"):
+        if column not in with_columns.columns:
+            with_columns[column] = None
+    baseline = is_baseline(with_columns) | (source == "baseline")
     kind[baseline.to_numpy(dtype=bool)] = "baseline"
     return pd.Series(kind, index=frame.index, dtype=object)
 
