@@ -58,7 +58,7 @@ from brainrank.core.metric import Metric
 from brainrank.core.registry import PluginLoadError, Registry
 from brainrank.core.specs import DatasetMetadata, Model, ModelSpec
 from brainrank.grid.jobs import Combo
-from brainrank.grid.progress import Bars
+from brainrank.grid.progress import PlanningProgress
 from brainrank.results import ComboKey
 
 log = logging.getLogger(__name__)
@@ -273,13 +273,12 @@ def plan(
 
     failures: list[PlanFailure] = []
     skipped: list[str] = []
-    bars = Bars(progress)
-    bars.open("planning", len(metrics) + len(datasets), "step", 0)
+    shown = PlanningProgress(progress, len(metrics) + len(datasets))
     try:
-        planned_metrics = _load_metrics(registry, metrics, prebuilt, failures, bars)
-        planned_datasets = _load_datasets(registry, datasets, data_dir, failures, bars)
+        planned_metrics = _load_metrics(registry, metrics, prebuilt, failures, shown)
+        planned_datasets = _load_datasets(registry, datasets, data_dir, failures, shown)
     finally:
-        bars.close("planning")
+        shown.close()
     applicable: dict[str, list[tuple[str, str]]] = {}
     for identifier, source in planned_datasets.items():
         applicable[identifier] = []
@@ -352,11 +351,12 @@ def _load_metrics(
     metrics: Sequence[str | Metric],
     prebuilt: dict[str, Metric],
     failures: list[PlanFailure],
-    bars: Bars,
+    shown: PlanningProgress,
 ) -> dict[tuple[str, str], PlannedMetric]:
     out: dict[tuple[str, str], PlannedMetric] = {}
     for item in metrics:
         identifier = item if isinstance(item, str) else item.identifier
+        shown.step(f"loading metric {identifier}")
         try:
             if isinstance(item, str):
                 spec = registry.get("metric", item)
@@ -368,7 +368,6 @@ def _load_metrics(
             out[(identifier, metric.config_hash)] = PlannedMetric(metric, plugin, defaults)
         except (Exception, SystemExit) as exc:
             failures.append(PlanFailure("metric", _as_exception(exc), {"metric": identifier}))
-        bars.update("planning", 1, f"metric {identifier}")
     return out
 
 
@@ -386,11 +385,12 @@ def _load_datasets(
     datasets: Sequence[str | Dataset],
     data_dir: Any,
     failures: list[PlanFailure],
-    bars: Bars,
+    shown: PlanningProgress,
 ) -> dict[str, DatasetSource]:
     out: dict[str, DatasetSource] = {}
     for item in datasets:
         identifier = item if isinstance(item, str) else item.identifier
+        shown.step(f"building dataset {identifier} (loading its data, hashing its content)")
         try:
             if isinstance(item, str):
                 spec = registry.get("dataset", item)
@@ -399,7 +399,6 @@ def _load_datasets(
                 out[identifier] = DatasetSource.of(item)
         except (Exception, SystemExit) as exc:
             failures.append(PlanFailure("dataset", _as_exception(exc), {"dataset": identifier}))
-        bars.update("planning", 1, f"dataset {identifier}")
     return out
 
 
