@@ -457,7 +457,7 @@ class PlanningProgress:
             return
         fraction = (self.number - 1) / self.total if self.total else 0.0
         self.display.show(
-            (fraction, f"planning {self.number}/{self.total} ", ""),
+            (fraction, f"planning: step {self.number} of {self.total} ", ""),
             f"now: {self.text} · {duration(self.now() - self.since)}",
         )
 
@@ -510,7 +510,7 @@ class RunProgress:
                 tail = (f" {jobs_done}/{jobs} jobs, {combos_done}/{combos} combinations · "
                         f"{clock(elapsed)} elapsed · {eta} left")  # fmt: skip
             else:
-                tail = f" {combos_done}/{combos} · {clock(elapsed)} · {eta} left"
+                tail = f" {combos_done}/{combos} combinations · {clock(elapsed)} · {eta} left"
             head = f"run {round(100 * fraction):3d}% "
             now = f"now: {self.now_text} · {duration(estimate.now() - self.since)}"
             self.display.show((fraction, head, tail), now)

@@ -272,6 +272,19 @@ def _label_points(ax: Any, xs: Sequence[float], ys: Sequence[float], names: Sequ
     return labels
 
 
+def model_numbers(names: Iterable[str]) -> dict[str, str]:
+    """A number per model (in name order), to label points where names would crowd."""
+    return {name: str(i) for i, name in enumerate(sorted(set(names)), start=1)}
+
+
+def number_key(numbers: dict[str, str], most: int = MAX_NAMED_POINTS) -> str:
+    """The key of numbered points for a caption (up to ``most``; the CSV has all)."""
+    items = sorted(numbers.items(), key=lambda kv: int(kv[1]))
+    shown = "; ".join(f"{n} {name}" for name, n in items[:most])
+    more = f"; ... ({len(items) - most} more in the CSV)" if len(items) > most else ""
+    return f"Points: {shown}{more}." if items else ""
+
+
 def _figure_legend(figure: Any, handles: list[Any], columns: int = 4, right: bool = False) -> None:
     """One legend per figure, outside the axes: below them, or on the right."""
     if not handles:
@@ -529,22 +542,28 @@ def section_best_depth(store: Store, options: ReportOptions) -> Section:
     ax.boxplot([g["relative_depth"].to_numpy() for _, g in groups], showfliers=False,
                widths=0.5, medianprops={"color": "#333"})  # fmt: skip
     jitter = np.random.default_rng(0)
+    number = model_numbers(networks["model"])
     for i, (_, group) in enumerate(groups, start=1):
         xs = i + jitter.uniform(-0.15, 0.15, len(group))
-        _points(ax, xs, group["relative_depth"].to_numpy(), list(group["family"]),
-                list(group["kind"]), list(group["model"]), size=4)  # fmt: skip
+        ys = group["relative_depth"].to_numpy()
+        _points(ax, xs, ys, list(group["family"]), list(group["kind"]), list(group["model"]),
+                size=4)  # fmt: skip
+        _label_points(ax, xs, ys, [number[m] for m in group["model"]], max_named=len(group))
     ax.set_xticks(np.arange(1, len(groups) + 1),
                   [f"{d}\n{m}\n{r}" for (d, m, r), _ in groups], fontsize=6)  # fmt: skip
     ax.set_ylim(-0.05, 1.05)
     ax.set_ylabel("relative depth of the best layer", fontsize=8)
     _figure_legend(fig, _legend_handles(networks["family"], networks["kind"]))
+    data = networks.assign(label=[number[m] for m in networks["model"]])
     section.add_figure(
         fig,
-        networks[["dataset", "config", "region", "model", "family", "kind", "relative_depth"]],
+        data[["dataset", "config", "region", "label", "model", "family", "kind",
+              "relative_depth"]],
         name="all",
         title=f"Relative depth of the '{options.selection}' layer per region: one point per "
-        f"network ({networks['model'].nunique()} networks), boxes: quartiles",
-    )
+        f"network ({networks['model'].nunique()} networks, numbered), boxes: quartiles",
+        caption=number_key(number),
+    )  # fmt: skip
     for metric, part in frame.groupby("config", sort=True):  # configurations apart
         table = analyses.best_layer_depth(
             part, metric=str(part["metric"].iloc[0]), selection=options.selection
@@ -684,6 +703,7 @@ def section_families(store: Store, options: ReportOptions) -> Section:
     if not results:
         raise NoData(reasons[0] if reasons else "no scores are stored yet.")
     info = frame.groupby("model")[["family", "trained"]].first()
+    number = model_numbers(m for m in info.index if bool(info.loc[m, "trained"]))
     columns = min(3, len(results))
     rows_n = math.ceil(len(results) / columns)
     fig, axes = new_figure(3.6 * columns, 3.2 * rows_n + 0.5, rows_n, columns)
@@ -701,10 +721,12 @@ def section_families(store: Store, options: ReportOptions) -> Section:
                    medianprops={"color": "#333"})  # fmt: skip
         for i, (family, names) in enumerate(zip(families, members, strict=True), start=1):
             xs = i + jitter.uniform(-0.15, 0.15, len(names))
-            _points(ax, xs, per_model[names].to_numpy(), [family] * len(names),
-                    ["trained"] * len(names), names, size=4)  # fmt: skip
-            records += [{"metric": metric, "family": family, "model": m, "score": per_model[m]}
-                        for m in names]  # fmt: skip
+            ys = per_model[names].to_numpy()
+            _points(ax, xs, ys, [family] * len(names), ["trained"] * len(names), names,
+                    size=4)  # fmt: skip
+            _label_points(ax, xs, ys, [number[m] for m in names], max_named=len(names))
+            records += [{"metric": metric, "label": number[m], "family": family, "model": m,
+                         "score": per_model[m]} for m in names]  # fmt: skip
         ax.set_xticks(np.arange(1, len(families) + 1), families, fontsize=7)
         p = f"p = {result.p_value:.3g}" if np.isfinite(result.p_value) else "no p (few models)"
         ax.set_title(f"{metric}: H = {result.h:.2f}, {p}", fontsize=8)
@@ -722,8 +744,9 @@ def section_families(store: Store, options: ReportOptions) -> Section:
         ax.set_visible(False)
     section.add_figure(
         fig, pd.DataFrame(records), name="families",
-        title=f"Trained models by family ('{options.selection}' layer, mean over regions), one "
-        "panel per metric configuration",
+        title=f"Trained models by family ('{options.selection}' layer, mean over regions; "
+        "points numbered), one panel per metric configuration",
+        caption=number_key(number),
     )  # fmt: skip
     section.tables.append(("Kruskal-Wallis", pd.concat(tables, ignore_index=True)))
     return section

@@ -163,6 +163,16 @@ def test_every_scatter_point_is_labelled(sections):
     pairs = _figure(sections["trained-random"], "pairs")
     labels = {t.get_text() for ax in pairs.figure.axes for t in ax.texts}
     assert {"net/alpha", "net/beta", "vit/gamma"} <= labels
+    # strip plots: every point carries its model's number, the key is in the caption and CSV
+    for anchor in ("best-depth", "families"):
+        (figure,) = sections[anchor].figures
+        for ax in figure.figure.axes:
+            points = [line for line in ax.get_lines() if line.get_label().startswith("_model:")]
+            assert len(ax.texts) == len(points)
+            key = dict(zip(figure.data["model"], figure.data["label"], strict=True))
+            for line, text in zip(points, ax.texts, strict=True):
+                assert text.get_text() == key[line.get_label().removeprefix("_model:")]
+        assert figure.caption.startswith("Points: 1 ")
 
 
 def test_many_points_are_numbered_with_the_key_in_the_numbers():
