@@ -290,7 +290,7 @@ def _figure_legend(figure: Any, handles: list[Any], columns: int = 4, right: boo
     if not handles:
         return
     if right:
-        figure.legend(handles=handles, loc="outside right upper", fontsize=7, frameon=False)
+        figure.legend(handles=handles, loc="outside right center", fontsize=7, frameon=False)
     else:
         figure.legend(handles=handles, loc="outside lower center", fontsize=7, frameon=False,
                       ncols=min(columns, len(handles)))  # fmt: skip
