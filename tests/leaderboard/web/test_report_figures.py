@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import io
 import re
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -317,3 +318,15 @@ def test_sections_written_for_the_former_report_still_show(monkeypatch, tmp_path
     assert "<section id='new-kind'>" in text
     write_report(store, tmp_path / "r.pdf")
     assert len(re.findall(rb"/Type\s*/Page\b", (tmp_path / "r.pdf").read_bytes())) == 3
+
+
+def test_the_site_draws_with_the_reports_palette(with_baselines):
+    """The web site gets the palette the report draws with (one module, two views)."""
+    from brainrank.leaderboard.server import LeaderboardAPI
+
+    api = LeaderboardAPI(open_store(str(with_baselines)))
+    options = api.options()
+    assert options["palette"] == palette.as_json()
+    assert options["palette"]["family"]["convnet"] == palette.FAMILY_COLOURS["convnet"]
+    app_js = (Path(report.__file__).parent / "static" / "app.js").read_text()
+    assert "palette.family[family]" in app_js and "modelLook" in app_js
