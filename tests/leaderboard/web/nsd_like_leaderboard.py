@@ -55,8 +55,8 @@ METRICS = {
     Encoding: (0.05, 0.8, ("max",)),
 }
 FAMILIES = ("convnet", "transformer", "mlp-mixer", "other")
-TASKS = ("classification", "contrastive", "depth", "segmentation")
-DATA = ("imagenet", "places365", "ecoset")
+TASKS = ("classification", "contrastive self-supervision", "depth", "segmentation")
+DATA = ("ImageNet-1k", "Places365", "other")
 
 
 def models() -> dict[str, tuple[ModelMetadata, float]]:
@@ -70,10 +70,13 @@ def models() -> dict[str, tuple[ModelMetadata, float]]:
         meta = dict(source="zoo", architecture=f"arch{i % 5}", family=family,
                     task=TASKS[i % len(TASKS)], training_data=DATA[i % len(DATA)])  # fmt: skip
         out[name] = (ModelMetadata(**meta), level)
-        out[f"{name}:random"] = (ModelMetadata(**{**meta, "trained": False}), level / 4)
+        # a random twin was trained for nothing, on nothing (the taxonomy's rule)
+        untrained = {**meta, "task": "none", "training_data": "none", "trained": False}
+        out[f"{name}:random"] = (ModelMetadata(**untrained), level / 4)
     for j, name in enumerate(("baseline/pixels", "baseline/gabor")):
         meta = ModelMetadata(source="baseline", architecture=name.split("/")[1],
-                             family="other", trained=False)  # fmt: skip
+                             family="other", task="none", training_data="none",
+                             training_method="handcrafted", trained=False)  # fmt: skip
         out[name] = (meta, 0.05 + 0.04 * j)
     return out
 
