@@ -25,7 +25,7 @@ TINY = Path(__file__).parent / "fixtures" / "tiny_plugin.py"
 
 @pytest.fixture(scope="module")
 def tiny_db(tmp_path_factory):
-    """A leaderboard with tiny/net (rsa, srp-ridge) and baseline/pixels (rsa) on tiny/data."""
+    """A leaderboard with tiny/net on tiny/data (rsa, srp-ridge)."""
     from brainrank.core.registry import get_registry, reset_registry
 
     folder = tmp_path_factory.mktemp("api")
@@ -35,9 +35,8 @@ def tiny_db(tmp_path_factory):
         patch.setenv("BRAINRANK_OFFLINE", "1")
         reset_registry()
         get_registry([TINY])
-        for model, metric in (("tiny/net", "rsa"), ("tiny/net", "srp-ridge"),
-                              ("baseline/pixels", "rsa")):  # fmt: skip
-            brainrank.score(model, "tiny/data", metric, db=db, cache=False)
+        for metric in ("rsa", "srp-ridge"):
+            brainrank.score("tiny/net", "tiny/data", metric, db=db, cache=False)
         reset_registry()
     return db
 
@@ -61,9 +60,9 @@ def test_a_model_name_is_never_taken_for_a_leaderboard(tmp_path, monkeypatch, ti
 
 
 def test_a_leaderboard_given_first_still_works_with_a_warning(tiny_db):
-    expected = leaderboard.scores(db=tiny_db, model="baseline/pixels")
+    expected = leaderboard.scores(db=tiny_db, model="tiny/net", metric="rsa")
     with pytest.warns(DeprecationWarning, match=r"give it as db="):
-        legacy = leaderboard.scores(tiny_db, model="baseline/pixels")
+        legacy = leaderboard.scores(tiny_db, model="tiny/net", metric="rsa")
     pd.testing.assert_frame_equal(legacy, expected)
     with pytest.warns(DeprecationWarning):
         by_position = leaderboard.ranking(tiny_db, "max", n_boot=50)

@@ -262,11 +262,10 @@ def test_each_figure_links_its_numbers(sections, with_baselines, tmp_path):
     # with an assets folder each figure is a file, linked relative to the report
     assets = tmp_path / "figs"
     assets.mkdir()
-    text = report.render(store, list(sections.values()), assets, tmp_path)
-    for figure in figures:
-        assert (assets / f"{figure.name}.csv").is_file() and (
-            assets / f"{figure.name}.svg"
-        ).is_file()
+    text = report.render(store, [sections["depth"]], assets, tmp_path)
+    for figure in sections["depth"].figures:
+        assert (assets / f"{figure.name}.csv").is_file()
+        assert (assets / f"{figure.name}.svg").read_text().startswith("<svg")
         assert f"href='figs/{figure.name}.csv'" in text
 
 
@@ -275,8 +274,10 @@ def test_the_pdf_has_a_page_per_figure_and_the_numbers_beside_it(sections, with_
     store = open_store(str(with_baselines))
     out, folder = tmp_path / "r.pdf", tmp_path / "r_figures"
     folder.mkdir()
-    report.render_pdf(store, list(sections.values()), out, folder)
-    figures = [f for s in sections.values() for f in s.figures]
+    chosen = [sections[a] for a in ("ranking", "uncalibrated", "stacking")]  # one missing
+    report.render_pdf(store, chosen, out, folder)
+    figures = [f for s in chosen for f in s.figures]
+    assert len(figures) == 1
     data = out.read_bytes()
     assert data.startswith(b"%PDF")
     assert len(re.findall(rb"/Type\s*/Page\b", data)) == len(figures) + 1
