@@ -26,6 +26,7 @@ them and they never change what is computed. A job on a Dask worker reports when
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import shutil
@@ -37,6 +38,8 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from brainrank.core.scores import FeatureSet
+
+log = logging.getLogger(__name__)
 
 #: seconds per image of extraction before any is measured (alexnet-sized, CPU)
 DEFAULT_IMAGE_SECONDS = 0.05
@@ -189,10 +192,14 @@ class Estimate:
         self.current: tuple | None = None
         self.fraction = 0.0
         self.current_since = self.started
+        #: held while the pieces or the costs change and while they are read (the display
+        #: redraws from another thread)
+        self.lock = threading.RLock()
 
     def begin(self, key: tuple) -> None:
         """The piece ``key`` starts now."""
-        self.current, self.fraction, self.current_since = key, 0.0, self.now()
+        with self.lock:
+            self.current, self.fraction, self.current_since = key, 0.0, self.now()
 
     def _current_done(self) -> tuple[float, float]:
         """(work done, work left) of the piece in progress: its estimated cost times the
@@ -212,11 +219,12 @@ class Estimate:
         its combinations (each with ``dataset``, ``metric``, ``metric_hash``); returns the
         keys of its pieces."""
         keys = [extraction_key(model, stimuli)]
-        self.items[keys[0]] = _Item(model, n_images)
-        for combo in combos:
-            key = scoring_key(model, combo)
-            self.items[key] = _Item(model, n_images, combo.dataset, combo.metric)
-            keys.append(key)
+        with self.lock:
+            self.items[keys[0]] = _Item(model, n_images)
+            for combo in combos:
+                key = scoring_key(model, combo)
+                self.items[key] = _Item(model, n_images, combo.dataset, combo.metric)
+                keys.append(key)
         return keys
 
     def cost(self, item: _Item) -> float:
@@ -227,45 +235,53 @@ class Estimate:
         return self.costs.scoring(item.metric, str(item.dataset), item.model)
 
     def finish(self, key: tuple, seconds: float) -> None:
-        item = self.items.get(key)
-        if item is None:
-            return
-        item.done, item.seconds = True, max(0.0, seconds)
-        if self.current == key:
-            self.current, self.fraction = None, 0.0
+        with self.lock:
+            item = self.items.get(key)
+            if item is None:
+                return
+            item.done, item.seconds = True, max(0.0, seconds)
+            if self.current == key:
+                self.current, self.fraction = None, 0.0
 
     def drop(self, key: tuple) -> None:
         """A piece that will not run (its job failed first, or another run did it)."""
-        item = self.items.get(key)
-        if item is not None and not item.done:
-            item.done, item.seconds = True, 0.0
+        with self.lock:
+            item = self.items.get(key)
+            if item is not None and not item.done:
+                item.done, item.seconds = True, 0.0
 
     @property
     def done_work(self) -> float:
-        return sum(i.seconds for i in self.items.values() if i.done) + self._current_done()[0]
+        with self.lock:
+            done = sum(i.seconds for i in self.items.values() if i.done)
+            return done + self._current_done()[0]
 
     @property
     def left_work(self) -> float:
-        pending = [i for k, i in self.items.items() if not i.done and k != self.current]
-        return sum(self.cost(i) for i in pending) + self._current_done()[1]
+        with self.lock:
+            pending = [i for k, i in self.items.items() if not i.done and k != self.current]
+            return sum(self.cost(i) for i in pending) + self._current_done()[1]
 
     def done_fraction(self) -> float:
-        done, left = self.done_work, self.left_work
+        with self.lock:
+            done, left = self.done_work, self.left_work
         return done / (done + left) if done + left > 0 else 1.0
 
     def seconds_left(self) -> float:
         """Estimated work left at the pace measured so far (wall seconds per second of
         measured work); NaN before any work is measured."""
-        done = self.done_work
+        with self.lock:
+            done, left = self.done_work, self.left_work
         elapsed = self.now() - self.started
         if done <= 0 or elapsed <= 0:
             return float("nan")
-        return self.left_work * elapsed / done
+        return left * elapsed / done
 
     def count(self, kind: str) -> tuple[int, int]:
         """(done, total) of the extractions (``"x"``) or the scorings (``"s"``)."""
-        chosen = [i for k, i in self.items.items() if k[0] == kind]
-        return sum(i.done for i in chosen), len(chosen)
+        with self.lock:
+            chosen = [i for k, i in self.items.items() if k[0] == kind]
+            return sum(i.done for i in chosen), len(chosen)
 
 
 def extraction_key(model: str, stimuli: str) -> tuple:
@@ -418,8 +434,8 @@ class _Ticker:
         while not self.stop.wait(TICK):
             try:
                 self.redraw()
-            except Exception:  # a display error never stops a run
-                return
+            except Exception as exc:  # a display error never stops a run
+                log.debug("progress redraw failed: %s", exc)
 
     def start(self) -> None:
         self.thread.start()
@@ -570,8 +586,9 @@ class InProcessProgress(JobProgress):
             return
         seconds = self.estimate.now() - self.step_started
         self.layers = len(features)
-        self.estimate.costs.measured_extraction(model, self.job[2], len(features), seconds)
-        self.estimate.finish(extraction_key(model, self.job[1]), seconds)
+        with self.estimate.lock:
+            self.estimate.costs.measured_extraction(model, self.job[2], len(features), seconds)
+            self.estimate.finish(extraction_key(model, self.job[1]), seconds)
         self.cache = features.info.get("cache") == "hit"
 
     def scoring(self, model: str, combo: Any, features: FeatureSet) -> FeatureSet:
@@ -596,8 +613,9 @@ class InProcessProgress(JobProgress):
         key = scoring_key(model, combo)
         if outcome == "scored":
             seconds = self.estimate.now() - self.step_started
-            self.estimate.costs.measured_scoring(combo.metric, combo.dataset, model, seconds)
-            self.estimate.finish(key, seconds)
+            with self.estimate.lock:
+                self.estimate.costs.measured_scoring(combo.metric, combo.dataset, model, seconds)
+                self.estimate.finish(key, seconds)
         else:
             self.estimate.drop(key)
         self.run.redraw()
