@@ -193,14 +193,37 @@ def new_figure(
 
 
 def _png(fig: Any) -> str:
-    """A figure as a base64 PNG (for sections written against the former report)."""
+    """A figure as a base64 PNG (for sections written against the former report; a pyplot
+    figure is closed)."""
+    import matplotlib.pyplot as plt
+
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=150, bbox_inches="tight")
+    plt.close(fig)
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
 def _figure(width: float, height: float):
+    """(figure, axes) of one panel (the former report's helper; see :func:`new_figure`)."""
     return new_figure(width, height)
+
+
+def _subplots(n: int, width: float, height: float):
+    """(a list of ``n`` axes, figure): up to 3 panels a row (the former report's helper)."""
+    columns = min(3, n)
+    rows = math.ceil(n / columns)
+    figure, axes = new_figure(width * columns, height * rows, rows, columns)
+    flat = list(axes.flat)
+    for ax in flat[n:]:
+        ax.set_visible(False)
+    return flat[:n], figure
+
+
+def _legend_handle(colour: str, label: str):
+    """A legend entry: a dot of ``colour`` (the former report's helper)."""
+    from matplotlib.lines import Line2D
+
+    return Line2D([], [], marker="o", ls="", color=colour, label=label)
 
 
 # --------------------------------------------------------------------------- models
