@@ -73,7 +73,18 @@ def _numeric(series: pd.Series) -> bool:
 
 def _wrap_header(text: str, width: int) -> list[str]:
     """``text`` in lines of at most ``width``, broken after ``/``, ``(``, ``,`` or at
-    spaces; at most :data:`HEADER_LINES` lines (the last cut with ``…``)."""
+    spaces; at most :data:`HEADER_LINES` lines: a longer text keeps its start and its end
+    with ``…`` between (two configurations that differ at the end stay told apart)."""
+    lines = _wrap(text, width)
+    budget = width * HEADER_LINES
+    while len(lines) > HEADER_LINES and budget > 8:
+        budget -= 2
+        half = (budget - 1) // 2
+        lines = _wrap(text[:half] + "…" + text[len(text) - half :], width)
+    return lines[:HEADER_LINES]
+
+
+def _wrap(text: str, width: int) -> list[str]:
     if len(text) <= width:
         return [text]
     pieces = [p for p in re.split(r"(?<=[/(,])|(?<= )", text) if p]
@@ -93,9 +104,6 @@ def _wrap_header(text: str, width: int) -> list[str]:
             current += piece
     if current:
         lines.append(current)
-    if len(lines) > HEADER_LINES:
-        last = lines[HEADER_LINES - 1]
-        lines = [*lines[: HEADER_LINES - 1], last[: max(0, width - 1)] + "…"]
     return lines
 
 

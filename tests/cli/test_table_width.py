@@ -41,9 +41,13 @@ def test_a_wide_ranking_is_split_into_blocks_each_led_by_rank_and_model():
         head = block.splitlines()[:3]  # headers take at most three lines
         assert any(line.startswith("rank  model") for line in head), block
         assert all(m in block for m in ("torchvision/alexnet:random", "m/b", "m/c"))
-    # a long header is wrapped over three lines, its end cut with an ellipsis
+    # a long header is wrapped over three lines, its middle cut: start and end both show,
+    # so configurations that differ at the end are told apart
     head = blocks[0].splitlines()[:3]
     assert any("nsd/shared1000/" in line for line in head) and any("…" in line for line in head)
+    assert any("cv=4)#0" in line for line in head)
+    ends = {line.split()[-1] for block in blocks for line in block.splitlines()[2:3]}
+    assert {"cv=4)#0", "cv=4)#5"} <= ends
     assert " -" in text  # NaN shown as '-'
     # with room, one block, nothing cut
     assert "\n\n" not in render(frame[["rank", "model", "mean"]], 80)
