@@ -147,7 +147,7 @@ def write_scores(frame: pd.DataFrame, path: Any, fmt: str | None = None) -> str:
             import pyarrow  # noqa: F401
         except ImportError as exc:
             raise InputError(
-                "writing Parquet needs pyarrow: pip install pyarrow (or brainrank[parquet]); "
+                "writing Parquet needs pyarrow: pip install pyarrow; "
                 "or write CSV (a path ending in .csv)."
             ) from exc
         out.to_parquet(target, index=False)
