@@ -7,10 +7,12 @@ The public API::
     model = brainrank.load_model("torchvision/alexnet:random")
     dataset = brainrank.load_dataset("simulated")
     metric = brainrank.load_metric("srp-ridge", alphas=[1.0])
-    frame = brainrank.score(model, dataset, metric)  # per-layer and best-layer scores
+    frame = brainrank.score(model, dataset, metric)  # rows as leaderboard.scores() gives them
+    acts = brainrank.features(model, "photos/", layers=["features.10"])  # {layer: array}
 
     from brainrank import leaderboard
     leaderboard.ranking()                            # the stored leaderboard
+    leaderboard.scores(db="lab.db", model="timm/*")  # the leaderboard is always db=
 
 Plugins import what they need from :mod:`brainrank.plugin` (the public plugin API).
 """
@@ -74,6 +76,7 @@ __all__ = [
     "UnknownIdentifierError",
     "WeightsUnavailableError",
     "__version__",
+    "features",
     "get_registry",
     "hookimpl",
     "list_datasets",
@@ -125,9 +128,13 @@ def score(
     cache: bool = True,
     device: str | None = None,
     layers: str | None = None,
+    output: str = "frame",
 ):
-    """Score one model on one dataset with one metric, locally, and return a DataFrame of
-    the per-layer and summary scores (``selection``: ``layer``, ``max``, ``heldout``...).
+    """Score one model on one dataset with one metric, locally, and return its per-layer and
+    summary rows (``selection``: ``layer``, ``max``, ``heldout``...) in the schema of
+    :func:`brainrank.leaderboard.scores`: the same columns (``score``, ``ceiling``,
+    ``normalized``, ``flag``, ``chance``, ``config``, the model's taxonomy...), computed by
+    the same code.
 
     ``model`` may be a :class:`Model` built in your own code (any torch module with its
     preprocessing), ``dataset`` and ``metric`` objects too. This is the grid's path for one
@@ -135,8 +142,9 @@ def score(
     plan hash and the same run configuration, so with ``db`` (a database URL or SQLite path)
     a score either door stored is reused (returned from the leaderboard, not recomputed),
     and a new one is stored with a run record, its weights, stimuli, data and feature hashes
-    and a completion record. Without ``db`` the scores are kept in memory only. Errors are
-    recorded, then raised.
+    and a completion record. Without ``db`` the scores go to a temporary leaderboard that
+    is deleted once read (per-neuroid values: give ``db`` and read
+    ``leaderboard.per_neuroid(db=...)``). Errors are recorded, then raised.
 
     ``spaces`` (``["MODEL:LAYER", "MODEL", ...]``, for a metric that takes feature spaces of
     several models: ``stacking``, ``variance-partitioning``) scores those spaces together as
@@ -152,18 +160,27 @@ def score(
     default: ``extraction.layers``, else ``"all"``) picks the layers extracted and scored
     (see :mod:`brainrank.core.extraction.layers`); a choice other than ``"all"`` is another
     extraction configuration, with its own plan hash.
+
+    ``output="xarray"`` returns the summary rows as a Brain-Score-style score
+    (:func:`brainrank.leaderboard.export.as_xarray`: ``center``, ``error``, ``raw``,
+    ``ceiling`` per region).
     """
     import dataclasses
-
-    import pandas as pd
+    import shutil
+    import tempfile
+    from pathlib import Path
 
     from brainrank.core.cache import FeatureCache
     from brainrank.core.extraction import ExtractionConfig
-    from brainrank.grid import InProcess, MemoryStore
+    from brainrank.grid import InProcess
     from brainrank.grid.execute import execute
     from brainrank.grid.plan import plan
+    from brainrank.leaderboard import open_store
+    from brainrank.leaderboard.query import scores
     from brainrank.settings import settings
 
+    if output not in ("frame", "xarray"):
+        raise InputError(f"output must be 'frame' or 'xarray', not {output!r}.")
     conf = settings(device=device)
     if device is None and extraction is not None and extraction.device != "cpu":
         device = extraction.device  # an ExtractionConfig's own device, unless device= is given
@@ -191,19 +208,32 @@ def score(
     )
     if not the_plan.combos and not the_plan.failures:  # refused before any run is recorded
         raise NotApplicableError(the_plan.skipped[0] if the_plan.skipped else "nothing to score")
-    if db is not None:
-        from brainrank.leaderboard import open_store
+    # without a database, a temporary leaderboard: read back by the leaderboard's own code,
+    # so both doors return one schema
+    temporary = None if db is not None else tempfile.mkdtemp(prefix="brainrank-score-")
+    store = open_store(db if db is not None else str(Path(temporary) / "scores.db"))
+    try:
+        # a failure of the plan or of the job is recorded in the run, then raised
+        execute(the_plan, store, executor=InProcess(), progress=False, raise_errors=True,
+                door="brainrank.score")  # fmt: skip
+        (planned,) = the_plan.combos
+        combo = planned.combo
+        frame = scores(db=store, model=planned.model, dataset=combo.dataset, metric=combo.metric,
+                       metric_hash=combo.metric_hash)  # fmt: skip
+    finally:
+        if temporary is not None:
+            store.close()
+            shutil.rmtree(temporary, ignore_errors=True)
+    if output == "xarray":
+        from brainrank.leaderboard.export import as_xarray
 
-        store = open_store(db)
-    else:
-        store = MemoryStore()
-    # a failure of the plan or of the job is recorded in the run, then raised
-    execute(the_plan, store, executor=InProcess(), progress=False, raise_errors=True,
-            door="brainrank.score")  # fmt: skip
-    (planned,) = the_plan.combos
-    rows = store.stored_scores(planned.key)
-    frame = pd.DataFrame([dataclasses.asdict(r) for r in rows])
-    frame.insert(0, "metric", planned.combo.metric)
-    frame.insert(0, "dataset", planned.combo.dataset)
-    frame.insert(0, "model", planned.model)
-    return frame.rename(columns={"value": "score"})
+        return as_xarray(frame)
+    return frame.reset_index(drop=True)
+
+
+def features(model: str | Model, images: Any, layers: Any = None, **options: Any) -> Any:
+    """A model's activations on images, as arrays or xarray (thingsvision's
+    ``extract_features``): see :func:`brainrank.activations.features`."""
+    from brainrank.activations import features as extract
+
+    return extract(model, images, layers, **options)

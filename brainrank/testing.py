@@ -897,7 +897,8 @@ def _check_plugin(
         report.models.append(spec.identifier)
     for spec in specs.datasets:
         if not _available(spec, data_dir):
-            report.skipped.append(f"dataset {spec.identifier}: files not in {data_dir}")
+            where = data_dir if data_dir is not None else "the configured data folder"
+            report.skipped.append(f"dataset {spec.identifier}: its files are not in {where}")
             continue
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", CeilingWarning)

@@ -74,7 +74,11 @@ def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     return [{k: _clean(v) for k, v in row.items()} for row in frame.to_dict(orient="records")]
 
 
-def echo_frame(frame: pd.DataFrame, fmt: str, float_format: str = "{:.3f}") -> None:
+def echo_frame(
+    frame: pd.DataFrame, fmt: str, float_format: str = "{:.3f}", width: int | None = None
+) -> None:
+    """Print ``frame`` as JSON, CSV or a table; a table fits the terminal (``width``,
+    default: :func:`brainrank.cli._table.output_width`; piped, it is printed whole)."""
     if fmt == "json":
         click.echo(json.dumps(records(frame), indent=2))
     elif fmt == "csv":
@@ -82,13 +86,34 @@ def echo_frame(frame: pd.DataFrame, fmt: str, float_format: str = "{:.3f}") -> N
     elif frame.empty:
         click.echo("(nothing to show)")
     else:
-        click.echo(
-            frame.to_string(
-                index=False,
-                na_rep="-",
-                float_format=lambda v: float_format.format(v),
+        from brainrank.cli._table import output_width, render
+
+        width = width if width is not None else output_width()
+        if width is None:
+            click.echo(
+                frame.to_string(
+                    index=False,
+                    na_rep="-",
+                    float_format=lambda v: float_format.format(v),
+                )
             )
-        )
+        else:
+            click.echo(render(frame, width, lambda v: float_format.format(v)))
+
+
+def echo_wrapped(text: str, err: bool = False) -> None:
+    """A sentence wrapped at the terminal's width (printed whole when piped)."""
+    import textwrap
+
+    from brainrank.cli._table import output_width
+
+    width = output_width(sys.stderr if err else sys.stdout)
+    if width is None or len(text) <= width:
+        click.echo(text, err=err)
+        return
+    indent = " " * (len(text) - len(text.lstrip()))
+    click.echo(textwrap.fill(text, width=width - 1, subsequent_indent=indent + "  ",
+                             break_on_hyphens=False), err=err)  # fmt: skip
 
 
 def device_origin(given: str | None) -> str:

@@ -11,7 +11,7 @@ import pandas as pd
 
 from brainrank import results
 from brainrank.cli import main
-from brainrank.cli._common import FORMATS, echo_frame, records
+from brainrank.cli._common import FORMATS, echo_frame, echo_wrapped, records
 from brainrank.core.errors import InputError
 
 RECORD_COLUMNS = [
@@ -135,13 +135,14 @@ def leaderboard_command(db, fmt, selection, value, as_ranking, no_ci, intervals,
         for line in describe(found):
             click.echo(line, err=True)
         return
-    click.echo(f"leaderboard: {store.display_url}")
+    click.echo(f"leaderboard: {store.path or store.display_url}")
     echo_rankings(found)
 
 
-def echo_rankings(found: list) -> None:
+def echo_rankings(found: list, marked: set[str] | frozenset[str] = frozenset()) -> None:
     """Print rankings (:func:`brainrank.leaderboard.rankings`) as tables, one per data
-    group, followed by the notes saying what was ranked and the cells left out."""
+    group, followed by the notes saying what was ranked and the cells left out. Models in
+    ``marked`` get ``<- new`` in a ``new`` column."""
     from brainrank.leaderboard.ranking import describe
 
     if not found:
@@ -155,10 +156,12 @@ def echo_rankings(found: list) -> None:
         for column in ("rank_low", "rank_high"):
             if column in table.columns:
                 table[column] = [int(v) if pd.notna(v) else "-" for v in ranking.table[column]]
+        if marked:
+            table.insert(2, "new", ["<- new" if m in marked else "" for m in table["model"]])
         echo_frame(table, "table")
     click.echo("")
     for line in describe(found):
-        click.echo(line)
+        echo_wrapped(line)
 
 
 @main.command("query")
@@ -249,7 +252,7 @@ def show_command(model, db, dataset, metric, fmt) -> None:
     from brainrank.leaderboard import configurations, filter_scores, model_detail, open_store
 
     store = open_store(db, create=False)
-    detail = model_detail(store, model)
+    detail = model_detail(model, db=store)
     summary = filter_scores(detail["summary"], dataset=dataset, metric=metric)
     layers = filter_scores(detail["layers"], dataset=dataset, metric=metric)
     if fmt == "json":

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from brainrank.cli import main
@@ -34,29 +36,63 @@ from brainrank.cli import main
     type=click.IntRange(min=1),
     default=40,
     show_default=True,
-    help="Models shown in the ranking plot.",
+    help="Models shown in the ranking figure.",
 )
-def report_command(out, db, selection, metric_pair, taskonomy_models, max_models) -> None:
-    """Write one self-contained HTML file with the leaderboard's plots: rankings with 95%
-    CIs, score vs layer depth, metric agreement, trained vs random, families, the task
-    similarity matrix and dendrogram, stacking weights. Sections without data say so."""
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["html", "pdf"]),
+    help="html: one self-contained file, figures as inline SVG; pdf: one page per figure. "
+    "Default: from OUT's suffix (.html, .pdf).",
+)
+@click.option(
+    "--assets",
+    type=click.Path(file_okay=False),
+    help="Also write each figure (SVG, or PDF) and its numbers (CSV) to this folder and link "
+    "them (default: HTML links the CSV as data: URIs inside the file; a PDF writes them to "
+    "OUT_figures/).",
+)
+@click.option(
+    "--references",
+    is_flag=True,
+    help="Also score the human reference points (one subject predicted from another, and from "
+    "all the others) with each stored metric configuration: loads the datasets (minutes on "
+    "NSD).",
+)
+@click.option("--data-dir", type=click.Path(file_okay=False),
+              help="With --references: where the datasets' files are.")  # fmt: skip
+def report_command(out, db, selection, metric_pair, taskonomy_models, max_models, fmt,
+                   assets, references, data_dir) -> None:  # fmt: skip
+    """Write the leaderboard's figures to OUT (.html or .pdf): the ranking, score vs layer
+    depth, best-layer depth, metric agreement, trained vs random, families, the task
+    similarity matrix and dendrogram, stacking weights. Figures are vector graphics, each
+    with the numbers it draws as CSV. Sections without data say so."""
     from brainrank.core.errors import InputError
     from brainrank.leaderboard import open_store
-    from brainrank.leaderboard.report import ReportOptions, write_report
+    from brainrank.leaderboard.report import write_report
+    from brainrank.leaderboard.report_analyses import AnalysisOptions
 
     pair = tuple(m.strip() for m in metric_pair.split(",") if m.strip())
     if len(pair) != 2:
         raise InputError(f"--metrics takes two metrics separated by a comma, not {metric_pair!r}.")
     store = open_store(db, create=False)
-    options = ReportOptions(
+    options = AnalysisOptions(
         selection=selection,
         metric_pair=pair,  # type: ignore[arg-type]
         taskonomy_models=taskonomy_models,
         max_models=max_models,
+        references=references,
+        data_dir=data_dir,
     )
-    sections = write_report(store, out, options)
+    sections = write_report(store, out, options, fmt=fmt, assets=assets)
     shown = [s for s in sections if not s.missing]
-    click.echo(f"report written to {out}: {len(shown)} of {len(sections)} sections with data")
+    figures = sum(len(s.figures) for s in sections)
+    click.echo(f"report written to {out}: {len(shown)} of {len(sections)} sections with data, "
+               f"{figures} figures")  # fmt: skip
+    folder = assets or (str(Path(out).with_name(Path(out).stem + "_figures"))
+                        if out.lower().endswith(".pdf") else None)  # fmt: skip
+    if folder:
+        click.echo(f"each figure and its numbers (CSV) are in {folder}/")
     for section in sections:
         if section.missing:
             click.echo(f"  no data for '{section.title}': {section.missing}", err=True)

@@ -156,6 +156,18 @@ def add_spaces(
                 f"{metric}.spaces); give them once."
             )
         metric_params.setdefault(metric, {})["spaces"] = texts
+def own_models_note(store: Any, model_ids: list[str]) -> list[str]:
+    """Lines saying that the ranking printed after a run holds the run's models only, when
+    the leaderboard holds others (a new model is not 'rank 1' of the leaderboard)."""
+    stored = sorted(set(store.distinct_values()["model"]))
+    others = [m for m in stored if m not in set(model_ids)]
+    if not others:
+        return []
+    return [
+        f"This ranking holds the {len(set(model_ids) & set(stored))} models of this run only; "
+        f"the leaderboard holds {len(stored)} models. `brainrank leaderboard` ranks them all "
+        "(`brainrank plugin try` shows a new model's place among them)."
+    ]
 
 
 @main.command("run")
@@ -305,7 +317,9 @@ def run_command(ctx, models, datasets, metrics, db, data_dir, weights, model_inf
             "(--db PATH) or PostgreSQL."
         )
     files = [str(f) for f in (ctx.find_root().obj or {}).get("plugins", [])] + list(plugin_files)
-    click.echo(f"leaderboard: {url.render_as_string(hide_password=True)}", err=True)
+    shown_url = url.render_as_string(hide_password=True)
+    where = url.database if url.get_backend_name() == "sqlite" and url.database else shown_url
+    click.echo(f"leaderboard: {where}", err=True)
     with _sigterm_as_interrupt():
         the_plan = _run(
             plan,
@@ -331,30 +345,21 @@ def run_command(ctx, models, datasets, metrics, db, data_dir, weights, model_inf
             err=True,
         )
         summary = _run(execute, the_plan, store, executor=executor, progress=not quiet)
-    click.echo(
-        f"run {summary.run_id}: {summary.n_scores} scores written in {summary.seconds:.0f} s to "
-        f"{store.path or store.display_url}",
-        err=True,
-    )
+    from brainrank.grid.progress import summary_lines
+
+    for line in summary_lines(summary, store.path or store.display_url):
+        click.echo(line, err=True)
     for combination in the_plan.combinations.values():
         click.echo(
             f"combination {combination.identifier}: "
             f"{', '.join(s.label for s in combination.spaces)}",
             err=True,
         )
-    if summary.n_stored:
-        click.echo(
-            f"{summary.n_stored} model x dataset x metric combinations were already stored and "
-            "not recomputed (--recompute scores them again)",
-            err=True,
-        )
     for reason in summary.skipped:
-        click.echo(f"skipped: {reason}", err=True)
+        click.echo(f"not applicable: {reason}", err=True)
     for failure in summary.failures:
-        where = ", ".join(x for x in (failure.model, failure.dataset, failure.metric) if x)
-        click.echo(f"failed [{failure.stage}] {where}: {failure.error}", err=True)
-    if summary.failures:
-        click.echo(f"(tracebacks: brainrank failures --run {summary.run_id} --traceback)", err=True)
+        place = ", ".join(x for x in (failure.model, failure.dataset, failure.metric) if x)
+        click.echo(f"failed [{failure.stage}] {place}: {failure.error}", err=True)
     from brainrank.cli.leaderboard import echo_rankings  # the ranking of `brainrank leaderboard`
 
     echo_rankings(
@@ -366,6 +371,8 @@ def run_command(ctx, models, datasets, metrics, db, data_dir, weights, model_inf
             intervals=True,
         )
     )
+    for line in own_models_note(store, model_ids):
+        click.echo(line)
     if not summary.complete:
         n_failed = len(summary.failures)
         click.echo(

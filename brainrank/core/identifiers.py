@@ -23,7 +23,10 @@ def check_identifier(identifier: str, kind: str = "plugin") -> str:
 
     Identifiers are lowercase ``source/name`` strings with an optional ``:variant`` and an
     optional ``@checkpoint``, e.g. ``torchvision/alexnet:random``,
-    ``torchvision/resnet50@barlowtwins`` or ``simulated``.
+    ``torchvision/resnet50@barlowtwins`` or ``simulated``. A model (``kind="model"``) must
+    have its ``source/``; a dataset or a metric may be one name (``simulated``, ``rsa``).
+    The same check runs for built-in and third-party plugins (every spec checks its
+    identifier when it is made) and in ``brainrank plugin new``.
     """
     if not isinstance(identifier, str) or not IDENTIFIER_PATTERN.match(identifier):
         raise InputError(
@@ -31,6 +34,12 @@ def check_identifier(identifier: str, kind: str = "plugin") -> str:
             "'source/name' strings with an optional ':variant' and, for models, an optional "
             "'@checkpoint', made of a-z, 0-9 and '_.+-' (for example "
             "'torchvision/alexnet:random' or 'torchvision/resnet50@barlowtwins')."
+        )
+    if kind == "model" and "/" not in identifier.split(":")[0].split("@")[0]:
+        raise InputError(
+            f"invalid model identifier {identifier!r}: a model is named 'source/name' (who "
+            "made or trained it, then the network: 'mylab/mynet', 'torchvision/alexnet'); add "
+            f"a source, e.g. 'mylab/{identifier}'."
         )
     return identifier
 

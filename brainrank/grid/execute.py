@@ -53,7 +53,7 @@ from brainrank.grid.context import Context, GridConfig
 from brainrank.grid.failures import Failure, record_failure
 from brainrank.grid.jobs import Combo, Job, JobResult, combo_key, run_job
 from brainrank.grid.plan import Plan
-from brainrank.grid.progress import Bars, InProcessProgress
+from brainrank.grid.progress import CostModel, Estimate, InProcessProgress, RunProgress, scoring_key
 from brainrank.results import LEASE_TIMEOUT, LeaseBoard, ResultSink, ResultStore, StageStats
 
 log = logging.getLogger(__name__)
@@ -134,12 +134,16 @@ class InProcess:
             models={s.identifier: s.model for s in plan.sources if s.model is not None},
         )
         context.data_hashes = {i: source.data_hash for i, source in plan.datasets.items()}
-        progress = InProcessProgress(run.bars)
+        progress = InProcessProgress(run.progress)
 
         def submit(jobs: list[Job]) -> None:
+            planned = {id(job): run.add_job(job) for job in jobs}  # the ETA counts them all
             for job in jobs:
-                run.collect(run_job(job, grid, context, progress))
-                run.bars.update("extraction", 1, job.model)
+                keys = planned[id(job)]
+                progress.start_job(job.model, job.stimuli_hash, run.n_images(job), keys)
+                result = run_job(job, grid, context, progress)
+                progress.end_job(result, run.label(job))
+                run.collect(result)
 
         submit(work)
         run.wait_for_others(submit)
@@ -210,14 +214,16 @@ class Dask:
                 ) from exc
         futures: dict[Any, Job] = {}
         numbers = itertools.count()
-        bars = run.bars
+        shown = run.progress
 
         def submit(jobs: list[Job]) -> None:
             submitted = {}
             for job in jobs:
                 key = f"brainrank-job-{grid.run_id}-{next(numbers)}"
                 submitted[client.submit(run_job, job, grid, key=key, pure=False)] = job
+                run.add_job(job)
             futures.update(submitted)
+            shown.status(f"{len(futures)} jobs sent to {self.describe()}; waiting for the first")
             for future in as_completed(list(submitted)):
                 job = futures[future]
                 try:
@@ -226,12 +232,12 @@ class Dask:
                     for combo in job.pending:
                         run.fail("worker", exc, model=job.model, dataset=combo.dataset,
                                  metric=combo.metric)  # fmt: skip
-                    bars.update("scoring", len(job.pending), f"{job.model}: failed")
-                    bars.update("extraction", 1, job.model)
+                    run.job_ended(job, None)
+                    shown.status(f"{run.label(job)} failed on its worker")
                     continue
                 run.collect(result)
-                bars.update("scoring", result.n_combos, job.model)
-                bars.update("extraction", 1, job.model)
+                run.job_ended(job, result)
+                shown.status(f"{run.label(job)} done on a worker; waiting for the others")
 
         try:
             submit(work)
@@ -254,14 +260,42 @@ Executor = InProcess | Dask
 
 class _Run:
     """The state of one run while :func:`execute` runs it: its summary, the combinations
-    other runs hold, the progress bars."""
+    other runs hold, its progress."""
 
     def __init__(self, plan: Plan, sink: ResultSink, leases: LeaseBoard, summary: RunSummary,
-                 bars: Bars, raise_errors: bool):  # fmt: skip
+                 progress: RunProgress, raise_errors: bool):  # fmt: skip
         self.plan, self.sink, self.leases, self.summary = plan, sink, leases, summary
-        self.bars, self.raise_errors = bars, raise_errors
+        self.progress, self.raise_errors = progress, raise_errors
         #: (model, combination, run): combinations another live run is computing
         self.held: list[tuple[str, Combo, int | None]] = []
+        #: stimuli hash -> (stimulus set identifier, images), for what progress shows
+        self.stimuli = {source.stimuli_hash: (source.dataset.stimuli.identifier,
+                                              source.n_stimuli)
+                        for source in plan.datasets.values()}  # fmt: skip
+
+    def n_images(self, job: Job) -> int:
+        return self.stimuli.get(job.stimuli_hash, ("", 0))[1]
+
+    def label(self, job: Job) -> str:
+        name = self.stimuli.get(job.stimuli_hash, (job.stimuli_hash[:8], 0))[0]
+        return f"{job.model} on {name}"
+
+    def add_job(self, job: Job) -> list[tuple]:
+        """Count a job's work in the progress estimate; returns its pieces' keys."""
+        return self.progress.estimate.add_job(job.model, job.stimuli_hash, self.n_images(job),
+                                              job.pending)  # fmt: skip
+
+    def job_ended(self, job: Job, result: JobResult | None) -> None:
+        """A job run elsewhere (a Dask worker) is over: its pieces are done, with the
+        seconds its stages took (``None``: it failed)."""
+        estimate = self.progress.estimate
+        seconds = result.stats.seconds if result is not None else {}
+        extraction = seconds.get("model", 0.0) + seconds.get("extraction", 0.0)
+        estimate.finish(("x", job.model, job.stimuli_hash), extraction)
+        scoring = seconds.get("scoring", 0.0) + seconds.get("writing", 0.0)
+        for combo in job.pending:
+            estimate.finish(scoring_key(job.model, combo), scoring / max(1, len(job.pending)))
+        self.progress.redraw()
 
     def fail(self, stage: str, exc: BaseException | str, **where: str | None) -> None:
         """Record a failure (and raise it with ``raise_errors``)."""
@@ -293,6 +327,8 @@ class _Run:
                 runs = ", ".join(sorted({str(r) for _, _, r in news}))
                 log.warning("waiting for %d combination(s) that run(s) %s are computing",
                             len(news), runs)  # fmt: skip
+                self.progress.status(f"waiting for {len(waiting)} combination(s) that run(s) "
+                                     f"{runs} are computing")  # fmt: skip
                 told |= news
             time.sleep(WAIT_POLL)
             stop_if_requested()
@@ -305,8 +341,9 @@ class _Run:
                 record = stored.get(key)
                 if record is not None and record["plan_hash"] == combo.plan_hash:
                     self.summary.n_elsewhere += 1
-                    self.bars.update("scoring", 1, f"{model_id} x {combo.dataset} x "
-                                     f"{combo.metric}: by run {record.get('run_id')}")  # fmt: skip
+                    self.progress.estimate.drop(scoring_key(model_id, combo))
+                    self.progress.status(f"{model_id} × {combo.dataset} × {combo.metric}: "
+                                         f"stored by run {record.get('run_id')}")  # fmt: skip
                 elif key in holders:
                     self.held.append((model_id, combo, holders[key]))
                 else:  # its holder stopped without storing it: compute it here
@@ -404,8 +441,14 @@ def execute(
     started = time.time()
     run_id = sink.start_run(plan.config, seeds=plan.seeds, executor=described)
     summary = RunSummary(run_id=run_id, executor=described, skipped=list(plan.skipped))
-    bars = Bars(progress)
-    run = _Run(plan, sink, leases, summary, bars, raise_errors)
+    history = getattr(sink, "combination_seconds", None)
+    try:  # the seconds earlier runs took per (metric, dataset): the first estimates
+        costs = CostModel(history=dict(history()) if callable(history) else {})
+    except Exception as exc:  # a progress estimate never stops a run
+        log.debug("no earlier combination seconds: %s", exc)
+        costs = CostModel()
+    shown = RunProgress(progress, Estimate(costs))
+    run = _Run(plan, sink, leases, summary, shown, raise_errors)
     try:
         run.record_plan()
         work = run.resume()
@@ -420,8 +463,7 @@ def execute(
             metric_params=plan.metric_params,
             raise_errors=raise_errors,
         )
-        bars.open("extraction", len(work), "job", 1)
-        bars.open("scoring", summary.n_planned, "combo", 2)
+        shown.start(executor.describe())
         executor.run(run, work, grid)
         summary.status = "ok" if summary.complete else "partial"
     except Exception:
@@ -431,7 +473,7 @@ def execute(
         summary.status = "interrupted"
         raise
     finally:
-        bars.close()
+        shown.close()
         summary.seconds = time.time() - started
         try:
             sink.finish_run(run_id, summary.status, summary.n_scores, len(summary.failures),

@@ -101,10 +101,10 @@ def _run_job(
 
     def done(combos: list[Combo], failed: bool = True) -> None:
         for combo in combos:
-            suffix = ": failed" if failed else ""
-            progress.scored(f"{job.model} x {combo.dataset} x {combo.metric}{suffix}")
+            progress.combo_done(job.model, combo, "failed" if failed else "scored")
 
     try:
+        progress.building(job.model)
         model, plugin = ctx.model(job.model)
         weights = weights_hash(model)
         store.register_model(job.model, model.metadata, plugin, weights_hash=weights)
@@ -146,6 +146,7 @@ def _run_job(
         if weights_hash(model) != weights:  # built now, with other weights than remembered
             weights = weights_hash(model)
             store.register_model(job.model, model.metadata, plugin, weights_hash=weights)
+        progress.features(job.model, features)
     except (Exception, SystemExit) as exc:
         done(pending)
         result.seconds = time.time() - started
@@ -161,8 +162,9 @@ def _run_job(
         try:
             dataset = datasets[combo.dataset]
             metric = metrics[(combo.metric, combo.metric_hash)]
+            shown = progress.scoring(job.model, combo, features)  # says the layer it is at
             with using_run_settings(settings):  # the metric reads them; nothing is set on it
-                rows = score_features(metric, features, dataset)
+                rows = score_features(metric, shown, dataset)
             lap("scoring")
             result.stats.fits += metric.count_fits(rows)
             result.n_scores += store.write_scores(

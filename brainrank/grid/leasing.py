@@ -50,7 +50,7 @@ class JobLeases:
             if self.raise_errors:
                 raise exc from None
             for combo in combos:
-                self.progress.scored(f"{self.model} x {combo.dataset} x {combo.metric}: failed")
+                self.progress.combo_done(self.model, combo, "failed")
             return []
         mine = []
         for combo in combos:
@@ -59,9 +59,7 @@ class JobLeases:
                 mine.append(combo)
             elif outcome is LeaseOutcome.DONE:
                 self.elsewhere.append((combo, run))
-                self.progress.scored(
-                    f"{self.model} x {combo.dataset} x {combo.metric}: by run {run}"
-                )
+                self.progress.combo_done(self.model, combo, "elsewhere")
             else:
                 assert outcome is LeaseOutcome.HELD, outcome
                 self.held.append((combo, run))

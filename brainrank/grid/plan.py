@@ -78,7 +78,7 @@ from brainrank.grid.combination import (
     resolve_spaces,
 )
 from brainrank.grid.jobs import Combo
-from brainrank.grid.progress import Bars
+from brainrank.grid.progress import PlanningProgress
 from brainrank.results import ComboKey
 
 log = logging.getLogger(__name__)
@@ -313,18 +313,17 @@ def plan(
 
     failures: list[PlanFailure] = []
     skipped: list[str] = []
-    bars = Bars(progress)
-    bars.open("planning", len(metrics) + len(datasets), "step", 0)
+    shown = PlanningProgress(progress, len(metrics) + len(datasets))
     try:
-        planned_metrics = _load_metrics(registry, metrics, prebuilt, failures, bars)
+        planned_metrics = _load_metrics(registry, metrics, prebuilt, failures, shown)
         # the spaces of metrics that score several models, checked now: a --weights may
         # name one of their models
         spaces_of = _metric_spaces(registry, planned_metrics, set(model_ids))
         space_models = [s.model for spaces in spaces_of.values() for s in spaces]
         check_model_options(registry, [*named_models, *space_models], model_options)
-        planned_datasets = _load_datasets(registry, datasets, data_dir, failures, bars)
+        planned_datasets = _load_datasets(registry, datasets, data_dir, failures, shown)
     finally:
-        bars.close("planning")
+        shown.close()
     applicable: dict[str, list[tuple[str, str]]] = {}
     for identifier, source in planned_datasets.items():
         applicable[identifier] = []
@@ -468,11 +467,12 @@ def _load_metrics(
     metrics: Sequence[str | Metric],
     prebuilt: dict[str, Metric],
     failures: list[PlanFailure],
-    bars: Bars,
+    shown: PlanningProgress,
 ) -> dict[tuple[str, str], PlannedMetric]:
     out: dict[tuple[str, str], PlannedMetric] = {}
     for item in metrics:
         identifier = item if isinstance(item, str) else item.identifier
+        shown.step(f"loading metric {identifier}")
         try:
             if isinstance(item, str):
                 spec = registry.get("metric", item)
@@ -483,7 +483,6 @@ def _load_metrics(
                 defaults = _preset_parameters(registry, identifier)
         except (Exception, SystemExit) as exc:
             failures.append(PlanFailure("metric", _as_exception(exc), {"metric": identifier}))
-            bars.update("planning", 1, f"metric {identifier}")
             continue
         key = (identifier, metric.config_hash)
         if key in out and out[key].metric.spaces != metric.spaces:
@@ -493,7 +492,6 @@ def _load_metrics(
                 "each set of spaces in a run of its own."
             )
         out[key] = PlannedMetric(metric, plugin, defaults)
-        bars.update("planning", 1, f"metric {identifier}")
     return out
 
 
@@ -511,11 +509,12 @@ def _load_datasets(
     datasets: Sequence[str | Dataset],
     data_dir: Any,
     failures: list[PlanFailure],
-    bars: Bars,
+    shown: PlanningProgress,
 ) -> dict[str, DatasetSource]:
     out: dict[str, DatasetSource] = {}
     for item in datasets:
         identifier = item if isinstance(item, str) else item.identifier
+        shown.step(f"building dataset {identifier} (loading its data, hashing its content)")
         try:
             if isinstance(item, str):
                 spec = registry.get("dataset", item)
@@ -524,7 +523,6 @@ def _load_datasets(
                 out[identifier] = DatasetSource.of(item)
         except (Exception, SystemExit) as exc:
             failures.append(PlanFailure("dataset", _as_exception(exc), {"dataset": identifier}))
-        bars.update("planning", 1, f"dataset {identifier}")
     return out
 
 

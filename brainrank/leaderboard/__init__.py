@@ -3,9 +3,12 @@
 >>> from brainrank import leaderboard
 >>> leaderboard.ranking()                         # models ranked like with like (see ranking.py)
 >>> leaderboard.scores(model="timm/*", region="late")
+>>> leaderboard.scores(db="lab.db", dataset="simulated")   # the leaderboard is always db=
 >>> leaderboard.aggregate(leaderboard.scores(selection="max"), over="region")
+>>> leaderboard.as_xarray(leaderboard.scores(model="timm/*"))  # center, error, raw, ceiling
 """
 
+from brainrank.leaderboard.export import as_xarray
 from brainrank.leaderboard.query import (
     FILTERS,
     aggregate,
@@ -30,6 +33,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "Store",
     "aggregate",
+    "as_xarray",
     "configurations",
     "failures",
     "filter_scores",

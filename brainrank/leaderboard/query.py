@@ -17,9 +17,12 @@ regions, subjects or datasets with percentile-bootstrap confidence intervals (th
 from __future__ import annotations
 
 import fnmatch
+import functools
 import math
+import os
+import warnings
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -40,6 +43,8 @@ from brainrank.leaderboard.ranking import (
     row_flags,
 )
 from brainrank.leaderboard.store import Store, open_store
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 PATTERN_COLUMNS = (
     "model",
@@ -136,10 +141,70 @@ def filter_scores(frame: pd.DataFrame, **filters: Any) -> pd.DataFrame:
 
 
 def _store(db: str | Store | None) -> Store:
-    return db if isinstance(db, Store) else open_store(db)
+    """The leaderboard ``db`` names (an open store, a path, a URL; None: the configured one).
+    Reading never creates one: a path where there is no leaderboard is refused, as the
+    command line refuses it."""
+    return db if isinstance(db, Store) else open_store(db, create=False)
 
 
-def scores(db: str | Store | None = None, **filters: Any) -> pd.DataFrame:
+def _names_a_leaderboard(value: Any) -> bool:
+    """A positional value that can only mean a leaderboard: a database URL, or the path of
+    a file that exists."""
+    if not isinstance(value, (str, os.PathLike)):
+        return False
+    text = os.fspath(value)
+    return "://" in text or os.path.isfile(text)
+
+
+def leaderboard_keyword(*legacy: str, own: int = 0) -> Callable[[F], F]:
+    """The leaderboard is the keyword argument ``db`` of the decorated function.
+
+    Calls written before it was (the leaderboard first, then ``legacy`` positionals) still
+    work: an open :class:`Store` first is taken as it is; ``None`` or an existing file or
+    URL is taken with a :class:`DeprecationWarning`. Anything else first is refused with a
+    message naming the keyword, so that ``scores("baseline/pixels")`` never makes a new,
+    empty leaderboard called ``baseline/pixels`` (it did). ``own``: how many positional
+    arguments the function itself takes (``model_detail(model)``)."""
+
+    def wrap(function: F) -> F:
+        name = function.__name__
+
+        @functools.wraps(function)
+        def call(*args: Any, **kwargs: Any) -> Any:
+            if "db" in kwargs or len(args) <= own:
+                return function(*args, **kwargs)
+            first, rest = args[0], args[1:]
+            if not isinstance(first, Store):
+                if first is not None and not _names_a_leaderboard(first):
+                    raise InputError(
+                        f"{name}({first!r}, ...): {first!r} is not a leaderboard (no such "
+                        "file, and not a database URL). The leaderboard is the keyword "
+                        f"argument db= (a path, a URL or leaderboard.open_store(...); default: "
+                        f"the configured one); filters are keywords too, e.g. {name}("
+                        f"model={first!r}) or {name}(db='lab.db', model=...)."
+                    )
+                warnings.warn(
+                    f"{name}(): the leaderboard as the first positional argument is "
+                    f"deprecated; give it as db= ({name}(db={first!r}, ...)).",
+                    DeprecationWarning,
+                    stacklevel=2,
+                )
+            positional, extra = rest[:own], rest[own:]
+            if len(extra) > len(legacy):
+                raise InputError(
+                    f"{name}() takes {own} positional argument(s) and the keyword db=; got "
+                    f"{len(args)} positional arguments."
+                )
+            kwargs.update(zip(legacy, extra, strict=False))
+            return function(*positional, db=first, **kwargs)
+
+        return call  # type: ignore[return-value]
+
+    return wrap
+
+
+@leaderboard_keyword()
+def scores(*, db: str | Store | None = None, **filters: Any) -> pd.DataFrame:
     """Stored scores (one row per model x dataset x metric x subject x region x layer x
     selection) with the model's family, training, task and source, filtered by
     ``filters``. ``best`` marks the summary (layer-choice) rows."""
@@ -211,7 +276,8 @@ def _metric_configs(
     return parameters, sorted((str(m), str(h)) for m, h in rows), defaults
 
 
-def configurations(db: str | Store | None = None, **filters: Any) -> pd.DataFrame:
+@leaderboard_keyword()
+def configurations(*, db: str | Store | None = None, **filters: Any) -> pd.DataFrame:
     """Every stored metric configuration: its name (as in the leaderboard's columns), the
     metric, the full configuration hash, its version and parameters and how many score rows
     it has. ``filters``: ``metric`` or ``config`` patterns."""
@@ -356,7 +422,8 @@ def rank_frame(
     )  # fmt: skip
 
 
-def species_of(db: str | Store | None = None) -> dict[str, Any]:
+@leaderboard_keyword()
+def species_of(*, db: str | Store | None = None) -> dict[str, Any]:
     """dataset -> species, from the datasets the leaderboard has registered."""
     datasets = _store(db).datasets_frame()
     if datasets.empty:
@@ -364,10 +431,11 @@ def species_of(db: str | Store | None = None) -> dict[str, Any]:
     return dict(zip(datasets["identifier"], datasets["species"], strict=True))
 
 
+@leaderboard_keyword("selection")
 def rankings(
+    *,
     db: str | Store | None = None,
     selection: str | None = None,
-    *,
     ci: float | None = 0.95,
     n_boot: int = 1000,
     seed: int = 0,
@@ -389,7 +457,7 @@ def rankings(
     # columns without the policy asked for are named
     policies = [p for p in store.distinct_values()["selection"] if p not in NOT_SUMMARY]
     wanted = ",".join(policies) or (selection or "max")
-    frame = scores(store, selection=wanted, **filters)
+    frame = scores(db=store, selection=wanted, **filters)
     if include_uncalibrated is None:  # a configuration named by a filter is ranked
         include_uncalibrated = bool(filters.get("config") or filters.get("metric"))
     source = intervals if callable(intervals) else None
@@ -399,15 +467,16 @@ def rankings(
         source = interval_source(store, n_boot=n_boot, seed=seed)
     return rank_models(
         frame, selection=selection, value=value, ci=ci, n_boot=n_boot, seed=seed,
-        species=species_of(store), include_uncalibrated=include_uncalibrated,
+        species=species_of(db=store), include_uncalibrated=include_uncalibrated,
         rank_intervals=source,
     )  # fmt: skip
 
 
+@leaderboard_keyword("selection")
 def ranking(
+    *,
     db: str | Store | None = None,
     selection: str | None = None,
-    *,
     ci: float | None = 0.95,
     n_boot: int = 1000,
     seed: int = 0,
@@ -429,8 +498,8 @@ def ranking(
     ``rank_high``; see :func:`rankings`)."""
     return combined(
         rankings(
-            db,
-            selection,
+            db=db,
+            selection=selection,
             ci=ci,
             n_boot=n_boot,
             seed=seed,
@@ -455,17 +524,18 @@ def layer_curves(frame: pd.DataFrame) -> pd.DataFrame:
     return rows.sort_values(keys, kind="stable")[columns].reset_index(drop=True)
 
 
-def model_detail(db: str | Store | None, model: str) -> dict[str, Any]:
+@leaderboard_keyword(own=1)
+def model_detail(model: str, *, db: str | Store | None = None) -> dict[str, Any]:
     """One model: ``metadata`` (dict), ``summary`` (its layer-choice rows per dataset,
     metric, subject and region) and ``layers`` (its per-layer curves)."""
     store = _store(db)
-    frame = scores(store, model=model)
+    frame = scores(db=store, model=model)
     models = store.models_frame()
     known = models[models["identifier"] == model]
     if frame.empty and known.empty:
         import difflib
 
-        stored = sorted(set(models["identifier"]) | set(scores(store)["model"]))
+        stored = sorted(set(models["identifier"]) | set(scores(db=store)["model"]))
         close = difflib.get_close_matches(model, stored, n=5, cutoff=0.6)
         hint = f" Closest stored: {', '.join(close)}." if close else ""
         raise InputError(
@@ -486,21 +556,22 @@ def model_detail(db: str | Store | None, model: str) -> dict[str, Any]:
     }
 
 
-def per_neuroid(db: str | Store | None = None, **filters: Any) -> pd.DataFrame:
+@leaderboard_keyword()
+def per_neuroid(*, db: str | Store | None = None, **filters: Any) -> pd.DataFrame:
     """Per-neuroid values behind the matching score rows, one row per (score, neuroid).
 
     Summary rows (``selection="max"``...) whose values are those of their layer's row are
     stored once, with the layer row; they are followed to it here.
     """
     store = _store(db)
-    frame = scores(store, **filters)
+    frame = scores(db=store, **filters)
     if frame.empty:
         return pd.DataFrame(columns=[*SCORE_COLUMNS, "neuroid_id", "value"])
     arrays = store.neuroid_values(frame["score_id"].tolist())
     missing = frame[~frame["score_id"].isin(arrays) & (frame["selection"] != "layer")]
     if not missing.empty:  # follow summary rows to their layer's row
         layer_rows = scores(
-            store,
+            db=store,
             model=",".join(sorted(set(missing["model"]))),
             dataset=",".join(sorted(set(missing["dataset"]))),
             selection="layer",
@@ -533,20 +604,25 @@ SCORE_COLUMNS = ["model", "dataset", "metric", "metric_hash", "subject", "region
 # --------------------------------------------------------------------------- other tables
 
 
-def models(db: str | Store | None = None, **filters: Any) -> pd.DataFrame:
+@leaderboard_keyword()
+def models(*, db: str | Store | None = None, **filters: Any) -> pd.DataFrame:
     """The scored models with their metadata (filters: model, family, source, task,
     task_cluster, training_data, training_method, trained, baseline)."""
     frame = _store(db).models_frame().rename(columns={"identifier": "model"})
     return filter_scores(frame, **filters)
 
 
-def runs(db: str | Store | None = None) -> pd.DataFrame:
+@leaderboard_keyword()
+def runs(*, db: str | Store | None = None) -> pd.DataFrame:
     """Every run with its provenance (code version, git revision, packages, configuration,
     seeds, executor, host, start and end)."""
     return _store(db).runs_frame()
 
 
-def failures(db: str | Store | None = None, run: int | None = None, **filters: Any) -> pd.DataFrame:
+@leaderboard_keyword("run")
+def failures(
+    *, db: str | Store | None = None, run: int | None = None, **filters: Any
+) -> pd.DataFrame:
     """Recorded failures (with tracebacks), optionally of one run; filters: model, dataset,
     metric (patterns) and ``stage``."""
     frame = _store(db).failures_frame(run)
@@ -574,22 +650,26 @@ MAX_FILTER_VALUES = 40
 
 
 def model_kind(frame: pd.DataFrame) -> pd.Series:
-    """``baseline`` (a model of the ``baseline`` source, or whose ``training_method`` is
-    ``handcrafted``, the taxonomy's method of baselines), else ``trained`` or ``random`` from the ``trained`` flag; one
-    value per row of a models frame (``source``, ``trained``; ``training_method`` where the
-    table has it)."""
+    """``baseline`` (a hand-made feature set: training method ``handcrafted``, or a model of
+    the ``baseline`` source; see :func:`is_baseline`), else ``trained`` or ``random`` from the
+    ``trained`` flag; one value per row of a models frame (``source``, ``trained``;
+    ``training_method`` and ``family`` where the table has them). A randomly initialised
+    network (training method ``none``) is ``random``, never a baseline."""
     source = frame.get("source", pd.Series("", index=frame.index)).fillna("").astype(str)
-    method = frame.get("training_method", pd.Series("", index=frame.index))
-    method = method.fillna("").astype(str).str.lower()
     trained = frame.get("trained", pd.Series(True, index=frame.index))
     trained = trained.astype("boolean").fillna(True)
     kind = np.where(trained.to_numpy(dtype=bool), "trained", "random").astype(object)
-    baseline = (source == "baseline") | method.isin(("baseline", "handcrafted"))
+    with_columns = frame.assign(trained=trained)
+    for column in ("training_method", "family"):
+        if column not in with_columns.columns:
+            with_columns[column] = None
+    baseline = is_baseline(with_columns) | (source == "baseline")
     kind[baseline.to_numpy(dtype=bool)] = "baseline"
     return pd.Series(kind, index=frame.index, dtype=object)
 
 
-def model_table(db: str | Store | None = None) -> pd.DataFrame:
+@leaderboard_keyword()
+def model_table(*, db: str | Store | None = None) -> pd.DataFrame:
     """The models table as the site shows it: every stored column (new taxonomy fields
     appear without code changes) but ``details``, whose keys become columns too, plus
     ``kind`` (see :func:`model_kind`) and ``scored`` (whether it has scores)."""
@@ -629,7 +709,8 @@ def taxonomy(frame: pd.DataFrame) -> dict[str, list[Any]]:
     return out
 
 
-def dataset_regions(db: str | Store | None = None) -> dict[str, list[str]]:
+@leaderboard_keyword()
+def dataset_regions(*, db: str | Store | None = None) -> dict[str, list[str]]:
     """dataset -> its regions in the dataset's own order (as its plugin declares them, then
     any other stored region in alphabetical order)."""
     store = _store(db)
@@ -715,15 +796,16 @@ def _missing(value: Any) -> bool:
     return isinstance(value, float) and math.isnan(value)
 
 
+@leaderboard_keyword()
 def ceilings(
-    db: str | Store | None = None, *, frame: pd.DataFrame | None = None, **filters: Any
+    *, db: str | Store | None = None, frame: pd.DataFrame | None = None, **filters: Any
 ) -> pd.DataFrame:
     """The stored ceilings per (dataset, metric configuration, region, subject): ``ceiling``
     (the value every row of that cell stores; the median where rows disagree, with
     ``n_values`` > 1 saying so) and any ``ceiling_*`` column the store keeps (bounds).
     ``filters``: as :func:`scores`; or ``frame``, rows of :func:`scores` already read."""
     if frame is None:
-        frame = scores(db, **filters)
+        frame = scores(db=db, **filters)
     keys = ["dataset", "metric", "config", "region", "subject"]
     extra = [c for c in frame.columns if c.startswith("ceiling_")]
     columns = [*keys, "ceiling", "n_values", *extra]

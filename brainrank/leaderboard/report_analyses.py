@@ -55,8 +55,9 @@ class AnalysisOptions(ReportOptions):
     families: tuple[str, ...] = ("transformer",)
     #: pairs of metrics (or configurations) whose paired differences are shown
     paired: tuple[tuple[str, str], ...] = (("versa", "rsa"), ("srp-ridge", "rsa"))
-    #: compute the human reference points (loads the datasets and metrics)
-    references: bool = True
+    #: compute the human reference points (loads the datasets and metrics; `brainrank report
+    #: --references`)
+    references: bool = False
     #: the data folder the reference points read (None: the configured one)
     data_dir: str | None = None
     #: most models in the pairwise-test matrix
@@ -592,7 +593,7 @@ def section_references(store: Store, options: ReportOptions) -> Section:
     predicted from another, and from all the others), computed with the stored metric
     configurations on the loaded dataset."""
     if not _option(options, "references"):
-        raise NoData("turned off (references=False).")
+        raise NoData("not computed: `brainrank report --references` scores them (it loads the datasets).")
     frame = scores(store)
     frame = frame[frame["metric"].isin(REFERENCE_METRICS) & ~frame["selection"].isin(["layer"])]
     if frame.empty:

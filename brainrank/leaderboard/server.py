@@ -55,6 +55,7 @@ from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
 from fastapi.staticfiles import StaticFiles
 
 from brainrank.core.errors import BrainrankError, InputError
+from brainrank.leaderboard import palette
 from brainrank.leaderboard.query import (
     PATTERN_COLUMNS,
     ceilings,
@@ -285,6 +286,7 @@ class LeaderboardAPI:
                                      if g == SIMULATED]  # fmt: skip
         out["region_order"] = dataset_regions(self.store)
         out["headline_selections"] = list(HEADLINE_SELECTIONS)
+        out["palette"] = palette.as_json()  # the report's colours (leaderboard/palette.py)
         return out
 
     def ranking(
@@ -468,6 +470,7 @@ class LeaderboardAPI:
                 if found is not None:
                     point = points.setdefault(row["model"], {"model": row["model"],
                                                              "kind": row.get("kind"),
+                                                             "family": row.get("family"),
                                                              "data": []})  # fmt: skip
                     point[axis] = found
                     if row["data"] not in point["data"]:

@@ -47,7 +47,7 @@ def test_run_then_leaderboard_with_a_plugin_file(tmp_path, tiny_plugin_path):
     result = invoke("run", "--plugin", str(tiny_plugin_path), "--models", "tiny/net,baseline/pixels",
                     "--datasets", "tiny/data", "--db", str(db), "--quiet")  # fmt: skip
     assert result.exit_code == 0, result.output
-    assert f"to {db}" in result.stderr
+    assert f"  leaderboard: {db}" in result.stderr and "run 1 ok in " in result.stderr
     assert "tiny/net" in result.stdout and "tiny/data/srp-ridge" in result.stdout
     rows = json.loads(invoke("leaderboard", "--db", str(db), "--format", "json").output)
     assert {"model", "dataset", "metric", "subject", "region", "layer", "score", "best"} <= set(

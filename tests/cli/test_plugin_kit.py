@@ -16,6 +16,7 @@ from click.testing import CliRunner
 
 from brainrank.cli import main
 from brainrank.cli.plugin import render_plugin
+from brainrank.core.errors import InputError
 
 PLUGINS = {
     "model": ("mylab/mynet", "brainrank-mylab-mynet", "brainrank_mylab_mynet"),
@@ -222,3 +223,97 @@ def test_plugin_check_command(tmp_path):
     assert result.exit_code == 1 and "imported torch: listing must be lazy" in result.output
     result = CliRunner().invoke(main, ["plugin", "check", "no_such_module_anywhere"])
     assert result.exit_code == 1 and "cannot import 'no_such_module_anywhere'" in result.output
+
+
+# --------------------------------------------------------------------------- issue 24, item 5
+
+
+def test_a_skipped_check_is_reported_and_fails_under_strict(generated, tmp_path):
+    module = generated["dataset"] / "brainrank_mylab_recordings.py"
+    runner = CliRunner()
+    result = runner.invoke(main, ["plugin", "check", str(module), "--no-lazy"])
+    assert result.exit_code == 0, result.output
+    assert "skipped  dataset mylab/recordings: its files are not in the configured data folder" in (
+        result.output
+    )
+    assert "every check passed" not in result.output
+    assert "0 passed, 1 skipped" in result.output
+    strict = runner.invoke(main, ["plugin", "check", str(module), "--no-lazy", "--strict"])
+    from brainrank.cli.plugin import EXIT_SKIPPED
+
+    assert strict.exit_code == EXIT_SKIPPED and "--strict: a skipped check fails" in strict.output
+    # with its files, nothing is skipped
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("recordings_for_files", module)
+    plugin = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(plugin)
+    plugin.write_example_files(tmp_path / plugin.FOLDER)
+    full = runner.invoke(main, ["plugin", "check", str(module), "--no-lazy", "--strict",
+                                "--data-dir", str(tmp_path)])  # fmt: skip
+    assert full.exit_code == 0 and "every check passed" in full.output, full.output
+
+
+def test_the_dataset_template_marks_its_example_data_simulated(generated):
+    text = (generated["dataset"] / "brainrank_mylab_recordings.py").read_text()
+    assert 'species="simulated",' in text and 'species="human"' not in text
+
+
+def test_a_model_needs_its_source_for_built_in_and_third_party_plugins(tmp_path):
+    result = CliRunner().invoke(main, ["plugin", "new", "model", "my-model", "--dir",
+                                       str(tmp_path / "x")])  # fmt: skip
+    assert result.exit_code == 1 and "add a source, e.g. 'mylab/my-model'" in result.output
+    assert not (tmp_path / "x").exists()
+    from brainrank.core.specs import ModelMetadata, ModelSpec
+
+    meta = ModelMetadata(source="x", architecture="y", family="convnet")
+    with pytest.raises(InputError, match="'source/name'"):  # the same rule for every spec
+        ModelSpec("my-model", lambda: None, meta)
+    # datasets and metrics may be one name, as the built-in 'simulated' and 'rsa'
+    assert CliRunner().invoke(main, ["plugin", "new", "metric", "mymetric", "--dir",
+                                     str(tmp_path / "m")]).exit_code == 0  # fmt: skip
+
+
+def test_the_generated_package_names_where_brainrank_comes_from(tmp_path):
+    from brainrank.cli.plugin import brainrank_requirement
+
+    requirement = brainrank_requirement()
+    # this checkout is installed from its folder (pip install -e .): a path requirement
+    assert requirement.startswith("brainrank @ file://"), requirement
+    text = render_plugin("model", "mylab/net")["pyproject.toml"]
+    assert f'dependencies = ["{requirement}"]' in text
+    chosen = "brainrank @ git+https://example.org/lab/brainrank@v0.1.0"
+    result = CliRunner().invoke(main, ["plugin", "new", "model", "mylab/net", "--dir",
+                                       str(tmp_path / "p"), "--brainrank", chosen])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert f'dependencies = ["{chosen}"]' in (tmp_path / "p" / "pyproject.toml").read_text()
+
+
+def test_the_generated_package_resolves_without_a_package_index(generated, throwaway_env):
+    python, _ = throwaway_env
+    out = subprocess.run(
+        [sys.executable, "-m", "pip", "--python", str(python), "install", "--dry-run",
+         "--no-build-isolation", "--no-index", str(generated["model"])],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert out.returncode == 0, (out.stdout + out.stderr)[-3000:]
+    assert "Would install" in out.stdout and "brainrank-mylab-mynet" in out.stdout
+
+
+def test_plugin_try_checks_scores_and_places_the_model_in_the_whole_leaderboard(
+    tiny_plugin_path, tmp_path, monkeypatch
+):
+    from brainrank.cli import plugin as plugin_cli
+
+    monkeypatch.setattr(plugin_cli, "TRY_DATASET", "tiny/data")  # simulated takes minutes
+    monkeypatch.setattr(plugin_cli, "TRY_MODELS", ("baseline/pixels",))
+    db = str(tmp_path / "lb.db")
+    result = CliRunner().invoke(main, ["plugin", "try", str(tiny_plugin_path), "--db", db,
+                                       "--metrics", "srp-ridge", "--quiet"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "ok  model tiny/net" in result.output and "ok  dataset tiny/data" in result.output
+    assert "the whole leaderboard" in result.output
+    marked = [line for line in result.output.splitlines() if "<- new" in line]
+    assert len(marked) == 1 and "tiny/net" in marked[0]
+    assert "tiny/net ranks " in result.output and " of 2 on real data" in result.output
+    assert "baseline/pixels" in result.output  # the rest of the leaderboard is there

@@ -301,7 +301,7 @@ def test_a_run_killed_with_sigkill_resumes_without_loss_duplicates_or_recomputat
         timeout=300,
     )
     assert out.returncode == 0, out.stderr[-3000:]
-    assert f"{stored} model x dataset x metric combinations were already stored" in out.stderr
+    assert f"skipped as already stored: {stored} combinations" in out.stderr
     resumed = scored_log(variable_plugin)[len(first_log) :]
     done_before = set(partial["model"])
     assert len(resumed) == 6 - stored and done_before.isdisjoint(resumed)

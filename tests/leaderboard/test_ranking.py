@@ -120,7 +120,7 @@ def test_report_draws_the_ranking_of_both_groups(simulated_and_rsa_only):
     from brainrank.leaderboard.report import ReportOptions, section_ranking
 
     section = section_ranking(simulated_and_rsa_only, ReportOptions(n_boot=200))
-    assert len(section.images) == 2 and not section.missing
+    assert len(section.figures) == 2 and not section.missing
     titles = [title for title, _ in section.tables]
     assert titles == ["Ranking, real data", "Ranking, simulated data"]
     assert all(t["mean"].notna().all() for _, t in section.tables)

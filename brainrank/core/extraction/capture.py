@@ -164,8 +164,11 @@ def extract_features(
     ``request.projection_dims`` lists the projection sizes k wanted; a layer with at most k
     features keeps its raw features for that k. ``request.rdm`` asks for exact RDMs,
     ``request.gram`` for exact column-centred Gram matrices (both from the same
-    accumulator, in the same passes).
-    ``progress(n_images)`` is called after every batch.
+    accumulator, in the same passes). ``progress(n_images)`` is called after every batch of
+    the first pass; a ``progress`` with a ``plan`` method is told ``plan(layers=, passes=,
+    images=)`` before the first batch, and one with ``again`` gets ``again(n_images,
+    pass_number)`` for the batches of later passes (progress display only: nothing computed
+    depends on them).
 
     Without RDMs the layers are projected chunk of images by chunk in one pass (see
     :func:`_stream`); with them, layers are held for all images in memory-budgeted passes.
@@ -252,6 +255,14 @@ def extract_features(
     )
 
 
+def _announce(progress: Callable[[int], None] | None, **plan: int) -> None:
+    """Tell a progress callback that asks (one with a ``plan`` method) the layer count and
+    passes of the extraction, before its first image."""
+    told = getattr(progress, "plan", None)
+    if callable(told):
+        told(**plan)
+
+
 def _passes(run: _Extraction) -> list[list[_Slice]]:
     """Run the memory-budgeted passes (needed for exact RDMs): each pass holds its layers'
     activations for every image, then adds them to the Grams and projections."""
@@ -269,6 +280,8 @@ def _passes(run: _Extraction) -> list[list[_Slice]]:
         "%s: %d layers in %d passes of at most %.2f GiB",
         model.identifier, len(layers), len(passes), largest / 2**30,
     )  # fmt: skip
+    _announce(progress, layers=len(layers), passes=len(passes), images=n)
+    later = getattr(progress, "again", None)  # told the images of later passes, if it asks
     inputs = _Inputs(model, stimuli, config, keep=len(passes) > 1, budget=budget)
     floats = largest // 4
     arena = _DeviceArena(floats, config.device) if on_device else _Arena(floats)
@@ -281,6 +294,8 @@ def _passes(run: _Extraction) -> list[list[_Slice]]:
                 _forward(model, batch, hooks)
                 if progress is not None and number == 0:
                     progress(rows.stop - rows.start)
+                elif later is not None:
+                    later(rows.stop - rows.start, number)
             _check_finite(model.identifier, slices, capture.buffers)
             for part in slices:
                 state = states[part.layer]
@@ -331,6 +346,7 @@ def _stream(run: _Extraction) -> int:
     arena = _DeviceArena(chunk * total, config.device) if on_device else _Arena(chunk * total)
     capture = _PassCapture(slices, chunk, arena, axes)
     log.info("%s: %d layers, one pass in chunks of %d images", model.identifier, len(layers), chunk)
+    _announce(progress, layers=len(layers), passes=1, images=n)
 
     def flush(start: int, stop: int) -> None:
         width = stop - start

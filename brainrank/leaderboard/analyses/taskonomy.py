@@ -110,7 +110,7 @@ def encoding_significance(
     encoding:taskonomy`` (the held-out protocol of Neural Taskonomy)."""
     from brainrank.leaderboard.query import per_neuroid
 
-    rows = per_neuroid(db, model=model, dataset=dataset, metric=metric)
+    rows = per_neuroid(db=db, model=model, dataset=dataset, metric=metric)
     if rows.empty:
         raise InputError(
             f"no per-neuroid {metric!r} values of {model!r} on {dataset!r} are stored; run "

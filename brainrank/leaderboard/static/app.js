@@ -80,6 +80,17 @@ function seriesColours(n) {
   });
 }
 
+function modelLook(family, kind) {
+  // one model drawn as in the report: its family's colour, filled when trained, hollow when
+  // randomly initialised; a baseline is a grey diamond
+  const palette = (state.options && state.options.palette) || null;
+  if (!palette) return { shape: "circle", edge: QUALITATIVE[0], fill: QUALITATIVE[0] };
+  if (kind === "baseline") return { shape: "rectRot", edge: palette.baseline, fill: palette.baseline };
+  const colour = palette.family[family] || palette.unknown_family;
+  const filled = (palette.kind[kind] || palette.kind.trained).filled;
+  return { shape: "circle", edge: colour, fill: filled ? colour : "#ffffff" };
+}
+
 function kindBadge(kind) {
   if (!kind || kind === "trained") return null;
   return el("span", { class: `badge kind-${kind}`, title: kind === "baseline"
@@ -844,14 +855,21 @@ async function showCompare(params) {
   const canvas = el("canvas", { id: "compare-chart", "aria-label": "scatter" });
   body.append(el("div", { class: "chart-box square" }, canvas));
   if (typeof Chart !== "undefined") {
-    const kinds = [...new Set(answer.points.map((q) => q.kind || "trained"))];
-    const colours = seriesColours(kinds.length);
+    // the report's palette (leaderboard/palette.py): colour = family, hollow = random,
+    // grey diamond = baseline
+    const groupOf = (q) => `${q.kind || "trained"}|${q.kind === "baseline" ? "" : (q.family || "")}`;
+    const groups = [...new Set(answer.points.map(groupOf))];
     state.chart = new Chart(canvas, {
       type: "scatter",
-      data: { datasets: kinds.map((kind, i) => ({
-        label: kind, backgroundColor: colours[i], pointRadius: 4,
-        data: answer.points.filter((q) => (q.kind || "trained") === kind).map((q) => ({ x: q.x, y: q.y, model: q.model })),
-      })) },
+      data: { datasets: groups.map((group) => {
+        const [kind, family] = group.split("|");
+        const look = modelLook(family, kind);
+        return {
+          label: kind === "baseline" ? "baseline" : `${family || "unknown family"}, ${kind}`,
+          pointRadius: 4, pointStyle: look.shape, borderColor: look.edge, backgroundColor: look.fill,
+          data: answer.points.filter((q) => groupOf(q) === group).map((q) => ({ x: q.x, y: q.y, model: q.model })),
+        };
+      }) },
       options: {
         animation: false, responsive: true, maintainAspectRatio: false,
         plugins: { tooltip: { callbacks: { label: (ctx) => `${ctx.raw.model}: (${fmt(ctx.raw.x)}, ${fmt(ctx.raw.y)})` } } },

@@ -153,6 +153,19 @@ class Reads(Database):
             stmt = stmt.where(CompletionRow.model.in_(list(models)))
         return self._frame(stmt)
 
+    def combination_seconds(self) -> dict[tuple[str, str], float]:
+        """The median seconds a (metric, dataset) combination took to score and write in
+        earlier runs (from the completion records): a run's first estimate of its time."""
+        stmt = select(CompletionRow.metric, CompletionRow.dataset, CompletionRow.seconds).where(
+            CompletionRow.seconds.is_not(None)
+        )
+        with self.engine.connect() as conn:
+            rows = conn.execute(stmt).all()
+        seconds: dict[tuple[str, str], list[float]] = {}
+        for metric, dataset, value in rows:
+            seconds.setdefault((str(metric), str(dataset)), []).append(float(value))
+        return {key: float(np.median(values)) for key, values in seconds.items()}
+
     def completed(self, keys: Iterable[tuple[str, str, str, str]]) -> dict[tuple, dict[str, Any]]:
         """Completion records of the given (model, dataset, metric, metric_hash) keys."""
         wanted = [tuple(k) for k in dict.fromkeys(keys)]

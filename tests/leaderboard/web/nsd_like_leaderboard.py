@@ -74,7 +74,8 @@ def models() -> dict[str, tuple[ModelMetadata, float]]:
         out[f"{name}:random"] = (ModelMetadata(**untrained), level / 4)
     for j, name in enumerate(("baseline/pixels", "baseline/gabor")):
         meta = ModelMetadata(source="baseline", architecture=name.split("/")[1],
-                             family="other", trained=False)  # fmt: skip
+                             family="other", task="none", training_data="none",
+                             training_method="handcrafted", trained=False)  # fmt: skip
         out[name] = (meta, 0.05 + 0.04 * j)
     return out
 

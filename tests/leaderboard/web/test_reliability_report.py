@@ -21,7 +21,7 @@ def test_dollar_signs_in_names_draw_every_section(tmp_path, monkeypatch):
     sections = report.write_report(store, tmp_path / "r.html")
     failed = {s.anchor: s.missing for s in sections if s.missing and "failed" in s.missing}
     assert not failed
-    drawn = {s.anchor for s in sections if s.images}
+    drawn = {s.anchor for s in sections if s.figures}
     assert {"depth", "best-depth", "stacking"} <= drawn
     text = (tmp_path / "r.html").read_text()
     assert all(html.escape(region) in text for region in REGIONS)

@@ -44,20 +44,23 @@ def test_the_report_is_one_self_contained_file_with_every_section(synthetic_db, 
     text = out.read_text()
     for anchor in SECTIONS:
         assert f"<section id='{anchor}'>" in text
-    assert "No data for this plot yet" not in text
-    # every plot is embedded; nothing is fetched from anywhere
-    images = re.findall(r"src='data:image/png;base64,([A-Za-z0-9+/=]+)'", text)
-    assert len(images) >= 8 and all(len(i) > 1000 for i in images)
+    assert text.count("No data for this figure yet") == 1  # the uncalibrated configurations
+    # every figure is inline vector graphics, with its numbers as a CSV data URI; nothing is
+    # fetched from anywhere and no raster image is left
+    assert text.count("<svg") == 10 and "data:image/png" not in text
+    csvs = re.findall(r"href='data:text/csv;base64,([A-Za-z0-9+/=]+)'", text)
+    assert len(csvs) == 10
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", text)
     # the numbers behind the ranking plot come with it, best model first
     ranking = text[text.index("<section id='ranking'>") : text.index("<section id='depth'>")]
-    assert ranking.index("net/alpha") < ranking.index("net/beta:random")
+    table = ranking[ranking.index("<details>") :]
+    assert table.index("net/alpha") < table.index("net/beta:random")
 
 
 def test_sections_show_the_analyses_numbers(synthetic_db):
     store = open_store(str(synthetic_db))
     sections = {s.anchor: s for s in build_sections(store)}
-    assert not any(s.missing for s in sections.values())
+    assert [a for a, s in sections.items() if s.missing] == ["uncalibrated"]
     ranking = sections["ranking"].tables[0][1]
     assert ranking["model"].iloc[0] == "net/alpha" and ranking["model"].iloc[-1].endswith(":random")
     # the ranking of the CLI and the web page (the one definition in ranking.py)
@@ -105,10 +108,10 @@ def test_an_empty_leaderboard_gives_a_report_of_notes(tmp_path):
     sections = write_report(store, tmp_path / "r.html")
     assert all(s.missing for s in sections)
     text = (tmp_path / "r.html").read_text()
-    assert text.count("No data for this plot yet") == len(SECTIONS)
+    assert text.count("No data for this figure yet") == len(sections) == len(SECTIONS) + 1
     assert "run `brainrank run`" in text
-    with pytest.raises(InputError, match=r"ending in \.html"):
-        write_report(store, tmp_path / "r.pdf")
+    with pytest.raises(InputError, match=r"ending in \.html or \.pdf"):
+        write_report(store, tmp_path / "r.png")
 
 
 def test_partial_data_degrades_section_by_section(tmp_path):
