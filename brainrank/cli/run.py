@@ -156,6 +156,8 @@ def add_spaces(
                 f"{metric}.spaces); give them once."
             )
         metric_params.setdefault(metric, {})["spaces"] = texts
+
+
 def own_models_note(store: Any, model_ids: list[str]) -> list[str]:
     """Lines saying that the ranking printed after a run holds the run's models only, when
     the leaderboard holds others (a new model is not 'rank 1' of the leaderboard)."""

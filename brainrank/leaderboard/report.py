@@ -155,6 +155,19 @@ class Section:
         self.figures.append(made)
         return made
 
+    def add_drawn_figure(self, figure: Any, name: str = "") -> Figure:
+        """Add a figure whose title its own code drew and whose numbers are the section's
+        tables: the first table becomes its CSV once the section is built (a figure of a
+        section that drew it before adding its tables)."""
+        titles = [t.get_text() for t in figure.texts if t.get_text()] + [
+            ax.get_title() for ax in figure.axes if ax.get_title()
+        ]
+        title = titles[0] if titles else self.title
+        made = Figure(_slug(f"{self.anchor}-{name or len(self.figures) + 1}"), title, figure,
+                      None, "")  # type: ignore[arg-type]  # fmt: skip
+        self.figures.append(made)
+        return made
+
 
 @dataclass
 class ReportOptions:
@@ -1050,8 +1063,22 @@ def build_sections(store: Store, options: ReportOptions | None = None) -> list[S
         except Exception as exc:  # a broken section must not take the report down
             log.exception("report section %s failed", anchor)
             out.append(Section(anchor, title, "", missing=f"this section failed: {_reason(exc)}"))
+    _fill_drawn(out)
     _unique_names(out)
     return out
+
+
+def _fill_drawn(sections: list[Section]) -> None:
+    """Drawn figures (:meth:`Section.add_drawn_figure`) get their section's first table as
+    their numbers."""
+    for section in sections:
+        for figure in section.figures:
+            if figure.data is None:
+                figure.data = (
+                    section.tables[0][1].reset_index(drop=True)
+                    if section.tables
+                    else pd.DataFrame({"note": ["the figure's numbers are in its section"]})
+                )
 
 
 def all_sections() -> tuple[list[Callable[[Store, ReportOptions], Section]], dict]:
@@ -1139,6 +1166,7 @@ def render(store: Store, sections: list[Section], assets: Path | None = None,
     """The report as one HTML document: figures inline as SVG, each with a link to its
     numbers (a ``data:`` URI, or with ``assets`` a CSV file written there, linked relative
     to ``relative_to``, the HTML file's folder)."""
+    _fill_drawn(sections)
     title, meta = _header(store)
     parts = [
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
@@ -1211,6 +1239,7 @@ def _relative(folder: Path, start: Path | None) -> str:
 def render_pdf(store: Store, sections: list[Section], path: Path, assets: Path) -> None:
     """The report as a PDF: a first page saying what is in it (and what has no data), then
     one page per figure; every figure's CSV and a PDF of each figure go to ``assets``."""
+    _fill_drawn(sections)
     from matplotlib.backends.backend_pdf import PdfPages
     from matplotlib.figure import Figure as MplFigure
 

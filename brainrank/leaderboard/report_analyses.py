@@ -79,12 +79,6 @@ def _figure(width: float, height: float, rows: int = 1, columns: int = 1, **kwar
     return fig, axes
 
 
-def _png(fig: Any) -> str:
-    from brainrank.leaderboard.report import _png as png
-
-    return png(fig)
-
-
 def _summary_rows(store: Store, selection: str) -> pd.DataFrame:
     frame = scores(store, selection=selection)
     return frame[~frame["metric"].isin(DESCRIPTIVE_METRICS)]
@@ -141,12 +135,15 @@ def section_rank_uncertainty(store: Store, options: ReportOptions) -> Section:
                     row.p_adjusted
                 )
         ax = axes[0, 1]
-        image = ax.imshow(-np.log10(np.clip(matrix, 1e-12, 1)), cmap="Greys", vmin=0,
-                          vmax=-math.log10(0.001))  # fmt: skip
-        ax.set_xticks(range(len(names)), names, rotation=90, fontsize=6)
-        ax.set_yticks(range(len(names)), names, fontsize=6)
-        fig.colorbar(image, ax=ax, fraction=0.046, label="-log10 adjusted p")
-        section.images.append(_png(fig))
+        # vector cells (imshow would embed a bitmap in the SVG and PDF), first row on top
+        image = ax.pcolormesh(-np.log10(np.clip(matrix, 1e-12, 1)), cmap="Greys", vmin=0,
+                              vmax=-math.log10(0.001), edgecolors="none")  # fmt: skip
+        ax.invert_yaxis()
+        ax.set_xticks(np.arange(len(names)) + 0.5, names, rotation=90, fontsize=6)
+        ax.set_yticks(np.arange(len(names)) + 0.5, names, fontsize=6)
+        bar = fig.colorbar(image, ax=ax, fraction=0.046, label="-log10 adjusted p")
+        bar.solids.set_rasterized(False)
+        section.add_drawn_figure(fig)
         section.tables.append((f"Rank intervals, {ranking.title}", intervals))
         section.tables.append((f"Pairwise tests, {ranking.title}", pairs))
         prefix = f"[{ranking.title}] " if len(found) > 1 else ""
@@ -210,7 +207,7 @@ def section_properties(store: Store, options: ReportOptions) -> Section:
             ax.set_xlabel(name, fontsize=8)
             ax.set_ylabel(config, fontsize=8)
             ax.set_title(f"rho = {result.rho:.2f} (n = {result.n})", fontsize=8)
-    section.images.append(_png(fig))
+    section.add_drawn_figure(fig)
     section.tables.append(("Spearman correlations", table))
     missing = table[table["n"] == 0]["note"].drop_duplicates().tolist()
     section.notes += missing
@@ -282,7 +279,7 @@ def section_architectures(store: Store, options: ReportOptions) -> Section:
             ax.axhline(0, color="#999", lw=0.8)
             ax.set_ylabel("trained - random", fontsize=8)
             ax.set_title(metric, fontsize=9)
-        section.images.append(_png(fig))
+        section.add_drawn_figure(fig)
         section.tables.append(("Trained vs random per architecture", long))
         section.notes += [n for table in per_architecture for n in table.attrs.get("notes", [])]
     if contrasts:
@@ -330,7 +327,7 @@ def section_reliability_sweep(store: Store, options: ReportOptions) -> Section:
         "threshold (each threshold a dataset of its own), and the mean over models with a "
         "95% bootstrap CI across models (Conwell et al. 2021, appendix A.6, Figure 6).",
     )
-    section.images.append(_png(_sweep_figure(sweeps, "reliability_threshold")))
+    section.add_drawn_figure(_sweep_figure(sweeps, "reliability_threshold"))
     for metric, sweep in sweeps.items():
         section.tables.append((f"Mean over models per threshold, {metric}", sweep.summary))
         section.tables.append((f"Scores per threshold, {metric}", sweep.scores.reset_index()))
@@ -360,7 +357,7 @@ def section_cre_lines(store: Store, options: ReportOptions) -> Section:
         "its own), with a 95% bootstrap CI across models, in descending order (Conwell et "
         "al. 2021, appendix A.10, Figure 10).",
     )
-    section.images.append(_png(_sweep_figure(sweeps, "cre_lines", bars=True)))
+    section.add_drawn_figure(_sweep_figure(sweeps, "cre_lines", bars=True))
     for metric, sweep in sweeps.items():
         section.tables.append((f"Mean over models per cre line, {metric}", sweep.summary))
         section.tables.append((f"Scores per cre line, {metric}", sweep.scores.reset_index()))
@@ -420,7 +417,7 @@ def section_dimensionality(store: Store, options: ReportOptions) -> Section:
             axes[0, 1].set_xlabel("effective dimensionality")
             axes[0, 1].set_ylabel(config)
             axes[0, 1].set_title(f"rho = {result['rho']:.2f}", fontsize=9)
-    section.images.append(_png(fig))
+    section.add_drawn_figure(fig)
     per_model = dims.groupby(["model", "dataset"]).agg(
         n_layers=("layer", "count"),
         mean=("effective_dimensionality", "mean"),
@@ -484,7 +481,7 @@ def section_paired_differences(store: Store, options: ReportOptions) -> Section:
             ax.set_xticks(np.arange(len(part)), labels, rotation=90, fontsize=6)
             ax.axhline(0, color="#999", lw=0.8)
             ax.set_title(pair, fontsize=9)
-        section.images.append(_png(fig))
+        section.add_drawn_figure(fig)
         section.tables.append(("Per region", long))
     section.tables.insert(0, ("Mean difference", pd.DataFrame(rows)))
     return section
@@ -533,7 +530,7 @@ def section_generalisation(store: Store, options: ReportOptions) -> Section:
             ax.set_xticks(range(len(regions)), regions, rotation=90, fontsize=7)
             ax.set_title(subject, fontsize=9)
         axes[0, 0].legend(fontsize=7)
-        section.images.append(_png(fig))
+        section.add_drawn_figure(fig)
         section.tables.append((f"Mean decrease, {metric}", pd.DataFrame([overall])))
         section.tables.append((f"Per subject and region, {metric}", by_cell))
     return section
@@ -593,7 +590,9 @@ def section_references(store: Store, options: ReportOptions) -> Section:
     predicted from another, and from all the others), computed with the stored metric
     configurations on the loaded dataset."""
     if not _option(options, "references"):
-        raise NoData("not computed: `brainrank report --references` scores them (it loads the datasets).")
+        raise NoData(
+            "not computed: `brainrank report --references` scores them (it loads the datasets)."
+        )
     frame = scores(store)
     frame = frame[frame["metric"].isin(REFERENCE_METRICS) & ~frame["selection"].isin(["layer"])]
     if frame.empty:
@@ -655,7 +654,7 @@ def section_references(store: Store, options: ReportOptions) -> Section:
         ax.set_xticks(range(len(regions)), regions, rotation=90, fontsize=7)
         ax.set_title(f"{dataset} / {config}", fontsize=9)
         ax.legend(fontsize=7)
-        section.images.append(_png(fig))
+        section.add_drawn_figure(fig)
         summary = refs.groupby(["region", "kind"])["value"].agg(["mean", "min", "max", "count"])
         above = {}
         for (region, kind), row in summary.iterrows():

@@ -10,10 +10,7 @@ compare); the report lists it among its sections.
 
 from __future__ import annotations
 
-import base64
-import io
 import math
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -68,7 +65,7 @@ def section_contrasts(store: Store, options: ReportOptions) -> Section:
             + (reasons[0] if reasons else "no model has the taxonomy the contrasts read.")
         )
     table = pd.concat(tables, ignore_index=True)
-    section.images.append(_forest(table))
+    section.add_drawn_figure(_forest(table))
     section.tables.append(("Comparisons (level - reference)", table))
     section.notes += reasons
     return section
@@ -108,13 +105,4 @@ def _forest(table: pd.DataFrame) -> str:
         ax.axvline(0, color="#bbb", lw=0.8)
         ax.set_xlabel("score difference (level - reference)")
         ax.set_title(metric, fontsize=9)
-    return _png(fig)
-
-
-def _png(fig: Any) -> str:
-    import matplotlib.pyplot as plt
-
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return base64.b64encode(buffer.getvalue()).decode("ascii")
+    return fig

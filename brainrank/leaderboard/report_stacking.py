@@ -16,7 +16,7 @@ import numpy as np
 
 from brainrank.leaderboard.analyses.stacking import CONTRASTS, stacking_contrasts
 from brainrank.leaderboard.query import scores
-from brainrank.leaderboard.report import NoData, ReportOptions, Section, _png, _use_agg
+from brainrank.leaderboard.report import NoData, ReportOptions, Section, _use_agg
 from brainrank.leaderboard.store import Store
 
 #: regions drawn per contrast and dataset (the table lists every one)
@@ -68,7 +68,7 @@ def section_stacking_contrast(store: Store, options: ReportOptions) -> Section:
         fig.suptitle(f"{label}, {dataset}", fontsize=9)
         fig.supxlabel("relative layer depth", fontsize=8)
         fig.supylabel("mean stacking weight", fontsize=8)
-        section.images.append(_png(fig))
+        section.add_drawn_figure(fig)
     peaks = found.peaks.round(3)
     section.tables.append(("Peak layers per region", peaks))
     if not found.joint.empty:

@@ -23,7 +23,7 @@ def store(tmp_path_factory):
 def sections(store):
     """Every section; the reference points on a small stand-in for ``simulated`` (the slow
     suite reads the real one)."""
-    options = ra.AnalysisOptions(n_boot=200)
+    options = ra.AnalysisOptions(n_boot=200, references=True)
     out = {}
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(ra, "_load_dataset", lambda identifier, data_dir=None: small_simulated())
@@ -36,10 +36,11 @@ def test_every_section_draws_and_gives_its_numbers(sections, store):
     assert set(sections) == {anchor for anchor, _ in ra.TITLES.values()}
     for anchor, section in sections.items():
         assert isinstance(section, Section) and section.anchor == anchor
-        assert section.images, anchor
+        assert section.figures, anchor
         assert section.tables and all(not t.empty for _, t in section.tables), anchor
     page = render(store, list(sections.values()))
-    assert page.count("<img") >= len(sections) and "Rank uncertainty" in page
+    assert page.count("<svg") >= len(sections) and "Rank uncertainty" in page
+    assert "data:image/png" not in page
 
 
 def test_the_numbers_are_the_analyses(sections, store):
@@ -81,7 +82,7 @@ def test_an_empty_leaderboard_says_what_each_section_lacks(tmp_path):
         with pytest.raises(NoData) as caught:
             make(empty, options)
         assert str(caught.value), make.__name__
-    with pytest.raises(NoData, match="turned off"):
+    with pytest.raises(NoData, match="brainrank report --references"):
         ra.section_references(empty, ra.AnalysisOptions(references=False))
 
 

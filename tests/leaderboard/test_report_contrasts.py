@@ -47,7 +47,7 @@ def build(path, n_arch: int = 6, taxonomy: bool = True) -> None:
 def test_the_section_shows_each_contrast_it_can_make(tmp_path):
     build(tmp_path / "lb.db")
     section = section_contrasts(open_store(str(tmp_path / "lb.db")), ReportOptions())
-    assert section.anchor == "contrasts" and len(section.images) == 1
+    assert section.anchor == "contrasts" and len(section.figures) == 1
     [(_, table)] = section.tables
     row = table.set_index("contrast").loc["supervision"]
     assert (row["level"], row["reference"], row["n"]) == ("self-supervised", "supervised", 6)

@@ -76,7 +76,7 @@ def test_the_peak_shift_and_the_joint_weights(store):
 
 def test_the_report_section_draws_each_stored_contrast_and_names_the_missing(store, tmp_path):
     section = section_stacking_contrast(store, ReportOptions())
-    assert len(section.images) == 1  # AlexNet on nsd
+    assert len(section.figures) == 1  # AlexNet on nsd
     assert [title for title, _ in section.tables] == [
         "Peak layers per region", "Joint stacking of both networks"]  # fmt: skip
     assert any("@stacking2023" in note for note in section.notes)

@@ -34,8 +34,8 @@ def test_a_failed_section_always_states_its_reason(tmp_path, monkeypatch):
     def loud(store, options):
         raise KeyError("region")
 
-    monkeypatch.setattr(report, "SECTIONS", [silent, loud])
-    monkeypatch.setattr(report, "TITLES", {silent: ("a", "A"), loud: ("b", "B")})
+    monkeypatch.setattr(report, "all_sections",
+                        lambda: ([silent, loud], {silent: ("a", "A"), loud: ("b", "B")}))  # fmt: skip
     store = open_store(str(tmp_path / "empty.db"))
     first, second = report.build_sections(store)
     assert first.missing == "this section failed: ValueError (no message)"
