@@ -69,5 +69,5 @@ def test_the_cache_keeps_spectra_and_extends_an_entry_without_them(tmp_path):
         np.testing.assert_array_equal(a.spectrum, b.spectrum)
         np.testing.assert_array_equal(a.projections[8], b.projections[8])
     assert FeatureRequest(rdm=True) | FeatureRequest(spectrum=True) == FeatureRequest(
-        frozenset(), True, True
+        rdm=True, spectrum=True
     )
