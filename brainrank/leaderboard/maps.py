@@ -1,0 +1,232 @@
+"""Per-voxel values of the leaderboard as brain volumes (``brainrank export maps``).
+
+A dataset whose neuroids are voxels (``bold5000/wholebrain``, ``nsd/*``) names each by its
+indices in the subject's volume (neuroid ids ending in ``i-j-k``) and records, when it is
+registered, each subject's volume: its ``shape`` and ``affine`` (in the dataset entry's
+``details["volumes"]``). A map is then a float32 NIfTI volume of that shape and affine
+holding one value per scored voxel and NaN elsewhere; a voxel scored in several regions (NSD
+ROIs overlap) holds the mean of its values.
+
+Quantities (:func:`maps`):
+    - ``score``: the per-voxel values of the selected rows (``selection``, default ``max``:
+      each voxel's score at the best layer), one map per (model, metric, subject);
+    - ``contrast``: model A's per-voxel values minus model B's (Neural Taskonomy's 3D-vs-2D
+      maps), on the voxels both have;
+    - ``weights``: a metric's per-layer per-voxel weights (``stacking``'s rows of selection
+      ``weight``), one 4D volume per (model, subject), the layers along the 4th axis in the
+      order of their names in ``layers`` of the sidecar;
+    - ``argmax-weight``: per voxel, the position (0-based, in that order) of the layer with
+      the largest weight.
+
+Each file has a JSON sidecar (same name, ``.json``) saying what it holds. FDR masks are not
+written: the leaderboard stores no per-voxel p-values.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from brainrank.core.errors import InputError
+
+QUANTITIES = ("score", "contrast", "weights", "argmax-weight")
+_VOXEL = re.compile(r"(\d+)-(\d+)-(\d+)$")
+
+
+@dataclass
+class BrainMap:
+    """One volume: ``data`` (X, Y, Z) or (X, Y, Z, n) float32, NaN where nothing was
+    scored, in the space ``affine`` maps to; ``about`` says what it holds."""
+
+    name: str
+    data: np.ndarray
+    affine: np.ndarray
+    about: dict[str, Any] = field(default_factory=dict)
+
+    def write(self, folder: str | Path) -> Path:
+        """``<folder>/<name>.nii.gz`` and its ``.json`` sidecar; returns the NIfTI's path."""
+        import nibabel
+
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{self.name}.nii.gz"
+        image = nibabel.Nifti1Image(self.data.astype(np.float32), self.affine)
+        image.header.set_xyzt_units("mm")
+        nibabel.save(image, path)
+        sidecar = {**self.about, "affine": self.affine.tolist(), "shape": list(self.data.shape)}
+        (folder / f"{self.name}.json").write_text(json.dumps(sidecar, indent=1, default=str))
+        return path
+
+
+def voxel_indices(neuroid_ids: Any) -> np.ndarray:
+    """``(n, 3)`` volume indices from neuroid ids ending in ``i-j-k``; an error naming an id
+    that does not."""
+    out = np.empty((len(neuroid_ids), 3), dtype=np.int64)
+    for n, text in enumerate(map(str, neuroid_ids)):
+        match = _VOXEL.search(text)
+        if match is None:
+            raise InputError(
+                f"neuroid {text!r} is not a voxel (its id does not end in i-j-k): maps are for "
+                "datasets of voxels (bold5000/wholebrain, nsd/*)."
+            )
+        out[n] = [int(g) for g in match.groups()]
+    return out
+
+
+def dataset_volumes(store: Any, dataset: str) -> dict[str, dict[str, Any]]:
+    """``{subject: {"shape": [X, Y, Z], "affine": 4x4}}`` recorded for ``dataset``."""
+    frame = store.datasets_frame()
+    rows = frame[frame["identifier"] == dataset]
+    details = rows["details"].iloc[0] if len(rows) else None
+    if isinstance(details, str):
+        details = json.loads(details)
+    volumes = (details or {}).get("volumes") if isinstance(details, dict) else None
+    if not volumes:
+        raise InputError(
+            f"the leaderboard records no brain volumes for dataset {dataset!r}: maps need a "
+            "dataset of voxels scored by this version of brainrank (bold5000/wholebrain, nsd/*; "
+            "score it again with `brainrank run ... --recompute` if it was scored before)."
+        )
+    return volumes
+
+
+def _volume(values: pd.DataFrame, volume: dict[str, Any], extra: int | None = None) -> np.ndarray:
+    """``values`` (neuroid_id, value) into a NaN volume; a voxel present twice gets the mean."""
+    shape = tuple(int(s) for s in volume["shape"])
+    out = np.full(shape if extra is None else (*shape, extra), np.nan, dtype=np.float64)
+    if values.empty:
+        return out
+    ijk = voxel_indices(values["neuroid_id"].to_numpy())
+    frame = pd.DataFrame({"i": ijk[:, 0], "j": ijk[:, 1], "k": ijk[:, 2],
+                          "value": values["value"].to_numpy(dtype=np.float64)})  # fmt: skip
+    outside = (ijk < 0).any(axis=1) | (ijk >= np.array(shape)).any(axis=1)
+    if outside.any():
+        raise InputError(
+            f"voxel {ijk[outside][0].tolist()} is outside the recorded volume {list(shape)}."
+        )
+    mean = frame.groupby(["i", "j", "k"], sort=False)["value"].mean()
+    index = np.array(mean.index.tolist(), dtype=np.int64).reshape(-1, 3)
+    out[tuple(index.T)] = mean.to_numpy()
+    return out
+
+
+def _safe(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.+=-]+", "_", text).strip("_")
+
+
+def maps(
+    db: Any = None,
+    *,
+    dataset: str,
+    metric: str,
+    quantity: str = "score",
+    model: str | None = None,
+    contrast: tuple[str, str] | None = None,
+    selection: str = "max",
+    subject: str | None = None,
+) -> list[BrainMap]:
+    """The brain maps of ``quantity`` (see the module docstring) on ``dataset`` for
+    ``metric``, one per subject (and model). ``model`` (a pattern) narrows the models;
+    ``contrast=(A, B)`` names the two models of a contrast."""
+    from brainrank.leaderboard.query import _store, per_neuroid
+
+    if quantity not in QUANTITIES:
+        raise InputError(f"quantity must be one of {', '.join(QUANTITIES)}, got {quantity!r}.")
+    if (quantity == "contrast") != (contrast is not None):
+        raise InputError("a contrast needs two models (--contrast A B), and only a contrast does.")
+    store = _store(db)
+    volumes = dataset_volumes(store, dataset)
+    chosen = "weight" if quantity in ("weights", "argmax-weight") else selection
+    models = ",".join(contrast) if contrast else model
+    values = per_neuroid(db=store, dataset=dataset, metric=metric, selection=chosen,
+                         model=models, subject=subject)  # fmt: skip
+    if values.empty:
+        raise InputError(
+            f"no per-voxel values of {metric} (selection {chosen}) on {dataset}"
+            + (f" for {models}" if models else "")
+            + ": score them first (`brainrank run`), or check the names (`brainrank query`)."
+        )
+    if values["metric_hash"].nunique() > 1:
+        raise InputError(
+            f"{metric} has {values['metric_hash'].nunique()} configurations on {dataset}; name "
+            "one (a metric identifier with its parameters, see `brainrank metrics --stored`)."
+        )
+    out = []
+    base = {"dataset": dataset, "metric": metric, "quantity": quantity}
+    for subject_name, rows in values.groupby("subject", sort=True):
+        volume = volumes.get(str(subject_name))
+        if volume is None:
+            raise InputError(f"no volume recorded for subject {subject_name!r} of {dataset}.")
+        affine = np.asarray(volume["affine"], dtype=np.float64)
+        about = {**base, "subject": str(subject_name)}
+        if quantity == "contrast":
+            a, b = contrast
+            got = {m: rows[rows["model"] == m] for m in (a, b)}
+            for m, part in got.items():
+                if part.empty:
+                    raise InputError(f"no per-voxel values of {m} for {subject_name} on {dataset}.")
+            first, second = _volume(got[a], volume), _volume(got[b], volume)
+            name = f"contrast_{_safe(a)}_minus_{_safe(b)}_{_safe(dataset)}_{_safe(metric)}_{subject_name}"
+            out.append(BrainMap(name, (first - second).astype(np.float32), affine,
+                                {**about, "models": [a, b], "selection": chosen,
+                                 "value": f"{a} minus {b}"}))  # fmt: skip
+            continue
+        for model_name, part in rows.groupby("model", sort=True):
+            stem = f"{_safe(str(model_name))}_{_safe(dataset)}_{_safe(metric)}_{subject_name}"
+            about_model = {**about, "model": str(model_name), "selection": chosen}
+            if quantity == "score":
+                out.append(BrainMap(f"score_{stem}", _volume(part, volume).astype(np.float32),
+                                    affine, {**about_model, "value": "per-voxel score"}))  # fmt: skip
+                continue
+            layers = sorted(set(part["layer"].astype(str)))
+            stack = np.stack(
+                [_volume(part[part["layer"].astype(str) == layer], volume) for layer in layers],
+                axis=-1,
+            )
+            if quantity == "weights":
+                out.append(BrainMap(f"weights_{stem}", stack.astype(np.float32), affine,
+                                    {**about_model, "layers": layers,
+                                     "value": "weight of each layer (4th axis)"}))  # fmt: skip
+            else:
+                scored = np.isfinite(stack).any(axis=-1)
+                best = np.full(stack.shape[:3], np.nan)
+                best[scored] = np.nanargmax(stack[scored], axis=-1)
+                out.append(BrainMap(f"argmax-weight_{stem}", best.astype(np.float32), affine,
+                                    {**about_model, "layers": layers,
+                                     "value": "position in layers of the largest weight"}))  # fmt: skip
+    return out
+
+
+def orthogonal_slices(brain_map: BrainMap, ax_row: Any, title: str = "") -> None:
+    """Draw the three orthogonal slices through the voxel of largest absolute value of a 3D
+    map on three matplotlib axes (a quick look; NaN transparent)."""
+    data = brain_map.data if brain_map.data.ndim == 3 else np.nanmax(brain_map.data, axis=-1)
+    finite = np.isfinite(data)
+    if not finite.any():
+        for ax in ax_row:
+            ax.axis("off")
+        return
+    peak = np.unravel_index(np.nanargmax(np.where(finite, np.abs(data), -np.inf)), data.shape)
+    limit = float(np.nanmax(np.abs(data))) or 1.0
+    signed = np.nanmin(data) < 0
+    cmap, vmin = (
+        ("RdBu_r", -limit) if signed else ("viridis", 0.0 if np.nanmin(data) >= 0 else None)
+    )
+    image = None
+    for axis, ax in enumerate(ax_row):
+        plane = np.take(data, peak[axis], axis=axis).T
+        image = ax.imshow(np.ma.masked_invalid(plane), origin="lower", cmap=cmap, vmin=vmin,
+                          vmax=limit, interpolation="nearest")  # fmt: skip
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_title(f"{'ijk'[axis]} = {peak[axis]}", fontsize=7)
+    if title:
+        ax_row[0].set_ylabel(title, fontsize=6)
+    if image is not None:
+        ax_row[-1].figure.colorbar(image, ax=list(ax_row), shrink=0.7)

@@ -1,0 +1,87 @@
+"""``brainrank export maps``: per-voxel scores of a whole-brain dataset written as NIfTI
+volumes in each subject's space, read back with nibabel: the dataset's affine, and at every
+scored voxel the leaderboard's per-voxel value (NaN elsewhere)."""
+
+from __future__ import annotations
+
+import json
+
+import nibabel
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from test_bold5000_wholebrain import AFFINE, SHAPE, make_glmsingle
+
+from brainrank.cli import main
+from brainrank.core.errors import InputError
+from brainrank.leaderboard import per_neuroid
+from brainrank.leaderboard.maps import maps, voxel_indices
+
+DATASET = "bold5000/wholebrain(sessions=2)"
+MODELS = ("baseline/pixels", "baseline/gabor")
+
+
+@pytest.fixture(scope="module")
+def scored(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("maps")
+    make_glmsingle(tmp / "bold5000")
+    db = str(tmp / "lb.db")
+    result = CliRunner().invoke(main, [
+        "run", "--models", ",".join(MODELS), "--datasets", "bold5000/wholebrain",
+        "--metrics", "srp-ridge:nsd", "--data-dir", str(tmp), "--db", db, "--quiet",
+        "--dataset-option", "bold5000/wholebrain.sessions=2",
+    ], catch_exceptions=False)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    return tmp, db
+
+
+def invoke(*args):
+    return CliRunner().invoke(main, ["export", "maps", *args], catch_exceptions=False)
+
+
+def test_score_maps_read_back_with_the_affine_and_the_leaderboard_values(scored):
+    tmp, db = scored
+    out = tmp / "maps"
+    result = invoke(str(out), "--db", db, "--dataset", DATASET, "--metric", "srp-ridge:nsd")
+    assert result.exit_code == 0, result.output
+    values = per_neuroid(db=db, dataset=DATASET, metric="srp-ridge:nsd", selection="max")
+    assert not values.empty
+    files = sorted(out.glob("*.nii.gz"))
+    assert len(files) == len(MODELS) * 3  # a file per model and subject
+    for (model, subject), rows in values.groupby(["model", "subject"]):
+        name = f"score_{model.replace('/', '_')}_bold5000_wholebrain_sessions=2_srp-ridge_nsd_{subject}"
+        image = nibabel.load(out / f"{name}.nii.gz")
+        np.testing.assert_allclose(image.affine, AFFINE)
+        data = np.asarray(image.dataobj)
+        assert data.shape == SHAPE and data.dtype == np.float32
+        ijk = voxel_indices(rows["neuroid_id"])
+        np.testing.assert_allclose(data[tuple(ijk.T)], rows["value"].to_numpy(), rtol=1e-6)
+        assert np.isfinite(data).sum() == len(rows)  # NaN wherever no voxel was scored
+        sidecar = json.loads((out / f"{name}.json").read_text())
+        assert sidecar["model"] == model and sidecar["subject"] == subject
+
+
+def test_contrast_map_is_the_difference_of_the_two_models(scored):
+    _tmp, db = scored
+    (found,) = [m for m in maps(db, dataset=DATASET, metric="srp-ridge:nsd", quantity="contrast",
+                               contrast=MODELS, subject="CSI2")]  # fmt: skip
+    values = per_neuroid(db=db, dataset=DATASET, metric="srp-ridge:nsd", selection="max",
+                         subject="CSI2")  # fmt: skip
+    a = values[values["model"] == MODELS[0]].set_index("neuroid_id")["value"]
+    b = values[values["model"] == MODELS[1]].set_index("neuroid_id")["value"]
+    ijk = voxel_indices(a.index)
+    np.testing.assert_allclose(found.data[tuple(ijk.T)], (a - b.loc[a.index]).to_numpy(), rtol=1e-5,
+                               atol=1e-6)  # fmt: skip
+    np.testing.assert_allclose(found.affine, AFFINE)
+
+
+def test_refusals(scored):
+    _tmp, db = scored
+    with pytest.raises(InputError, match="no per-voxel values"):
+        maps(db, dataset=DATASET, metric="srp-ridge:nsd", model="torchvision/*")
+    with pytest.raises(InputError, match="records no brain volumes"):
+        maps(db, dataset="bold5000", metric="srp-ridge:nsd")
+    with pytest.raises(InputError, match="needs two models"):
+        maps(db, dataset=DATASET, metric="srp-ridge:nsd", quantity="contrast")
+    with pytest.raises(InputError, match="not a voxel"):
+        voxel_indices(["CSI1/LHPPA/3"])
