@@ -203,30 +203,36 @@ def maps(
     return out
 
 
-def orthogonal_slices(brain_map: BrainMap, ax_row: Any, title: str = "") -> None:
-    """Draw the three orthogonal slices through the voxel of largest absolute value of a 3D
-    map on three matplotlib axes (a quick look; NaN transparent)."""
-    data = brain_map.data if brain_map.data.ndim == 3 else np.nanmax(brain_map.data, axis=-1)
+def peak_voxel(data: np.ndarray) -> tuple[int, int, int] | None:
+    """The voxel of largest absolute value of a 3D map (None when it holds no value)."""
     finite = np.isfinite(data)
     if not finite.any():
-        for ax in ax_row:
+        return None
+    flat = np.nanargmax(np.where(finite, np.abs(data), -np.inf))
+    return tuple(int(i) for i in np.unravel_index(flat, data.shape))
+
+
+def orthogonal_slices(brain_map: BrainMap, axes: Any, label: str = "") -> Any:
+    """Draw the three orthogonal slices through the peak voxel (:func:`peak_voxel`) of a 3D
+    map on three matplotlib axes, as vector cells (NaN left blank); returns the mappable
+    for a colour bar, or None when the map holds no value."""
+    data = brain_map.data if brain_map.data.ndim == 3 else np.nanmax(brain_map.data, axis=-1)
+    peak = peak_voxel(data)
+    if peak is None:
+        for ax in axes:
             ax.axis("off")
-        return
-    peak = np.unravel_index(np.nanargmax(np.where(finite, np.abs(data), -np.inf)), data.shape)
+        return None
     limit = float(np.nanmax(np.abs(data))) or 1.0
-    signed = np.nanmin(data) < 0
-    cmap, vmin = (
-        ("RdBu_r", -limit) if signed else ("viridis", 0.0 if np.nanmin(data) >= 0 else None)
-    )
-    image = None
-    for axis, ax in enumerate(ax_row):
-        plane = np.take(data, peak[axis], axis=axis).T
-        image = ax.imshow(np.ma.masked_invalid(plane), origin="lower", cmap=cmap, vmin=vmin,
-                          vmax=limit, interpolation="nearest")  # fmt: skip
+    signed = float(np.nanmin(data)) < 0
+    cmap, vmin = ("RdBu_r", -limit) if signed else ("viridis", 0.0)
+    mesh = None
+    for axis, ax in enumerate(axes):
+        plane = np.take(data, peak[axis], axis=axis).T  # rows: the second remaining axis
+        mesh = ax.pcolormesh(np.ma.masked_invalid(plane), cmap=cmap, vmin=vmin, vmax=limit)
+        ax.set_aspect("equal")
         ax.set_xticks([])
         ax.set_yticks([])
         ax.set_title(f"{'ijk'[axis]} = {peak[axis]}", fontsize=7)
-    if title:
-        ax_row[0].set_ylabel(title, fontsize=6)
-    if image is not None:
-        ax_row[-1].figure.colorbar(image, ax=list(ax_row), shrink=0.7)
+    if label:
+        axes[0].set_ylabel(label, fontsize=6)
+    return mesh

@@ -85,3 +85,28 @@ def test_refusals(scored):
         maps(db, dataset=DATASET, metric="srp-ridge:nsd", quantity="contrast")
     with pytest.raises(InputError, match="not a voxel"):
         voxel_indices(["CSI1/LHPPA/3"])
+
+
+def test_the_report_section_draws_slices_of_the_maps(scored, tmp_path):
+    from brainrank.leaderboard import open_store
+    from brainrank.leaderboard.maps import peak_voxel
+    from brainrank.leaderboard.report import NoData, ReportOptions, render
+    from brainrank.leaderboard.report_maps import section_maps
+
+    _, db = scored
+    store = open_store(db)
+    section = section_maps(store, ReportOptions())
+    (_, table), *_ = section.tables
+    assert len(table) == len(MODELS) * 3 and len(section.figures) == 1
+    found = {(m.about["model"], m.about["subject"]): m
+             for m in maps(db, dataset=DATASET, metric="srp-ridge:nsd")}  # fmt: skip
+    for row in table.itertuples():
+        brain_map = found[(row.model, row.subject)]
+        assert row.n_voxels == np.isfinite(brain_map.data).sum()
+        assert row.mean == pytest.approx(np.nanmean(brain_map.data), abs=1e-4)
+        assert row.peak_ijk == "-".join(map(str, peak_voxel(brain_map.data)))
+    page = render(store, [section])
+    assert "<svg" in page and "data:image/png" not in page  # vector cells, no bitmap
+    empty = open_store(f"sqlite:///{tmp_path / 'empty.db'}")
+    with pytest.raises(NoData, match="nothing to show"):
+        section_maps(empty, ReportOptions())
