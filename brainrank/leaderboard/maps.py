@@ -116,6 +116,24 @@ def _volume(values: pd.DataFrame, volume: dict[str, Any], extra: int | None = No
     return out
 
 
+def layer_stack(rows: pd.DataFrame, volume: dict[str, Any]) -> tuple[list[str], np.ndarray]:
+    """Per-layer values (``rows``: neuroid_id, layer, value) as a 4D volume, the layers
+    (sorted by name) on the 4th axis."""
+    layers = sorted(set(rows["layer"].astype(str)))
+    names = rows["layer"].astype(str)
+    stack = np.stack([_volume(rows[names == layer], volume) for layer in layers], axis=-1)
+    return layers, stack
+
+
+def argmax_layer(stack: np.ndarray) -> np.ndarray:
+    """Per voxel, the position on the 4th axis of the largest value (ties: the first); NaN
+    where no layer has a value."""
+    scored = np.isfinite(stack).any(axis=-1)
+    best = np.full(stack.shape[:3], np.nan, dtype=np.float32)
+    best[scored] = np.nanargmax(stack[scored], axis=-1)
+    return best
+
+
 def _safe(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.+=-]+", "_", text).strip("_")
 
@@ -184,20 +202,13 @@ def maps(
                 out.append(BrainMap(f"score_{stem}", _volume(part, volume).astype(np.float32),
                                     affine, {**about_model, "value": "per-voxel score"}))  # fmt: skip
                 continue
-            layers = sorted(set(part["layer"].astype(str)))
-            stack = np.stack(
-                [_volume(part[part["layer"].astype(str) == layer], volume) for layer in layers],
-                axis=-1,
-            )
+            layers, stack = layer_stack(part, volume)
             if quantity == "weights":
                 out.append(BrainMap(f"weights_{stem}", stack.astype(np.float32), affine,
                                     {**about_model, "layers": layers,
                                      "value": "weight of each layer (4th axis)"}))  # fmt: skip
             else:
-                scored = np.isfinite(stack).any(axis=-1)
-                best = np.full(stack.shape[:3], np.nan)
-                best[scored] = np.nanargmax(stack[scored], axis=-1)
-                out.append(BrainMap(f"argmax-weight_{stem}", best.astype(np.float32), affine,
+                out.append(BrainMap(f"argmax-weight_{stem}", argmax_layer(stack), affine,
                                     {**about_model, "layers": layers,
                                      "value": "position in layers of the largest weight"}))  # fmt: skip
     return out

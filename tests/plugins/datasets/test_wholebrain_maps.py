@@ -110,3 +110,27 @@ def test_the_report_section_draws_slices_of_the_maps(scored, tmp_path):
     empty = open_store(f"sqlite:///{tmp_path / 'empty.db'}")
     with pytest.raises(NoData, match="nothing to show"):
         section_maps(empty, ReportOptions())
+
+
+def test_layer_weights_and_their_argmax_in_the_volume():
+    """Stacking's per-layer weights as a 4D volume and the argmax layer, on hand-made rows
+    (a voxel listed in two regions holds the mean of its values)."""
+    import pandas as pd
+
+    from brainrank.leaderboard.maps import argmax_layer, layer_stack
+
+    volume = {"shape": [3, 2, 2], "affine": np.eye(4).tolist()}
+    rows = pd.DataFrame({
+        "neuroid_id": ["s/V1/0-0-0", "s/V1/2-1-1", "s/V1/0-0-0", "s/V1/2-1-1",
+                       "s/FFA/2-1-1", "s/FFA/2-1-1"],
+        "layer": ["conv1", "conv1", "fc", "fc", "conv1", "fc"],
+        "value": [0.7, 0.2, 0.3, 0.5, 0.4, 0.5],
+    })  # fmt: skip
+    layers, stack = layer_stack(rows, volume)
+    assert layers == ["conv1", "fc"] and stack.shape == (3, 2, 2, 2)
+    np.testing.assert_allclose(stack[0, 0, 0], [0.7, 0.3])
+    np.testing.assert_allclose(stack[2, 1, 1], [0.3, 0.5])  # conv1: mean of 0.2 and 0.4
+    assert np.isnan(stack[1, 0, 0]).all() and np.isfinite(stack).sum() == 4
+    best = argmax_layer(stack)
+    assert best[0, 0, 0] == 0 and best[2, 1, 1] == 1
+    assert np.isnan(best).sum() == 3 * 2 * 2 - 2
