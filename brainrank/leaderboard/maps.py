@@ -90,8 +90,9 @@ def dataset_volumes(store: Any, dataset: str) -> dict[str, dict[str, Any]]:
     if not volumes:
         raise InputError(
             f"the leaderboard records no brain volumes for dataset {dataset!r}: maps need a "
-            "dataset of voxels scored by this version of brainrank (bold5000/wholebrain, nsd/*; "
-            "score it again with `brainrank run ... --recompute` if it was scored before)."
+            "dataset of voxels (bold5000/wholebrain, nsd/*) registered by this version of "
+            "brainrank; one registered before: run `brainrank run` on it again (its stored "
+            "scores are reused, the run records its volumes)."
         )
     return volumes
 
