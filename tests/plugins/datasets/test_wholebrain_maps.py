@@ -134,3 +134,65 @@ def test_layer_weights_and_their_argmax_in_the_volume():
     best = argmax_layer(stack)
     assert best[0, 0, 0] == 0 and best[2, 1, 1] == 1
     assert np.isnan(best).sum() == 3 * 2 * 2 - 2
+
+
+def make_twelve_images(root, seed: int = 0) -> None:
+    """A whole-brain fixture with 12 images (stacking needs more than the 6 of the other):
+    release 1's trial lists (3 repetitions each) and images, two GLMsingle sessions."""
+    from dataset_fixtures import jpeg_file
+
+    rng = np.random.default_rng(seed)
+    names = [f"scene{i:02d}.jpg" for i in range(12)]
+    for subject in ("CSI1", "CSI2", "CSI3"):
+        order = list(rng.permutation(12))
+        lines = [names[i] for i in order] + [f"rep_{names[i]}" for i in order[:3]]
+        lists = root / "ROIs/stim_lists"
+        lists.mkdir(parents=True, exist_ok=True)
+        (lists / f"CSI0{subject[3:]}_stim_lists.txt").write_text("\n".join(lines) + "\n")
+        trials = rng.normal(size=(4, 3, 3, len(lines))).astype(np.float32)
+        for session, (a, b) in enumerate(((0, 8), (8, 15)), 1):
+            path = (
+                root
+                / "GLMsingle"
+                / f"{subject}_GLMbetas-TYPED-FITHRF-GLMDENOISE-RR_ses-{session:02d}.nii.gz"
+            )
+            path.parent.mkdir(parents=True, exist_ok=True)
+            nibabel.save(nibabel.Nifti1Image(trials[..., a:b], AFFINE), path)
+    gy, gx = np.mgrid[0:12, 0:16]
+    for i, name in enumerate(names):
+        image = rng.uniform(40, 200, 3) + (i + 1) * gx[..., None] - 2.0 * gy[..., None]
+        jpeg_file(root / "BOLD5000_Stimuli/Scene_Stimuli/Presented_Stimuli/Scene" / name,
+                  np.clip(image, 0, 255).astype(np.uint8))  # fmt: skip
+
+
+def test_stacking_weight_maps_end_to_end(tmp_path):
+    make_twelve_images(tmp_path / "bold5000")
+    db = str(tmp_path / "lb.db")
+    result = CliRunner().invoke(main, [
+        "run", "--models", "baseline/gabor", "--datasets", "bold5000/wholebrain",
+        "--metrics", "stacking", "--data-dir", str(tmp_path), "--db", db, "--quiet",
+        "--dataset-option", "bold5000/wholebrain.sessions=2",
+    ], catch_exceptions=False)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "maps"
+    for quantity in ("weights", "argmax-weight"):
+        done = invoke(str(out), "--db", db, "--dataset", DATASET, "--metric", "stacking",
+                      "--quantity", quantity, "--subject", "CSI1")  # fmt: skip
+        assert done.exit_code == 0, done.output
+    stem = "baseline_gabor_bold5000_wholebrain_sessions=2_stacking_CSI1"
+    weights = nibabel.load(out / f"weights_{stem}.nii.gz")
+    layers = json.loads((out / f"weights_{stem}.json").read_text())["layers"]
+    data = np.asarray(weights.dataobj)
+    np.testing.assert_allclose(weights.affine, AFFINE)
+    assert data.shape == (4, 3, 3, len(layers)) and len(layers) >= 2
+    rows = per_neuroid(db=db, dataset=DATASET, metric="stacking", selection="weight",
+                       subject="CSI1")  # fmt: skip
+    for n, layer in enumerate(layers):
+        part = rows[rows["layer"] == layer]
+        ijk = voxel_indices(part["neuroid_id"])
+        np.testing.assert_allclose(data[(*ijk.T, n)], part["value"].to_numpy(), rtol=1e-6)
+    scored = np.isfinite(data).all(axis=-1)
+    assert scored.sum() == 4 * 3 * 3  # every voxel of the grid has usable betas here
+    np.testing.assert_allclose(data[scored].sum(axis=-1), 1.0, atol=1e-4)  # convex weights
+    argmax = np.asarray(nibabel.load(out / f"argmax-weight_{stem}.nii.gz").dataobj)
+    np.testing.assert_array_equal(argmax[scored], np.argmax(data[scored], axis=-1))
