@@ -175,6 +175,12 @@ def test_reliability_sweep_and_cre_lines_end_to_end(tmp_path, allen_data, brainr
     sweep = analyses.reliability_sweep(frame, metrics=["rsa"], n_boot=50)["rsa"]
     assert sorted(sweep.summary["reliability_threshold"]) == [0.3, 0.8]
     assert set(sweep.summary["n_models"]) == {2}
+    # a cre line from the command line goes over config.toml's; the breakdown reads both
+    rorb = run(*common, "--dataset-option", f'{BASE}.cre_lines=["Rorb-IRES2-Cre"]')
+    assert rorb.exit_code == 0, rorb.output
+    lines = analyses.cre_line_breakdown(scores(open_store(db)), metric="rsa", n_boot=50)
+    assert set(lines.summary["cre_lines"]) == {"Cux2-CreERT2", "Rorb-IRES2-Cre"}
+    assert set(lines.summary["n_models"]) == {2}
     # the command line's option goes over config.toml's, key by key: both options
     both = run(*common, "--dataset-option", f"{BASE}.reliability_threshold=0.3")
     assert both.exit_code == 0, both.output
@@ -215,3 +221,21 @@ def test_the_python_api_and_config_file_checks(allen_data, brainrank_home, monke
     (brainrank_home / "config.toml").write_text("[dataset_options]\nthreshold = 0.5\n")
     with pytest.raises(InputError, match="must be a table of tables"):
         settings()
+
+
+def test_a_dataset_object_may_carry_its_options_in_its_name(stimuli_factory):
+    from brainrank.core.dataset import Dataset
+    from brainrank.core.identifiers import check_dataset_identifier
+    from brainrank.core.responses import make_responses
+    from brainrank.core.specs import DatasetMetadata
+
+    assert check_dataset_identifier('allen/natural-scenes(cre_lines=["Cux2-CreERT2"])')
+    for bad in ("Allen/Natural(x=1)", "allen natural(x=1)", "(x=1)"):
+        with pytest.raises(InputError, match="invalid dataset identifier"):
+            check_dataset_identifier(bad)
+    stimuli = stimuli_factory(n=4)
+    responses = make_responses(np.zeros((4, 2)), stimulus_id=list(stimuli.stimulus_ids),
+                               neuroid_id=["a", "b"], subject="s", region="r")  # fmt: skip
+    named = Dataset("tiny/data(threshold=0.5)", stimuli, DatasetMetadata(species="human", modality="fMRI"),
+                    responses=responses)  # fmt: skip
+    assert named.identifier == "tiny/data(threshold=0.5)"
