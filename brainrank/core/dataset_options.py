@@ -83,6 +83,16 @@ def factory_options(spec: Any) -> dict[str, inspect.Parameter]:
     }
 
 
+def takes_any_option(spec: Any) -> bool:
+    """Whether a dataset spec's factory takes ``**options`` (then any key is its to judge)."""
+    function, _ = _build_function(spec.factory)
+    try:
+        parameters = inspect.signature(function).parameters.values()
+    except (TypeError, ValueError):
+        return True  # cannot tell: let the factory decide
+    return any(p.kind is p.VAR_KEYWORD for p in parameters)
+
+
 def default_options(spec: Any) -> dict[str, Any]:
     """The value of each option when none is given (the factory's own, or its default)."""
     _, fixed = _build_function(spec.factory)
@@ -91,9 +101,15 @@ def default_options(spec: Any) -> dict[str, Any]:
     return out
 
 
-def _describe(parameter: inspect.Parameter) -> str:
+def _annotation(parameter: inspect.Parameter) -> str:
     annotation = parameter.annotation
-    text = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", "")
+    if annotation is parameter.empty:
+        return ""
+    return annotation if isinstance(annotation, str) else getattr(annotation, "__name__", "")
+
+
+def _describe(parameter: inspect.Parameter) -> str:
+    text = _annotation(parameter)
     default = "" if parameter.default is parameter.empty else f" = {parameter.default!r}"
     return f"{parameter.name}{': ' + text if text else ''}{default}"
 
@@ -101,8 +117,7 @@ def _describe(parameter: inspect.Parameter) -> str:
 def _type_problem(parameter: inspect.Parameter, value: Any) -> str | None:
     """Why ``value`` cannot be the option ``parameter`` (from its annotation, else its
     default's type), or None."""
-    annotation = parameter.annotation
-    text = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", "")
+    text = _annotation(parameter)
     if not text and parameter.default is not parameter.empty and parameter.default is not None:
         text = type(parameter.default).__name__
     parts = {part.strip() for part in str(text).split("|")} - {""}
@@ -128,7 +143,7 @@ def check_dataset_options(spec: Any, options: dict[str, Any], origin: str) -> di
     accepted = factory_options(spec)
     names = ", ".join(_describe(p) for p in accepted.values()) or "none"
     unknown = sorted(set(options) - set(accepted))
-    if unknown:
+    if unknown and not takes_any_option(spec):
         raise InputError(
             f"{origin}: dataset {spec.identifier!r} takes no option "
             f"{', '.join(map(repr, unknown))}. Its options: {names}."
@@ -136,7 +151,7 @@ def check_dataset_options(spec: Any, options: dict[str, Any], origin: str) -> di
     defaults = default_options(spec)
     out = {}
     for key, value in options.items():
-        problem = _type_problem(accepted[key], value)
+        problem = _type_problem(accepted[key], value) if key in accepted else None
         if problem:
             raise InputError(
                 f"{origin} {spec.identifier}.{key}={json.dumps(value)}: {problem}, which "

@@ -239,3 +239,18 @@ def test_a_dataset_object_may_carry_its_options_in_its_name(stimuli_factory):
     named = Dataset("tiny/data(threshold=0.5)", stimuli, DatasetMetadata(species="human", modality="fMRI"),
                     responses=responses)  # fmt: skip
     assert named.identifier == "tiny/data(threshold=0.5)"
+
+
+def test_a_factory_with_keyword_options_judges_any_key():
+    from brainrank.core.specs import DatasetMetadata, DatasetSpec
+
+    def factory(data_dir=None, **options):
+        raise AssertionError("not built here")
+
+    spec = DatasetSpec("lab/data", factory, DatasetMetadata(species="human", modality="fMRI"))
+    assert check_dataset_options(spec, {"anything": 1}, "x") == {"anything": 1}
+    strict = DatasetSpec("lab/strict", lambda data_dir=None, level=1: None,
+                         DatasetMetadata(species="human", modality="fMRI"))  # fmt: skip
+    with pytest.raises(InputError, match=r"takes no option 'anything'. Its options: level = 1"):
+        check_dataset_options(strict, {"anything": 1}, "x")
+    assert check_dataset_options(strict, {"level": 1}, "x") == {}  # its default: no option
