@@ -254,3 +254,26 @@ def test_a_factory_with_keyword_options_judges_any_key():
     with pytest.raises(InputError, match=r"takes no option 'anything'. Its options: level = 1"):
         check_dataset_options(strict, {"anything": 1}, "x")
     assert check_dataset_options(strict, {"level": 1}, "x") == {}  # its default: no option
+
+
+def test_dask_workers_build_the_optioned_dataset_as_this_process_does(tmp_path, allen_data):
+    """Two worker processes rebuild allen/natural-scenes with its options from the data
+    folder and store the scores a serial run stores."""
+    distributed = pytest.importorskip("distributed")
+    from brainrank.core.registry import Registry
+    from brainrank.grid import run_grid
+    from brainrank.leaderboard.compare import compare
+
+    grid = {"registry": Registry(), "models": ["baseline/pixels"], "datasets": [BASE],
+            "metrics": ["rsa"], "data_dir": allen_data, "progress": False,
+            "dataset_options": {BASE: {"reliability_threshold": 0.3}}}  # fmt: skip
+    serial = open_store(str(tmp_path / "serial.db"))
+    assert run_grid(store=serial, **grid).status == "ok"
+    with distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1,
+                                  dashboard_address=None) as cluster:  # fmt: skip
+        store = open_store(str(tmp_path / "cluster.db"))
+        summary = run_grid(store=store, scheduler=cluster.scheduler_address, **grid)
+        assert summary.status == "ok", summary.failures
+    assert set(scores(store)["dataset"]) == {f"{BASE}(reliability_threshold=0.3)"}
+    result = compare(serial, store, tolerance=1e-4)  # single-threaded float32 sums
+    assert result.n_common == len(scores(serial)) > 0 and result.changed.empty
