@@ -18,8 +18,22 @@ Quantities (:func:`maps`):
     - ``argmax-weight``: per voxel, the position (0-based, in that order) of the layer with
       the largest weight.
 
-Each file has a JSON sidecar (same name, ``.json``) saying what it holds. FDR masks are not
-written: the leaderboard stores no per-voxel p-values.
+    - ``fdr``: per (model, subject), 1 at the voxels whose per-voxel score (``selection``)
+      is significantly above 0 after Benjamini-Hochberg at ``alpha`` over the voxels of the
+      map, 0 at the other scored voxels (:func:`fdr_volume`);
+    - ``q-value``: the Benjamini-Hochberg adjusted p-values behind that mask.
+
+The p-value of a voxel is that of its Pearson r over ``n`` stimuli, one-sided (H1: r > 0;
+:func:`brainrank.core.stats.pearson_p_greater`, Student's t with n - 2 degrees of freedom),
+with ``n`` the number of stimuli the leaderboard records for the dataset, or ``n_stimuli``
+when given (e.g. the size of a held-out test set). It is exact for an r computed over n
+predictions of independent stimuli that did not fit them (the leave-one-out protocols ``srp-ridge:nsd``,
+``srp-ridge:mouse``); for a mean of per-fold r's (``srp-ridge``'s default k folds) it is an
+approximation (the mean of k fold r's has about the null variance of one r over n); a
+metric whose per-voxel value is not a correlation (stacking's weights, an explained
+variance) has no such p-value: map correlations (values outside [-1, 1] are refused).
+
+Each file has a JSON sidecar (same name, ``.json``) saying what it holds.
 """
 
 from __future__ import annotations
@@ -35,7 +49,7 @@ import pandas as pd
 
 from brainrank.core.errors import InputError
 
-QUANTITIES = ("score", "contrast", "weights", "argmax-weight")
+QUANTITIES = ("score", "contrast", "weights", "argmax-weight", "fdr", "q-value")
 _VOXEL = re.compile(r"(\d+)-(\d+)-(\d+)$")
 
 
@@ -135,6 +149,34 @@ def argmax_layer(stack: np.ndarray) -> np.ndarray:
     return best
 
 
+def fdr_volume(data: np.ndarray, n: int, alpha: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
+    """``(mask, q)`` of a 3D map of Pearson r over ``n`` stimuli: the one-sided p-value of
+    every voxel with a value (:func:`brainrank.core.stats.pearson_p_greater`),
+    Benjamini-Hochberg adjusted over those voxels (:func:`brainrank.core.stats.fdr_bh`);
+    ``mask`` is 1 where the adjusted p is <= ``alpha``, 0 at the other voxels with a value,
+    NaN elsewhere (as ``q``)."""
+    from brainrank.core.stats import fdr_bh, pearson_p_greater
+
+    if not 0 < alpha < 1:
+        raise InputError(f"alpha must lie strictly between 0 and 1, got {alpha}.")
+    q, rejected = fdr_bh(pearson_p_greater(data, n), alpha)
+    mask = np.where(np.isfinite(data), rejected.astype(np.float64), np.nan)
+    return mask.astype(np.float32), q.astype(np.float32)
+
+
+def dataset_n_stimuli(store: Any, dataset: str) -> int:
+    """The number of stimuli the leaderboard records for ``dataset``."""
+    frame = store.datasets_frame()
+    rows = frame[frame["identifier"] == dataset]
+    n = rows["n_stimuli"].iloc[0] if len(rows) and "n_stimuli" in rows else None
+    if n is None or not np.isfinite(n) or n < 3:
+        raise InputError(
+            f"the leaderboard records no number of stimuli for {dataset!r}: give the number "
+            "of stimuli each per-voxel r was computed over (--n-stimuli)."
+        )
+    return int(n)
+
+
 def _safe(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.+=-]+", "_", text).strip("_")
 
@@ -149,10 +191,14 @@ def maps(
     contrast: tuple[str, str] | None = None,
     selection: str = "max",
     subject: str | None = None,
+    alpha: float = 0.05,
+    n_stimuli: int | None = None,
 ) -> list[BrainMap]:
     """The brain maps of ``quantity`` (see the module docstring) on ``dataset`` for
     ``metric``, one per subject (and model). ``model`` (a pattern) narrows the models;
-    ``contrast=(A, B)`` names the two models of a contrast."""
+    ``contrast=(A, B)`` names the two models of a contrast; ``alpha`` (the false discovery
+    rate) and ``n_stimuli`` (default: the dataset's recorded number) are those of the
+    ``fdr`` and ``q-value`` maps."""
     from brainrank.leaderboard.query import _store, per_neuroid
 
     if quantity not in QUANTITIES:
@@ -161,6 +207,13 @@ def maps(
         raise InputError("a contrast needs two models (--contrast A B), and only a contrast does.")
     store = _store(db)
     volumes = dataset_volumes(store, dataset)
+    significance = quantity in ("fdr", "q-value")
+    if significance:
+        if not 0 < alpha < 1:
+            raise InputError(f"alpha must lie strictly between 0 and 1, got {alpha}.")
+        if n_stimuli is not None and n_stimuli < 3:
+            raise InputError(f"--n-stimuli must be at least 3, got {n_stimuli}.")
+        n = int(n_stimuli) if n_stimuli is not None else dataset_n_stimuli(store, dataset)
     chosen = "weight" if quantity in ("weights", "argmax-weight") else selection
     models = ",".join(contrast) if contrast else model
     values = per_neuroid(db=store, dataset=dataset, metric=metric, selection=chosen,
@@ -202,6 +255,21 @@ def maps(
             if quantity == "score":
                 out.append(BrainMap(f"score_{stem}", _volume(part, volume).astype(np.float32),
                                     affine, {**about_model, "value": "per-voxel score"}))  # fmt: skip
+                continue
+            if significance:
+                mask, q = fdr_volume(_volume(part, volume), n, alpha)
+                about_test = {**about_model, "alpha": alpha, "n_stimuli": n,
+                              "n_significant": int(np.nansum(mask)),
+                              "p_value": "one-sided p of Pearson r over n_stimuli (t, n - 2 "
+                                         "df), Benjamini-Hochberg over the map's voxels"}  # fmt: skip
+                if quantity == "fdr":
+                    out.append(BrainMap(f"fdr_{stem}", mask, affine,
+                                        {**about_test, "value": f"1: significant at FDR {alpha}, "
+                                         "0: not, NaN: not scored"}))  # fmt: skip
+                else:
+                    out.append(BrainMap(f"q-value_{stem}", q, affine,
+                                        {**about_test, "value": "Benjamini-Hochberg adjusted "
+                                         "p-value"}))  # fmt: skip
                 continue
             layers, stack = layer_stack(part, volume)
             if quantity == "weights":

@@ -196,3 +196,105 @@ def test_stacking_weight_maps_end_to_end(tmp_path):
     np.testing.assert_allclose(data[scored].sum(axis=-1), 1.0, atol=1e-4)  # convex weights
     argmax = np.asarray(nibabel.load(out / f"argmax-weight_{stem}.nii.gz").dataobj)
     np.testing.assert_array_equal(argmax[scored], np.argmax(data[scored], axis=-1))
+
+
+def hand_bh(p: np.ndarray, alpha: float) -> np.ndarray:
+    """Benjamini-Hochberg's step-up rule written out: reject the k smallest p-values, k the
+    largest rank with p_(k) <= k alpha / m."""
+    order = np.argsort(p)
+    below = np.flatnonzero(p[order] <= np.arange(1, p.size + 1) * alpha / p.size)
+    rejected = np.zeros(p.size, dtype=bool)
+    if below.size:
+        rejected[order[: below[-1] + 1]] = True
+    return rejected
+
+
+def test_fdr_mask_of_planted_voxels_is_benjamini_hochberg_of_pearson_p_values():
+    """Pearson r of 30 planted voxels and 970 null ones over 40 stimuli: the mask is
+    scipy's Benjamini-Hochberg of scipy's one-sided Pearson p-values, and null voxels with
+    an uncorrected p below alpha are left out (the correction is made)."""
+    import scipy.stats
+
+    from brainrank.leaderboard.maps import fdr_volume
+
+    rng = np.random.default_rng(3)
+    n, alpha = 40, 0.05
+    x = rng.normal(size=(n, 1000))
+    y = rng.normal(size=(n, 1000))
+    y[:, :30] += 1.5 * x[:, :30]  # planted: r about 0.8
+    test = scipy.stats.pearsonr(x, y, axis=0, alternative="greater")
+    r, p = test.statistic, test.pvalue
+    data = r.reshape(10, 10, 10).copy()
+    data[9, 9, 5:] = np.nan  # not scored: outside the family
+    scored = np.isfinite(data)
+    mask, q = fdr_volume(data, n, alpha)
+    p_scored = p.reshape(10, 10, 10)[scored]
+    expected = scipy.stats.false_discovery_control(p_scored) <= alpha
+    np.testing.assert_array_equal(mask[scored], expected.astype(np.float32))
+    np.testing.assert_array_equal(expected, hand_bh(p_scored, alpha))
+    np.testing.assert_allclose(q[scored], scipy.stats.false_discovery_control(p_scored),
+                               rtol=1e-5)  # fmt: skip
+    assert np.isnan(mask[~scored]).all() and np.isnan(q[~scored]).all()
+    planted = np.zeros(1000, dtype=bool)
+    planted[:30] = True
+    planted = planted.reshape(10, 10, 10)[scored]
+    assert mask[scored][planted].all()
+    uncorrected = (p_scored <= alpha) & ~planted
+    assert uncorrected.sum() > 20  # about 5% of the null voxels
+    assert mask[scored][uncorrected].sum() <= 2  # BH keeps almost none of them
+    with pytest.raises(InputError, match="alpha"):
+        fdr_volume(data, n, 1.0)
+    with pytest.raises(InputError, match="\\[-1, 1\\]"):
+        fdr_volume(data * 3, n, alpha)
+
+
+def test_fdr_maps_read_back_equal_bh_of_the_leaderboard_r(tmp_path):
+    """`--quantity fdr` and `q-value` end to end (srp-ridge over the 12-image fixture):
+    read back with nibabel, they equal scipy's Benjamini-Hochberg of the exact null
+    distribution of r (a beta distribution on [-1, 1]) at the leaderboard's per-voxel r, n
+    the dataset's recorded stimuli."""
+    import scipy.stats
+
+    from brainrank.leaderboard import open_store
+
+    make_twelve_images(tmp_path / "bold5000")
+    db = str(tmp_path / "lb.db")
+    result = CliRunner().invoke(main, [
+        "run", "--models", ",".join(MODELS), "--datasets", "bold5000/wholebrain",
+        "--metrics", "srp-ridge", "--data-dir", str(tmp_path), "--db", db, "--quiet",
+        "--dataset-option", "bold5000/wholebrain.sessions=2",
+    ], catch_exceptions=False)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "fdr"
+    alpha = 0.9  # random betas, 12 stimuli: a loose rate leaves voxels on both sides
+    for quantity in ("fdr", "q-value"):
+        result = invoke(str(out), "--db", db, "--dataset", DATASET, "--metric", "srp-ridge",
+                        "--quantity", quantity, "--alpha", str(alpha))  # fmt: skip
+        assert result.exit_code == 0, result.output
+    frame = open_store(db).datasets_frame()
+    n = int(frame.loc[frame["identifier"] == DATASET, "n_stimuli"].iloc[0])
+    null = scipy.stats.beta(n / 2 - 1, n / 2 - 1, loc=-1, scale=2)
+    assert n == 12
+    values = per_neuroid(db=db, dataset=DATASET, metric="srp-ridge", selection="max")
+    both_sides = set()
+    for (model, subject), rows in values.groupby(["model", "subject"]):
+        stem = f"{model.replace('/', '_')}_bold5000_wholebrain_sessions=2_srp-ridge_{subject}"
+        mask = nibabel.load(out / f"fdr_{stem}.nii.gz")
+        q = np.asarray(nibabel.load(out / f"q-value_{stem}.nii.gz").dataobj)
+        np.testing.assert_allclose(mask.affine, AFFINE)
+        mask = np.asarray(mask.dataobj)
+        rows = rows[np.isfinite(rows["value"])]
+        ijk = voxel_indices(rows["neuroid_id"])
+        p = null.sf(rows["value"].to_numpy())
+        expected_q = scipy.stats.false_discovery_control(p)
+        np.testing.assert_allclose(q[tuple(ijk.T)], expected_q, rtol=1e-4, atol=1e-6)
+        np.testing.assert_array_equal(mask[tuple(ijk.T)], hand_bh(p, alpha).astype(np.float32))
+        assert np.isfinite(mask).sum() == len(rows)
+        both_sides |= set(np.unique(mask[tuple(ijk.T)]).tolist())
+        sidecar = json.loads((out / f"fdr_{stem}.json").read_text())
+        assert sidecar["n_stimuli"] == n and sidecar["alpha"] == alpha
+    assert both_sides == {0.0, 1.0}
+    refused = CliRunner().invoke(main, ["export", "maps", str(out), "--db", db, "--dataset",
+                                        DATASET, "--metric", "srp-ridge", "--quantity",
+                                        "fdr", "--alpha", "1.5"])  # fmt: skip
+    assert refused.exit_code != 0 and "--alpha" in refused.output
