@@ -292,6 +292,77 @@ def peak_voxel(data: np.ndarray) -> tuple[int, int, int] | None:
     return tuple(int(i) for i in np.unravel_index(flat, data.shape))
 
 
+def colour_scale(data: np.ndarray) -> tuple[str, float, float]:
+    """``(colour map, vmin, vmax)`` of a map's figures: symmetric about 0 on a diverging map
+    when it has negative values, else from 0 to its largest value."""
+    limit = float(np.nanmax(np.abs(data))) or 1.0
+    signed = float(np.nanmin(data)) < 0
+    return ("RdBu_r", -limit, limit) if signed else ("viridis", 0.0, limit)
+
+
+_VIEWS = {"L": "sagittal", "R": "sagittal", "A": "coronal", "P": "coronal", "S": "axial",
+          "I": "axial"}  # fmt: skip
+
+
+def projection_names(affine: Any) -> list[str]:
+    """The view a projection along each voxel axis (i, j, k) gives, from the axis's
+    nearest world direction in ``affine`` (``nibabel.aff2axcodes``): along left-right
+    "sagittal", along anterior-posterior "coronal", along superior-inferior "axial"; an
+    axis whose direction is ambiguous is named "along i" (j, k)."""
+    import nibabel
+
+    codes = nibabel.aff2axcodes(np.asarray(affine, dtype=np.float64))
+    names = [_VIEWS.get(str(code), "") for code in codes]
+    if len(set(names)) < 3 or "" in names:
+        return [f"along {axis}" for axis in "ijk"]
+    return names
+
+
+def max_intensity_projection(data: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(plane, depth)``: along ``axis`` of a 3D map, the value of largest absolute value
+    (its sign kept; ties: the first) and its index on that axis; NaN and -1 where the line
+    holds no value."""
+    finite = np.isfinite(data)
+    magnitude = np.where(finite, np.abs(data), -np.inf)
+    depth = np.argmax(magnitude, axis=axis)
+    plane = np.take_along_axis(data, np.expand_dims(depth, axis), axis=axis).squeeze(axis)
+    empty = ~finite.any(axis=axis)
+    plane = np.where(empty, np.nan, plane)
+    return plane, np.where(empty, -1, depth)
+
+
+def glass_brain(brain_map: BrainMap, axes: Any, label: str = "") -> tuple[Any, list[dict]]:
+    """Draw the maximum-intensity projections of a 3D map along i, j and k on three
+    matplotlib axes (:func:`max_intensity_projection`), as vector cells with the colour
+    scale of :func:`orthogonal_slices`; returns the mappable (None when the map holds no
+    value) and per projection its peak: the view, the axis, the value of largest absolute
+    value and its voxel ``(i, j, k)``."""
+    data = brain_map.data if brain_map.data.ndim == 3 else np.nanmax(brain_map.data, axis=-1)
+    if not np.isfinite(data).any():
+        for ax in axes:
+            ax.axis("off")
+        return None, []
+    cmap, vmin, limit = colour_scale(data)
+    views = projection_names(brain_map.affine)
+    mesh, peaks = None, []
+    for axis, ax in enumerate(axes):
+        plane, depth = max_intensity_projection(data, axis)
+        flat = np.argmax(np.where(np.isfinite(plane), np.abs(plane), -np.inf))
+        a, b = np.unravel_index(flat, plane.shape)
+        voxel = [int(a), int(b)]
+        voxel.insert(axis, int(depth[a, b]))
+        peaks.append({"projection": views[axis], "along": "ijk"[axis],
+                      "peak": float(plane[a, b]), "peak_ijk": "-".join(map(str, voxel))})  # fmt: skip
+        mesh = ax.pcolormesh(np.ma.masked_invalid(plane.T), cmap=cmap, vmin=vmin, vmax=limit)
+        ax.set_aspect("equal")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_title(f"{views[axis]} (max along {'ijk'[axis]})", fontsize=7)
+    if label:
+        axes[0].set_ylabel(label, fontsize=6)
+    return mesh, peaks
+
+
 def orthogonal_slices(brain_map: BrainMap, axes: Any, label: str = "") -> Any:
     """Draw the three orthogonal slices through the peak voxel (:func:`peak_voxel`) of a 3D
     map on three matplotlib axes, as vector cells (NaN left blank); returns the mappable
@@ -302,9 +373,7 @@ def orthogonal_slices(brain_map: BrainMap, axes: Any, label: str = "") -> Any:
         for ax in axes:
             ax.axis("off")
         return None
-    limit = float(np.nanmax(np.abs(data))) or 1.0
-    signed = float(np.nanmin(data)) < 0
-    cmap, vmin = ("RdBu_r", -limit) if signed else ("viridis", 0.0)
+    cmap, vmin, limit = colour_scale(data)
     mesh = None
     for axis, ax in enumerate(axes):
         plane = np.take(data, peak[axis], axis=axis).T  # rows: the second remaining axis

@@ -97,7 +97,7 @@ def test_the_report_section_draws_slices_of_the_maps(scored, tmp_path):
     store = open_store(db)
     section = section_maps(store, ReportOptions())
     (_, table), *_ = section.tables
-    assert len(table) == len(MODELS) * 3 and len(section.figures) == 1
+    assert len(table) == len(MODELS) * 3 and len(section.figures) == 2
     found = {(m.about["model"], m.about["subject"]): m
              for m in maps(db, dataset=DATASET, metric="srp-ridge:nsd")}  # fmt: skip
     for row in table.itertuples():
@@ -105,8 +105,21 @@ def test_the_report_section_draws_slices_of_the_maps(scored, tmp_path):
         assert row.n_voxels == np.isfinite(brain_map.data).sum()
         assert row.mean == pytest.approx(np.nanmean(brain_map.data), abs=1e-4)
         assert row.peak_ijk == "-".join(map(str, peak_voxel(brain_map.data)))
+    # the glass brain: the drawn (best) map's peak, seen along each axis
+    glass = dict(section.tables)["Glass-brain peaks"]
+    assert section.figures[1].data.round(4).equals(glass.reset_index(drop=True))  # its CSV
+    best = max(found.values(), key=lambda m: float(np.nanmean(m.data)))
+    first = min(s for (m, s) in found if m == best.about["model"])
+    drawn = found[(best.about["model"], first)]
+    assert list(glass["model"]) == [best.about["model"]] * 3 and set(glass["subject"]) == {first}
+    assert list(glass["projection"]) == ["sagittal", "coronal", "axial"]  # AFFINE is LAS
+    peak = peak_voxel(drawn.data)
+    for row in glass.itertuples():
+        assert row.peak_ijk == "-".join(map(str, peak))  # no ties in a map of floats
+        assert row.peak == pytest.approx(drawn.data[peak], abs=1e-4)
     page = render(store, [section])
     assert "<svg" in page and "data:image/png" not in page  # vector cells, no bitmap
+    assert page.count("<svg") >= 2
     empty = open_store(f"sqlite:///{tmp_path / 'empty.db'}")
     with pytest.raises(NoData, match="nothing to show"):
         section_maps(empty, ReportOptions())
@@ -298,3 +311,34 @@ def test_fdr_maps_read_back_equal_bh_of_the_leaderboard_r(tmp_path):
                                         DATASET, "--metric", "srp-ridge", "--quantity",
                                         "fdr", "--alpha", "1.5"])  # fmt: skip
     assert refused.exit_code != 0 and "--alpha" in refused.output
+
+
+def test_maximum_intensity_projection_against_a_loop():
+    """Each line's value of largest magnitude, its sign kept, against a loop over the lines;
+    the views named from the affine's axis directions."""
+    from brainrank.leaderboard.maps import max_intensity_projection, projection_names
+
+    rng = np.random.default_rng(5)
+    data = rng.normal(size=(4, 5, 6))
+    data[rng.random(data.shape) < 0.3] = np.nan
+    data[:, 2, 3] = np.nan  # an empty line along i
+    for axis in range(3):
+        plane, depth = max_intensity_projection(data, axis)
+        moved = np.moveaxis(data, axis, -1)
+        for a in range(moved.shape[0]):
+            for b in range(moved.shape[1]):
+                line = moved[a, b]
+                if np.isnan(line).all():
+                    assert np.isnan(plane[a, b]) and depth[a, b] == -1
+                    continue
+                best = max((v for v in line if v == v), key=abs)
+                assert plane[a, b] == best and line[depth[a, b]] == best
+    assert np.isnan(max_intensity_projection(data, 0)[0][2, 3])
+    assert projection_names(AFFINE) == ["sagittal", "coronal", "axial"]
+    swapped = np.array(
+        [[0, 0, 2, 0], [2, 0, 0, 0], [0, 2, 0, 0], [0, 0, 0, 1.0]]
+    )  # i: A, j: S, k: R
+    assert projection_names(swapped) == ["coronal", "axial", "sagittal"]
+    oblique = np.array([[1, 1, 0, 0], [1, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1.0]])
+    names = projection_names(oblique)
+    assert len(set(names)) == 3
