@@ -307,6 +307,18 @@ def test_fdr_maps_read_back_equal_bh_of_the_leaderboard_r(tmp_path):
         sidecar = json.loads((out / f"fdr_{stem}.json").read_text())
         assert sidecar["n_stimuli"] == n and sidecar["alpha"] == alpha
     assert both_sides == {0.0, 1.0}
+    # --n-stimuli: the p-values of r over that many stimuli
+    result = invoke(str(out / "n40"), "--db", db, "--dataset", DATASET, "--metric", "srp-ridge",
+                    "--quantity", "q-value", "--n-stimuli", "40", "--subject", "CSI1",
+                    "--model", MODELS[0])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    rows = values[(values["model"] == MODELS[0]) & (values["subject"] == "CSI1")]
+    rows = rows[np.isfinite(rows["value"])]
+    stem = f"{MODELS[0].replace('/', '_')}_bold5000_wholebrain_sessions=2_srp-ridge_CSI1"
+    q = np.asarray(nibabel.load(out / "n40" / f"q-value_{stem}.nii.gz").dataobj)
+    p = scipy.stats.beta(19, 19, loc=-1, scale=2).sf(rows["value"].to_numpy())
+    np.testing.assert_allclose(q[tuple(voxel_indices(rows["neuroid_id"]).T)],
+                               scipy.stats.false_discovery_control(p), rtol=1e-4, atol=1e-6)  # fmt: skip
     refused = CliRunner().invoke(main, ["export", "maps", str(out), "--db", db, "--dataset",
                                         DATASET, "--metric", "srp-ridge", "--quantity",
                                         "fdr", "--alpha", "1.5"])  # fmt: skip
