@@ -35,8 +35,8 @@ bar. Titles say what is drawn, and a confidence interval is named only where one
    table);
 9. the stacking paper's contrasts (ImageNet vs Places365, Taskonomy 2D vs 3D edges).
 10. the controlled contrasts (task, data, supervision, architecture);
-11. brain maps: orthogonal slices of per-voxel scores of the datasets of voxels
-    (:mod:`brainrank.leaderboard.report_maps`).
+11. brain maps: orthogonal slices and a glass brain (maximum-intensity projections) of
+    per-voxel scores of the datasets of voxels (:mod:`brainrank.leaderboard.report_maps`).
 
 A section whose data the leaderboard does not hold yet says so in one line instead of a
 figure, and a section that fails for another reason says why without taking the rest down.
