@@ -129,6 +129,7 @@ def score(
     device: str | None = None,
     layers: str | None = None,
     output: str = "frame",
+    dataset_options: dict[str, Any] | None = None,
 ):
     """Score one model on one dataset with one metric, locally, and return its per-layer and
     summary rows (``selection``: ``layer``, ``max``, ``heldout``...) in the schema of
@@ -160,6 +161,12 @@ def score(
     default: ``extraction.layers``, else ``"all"``) picks the layers extracted and scored
     (see :mod:`brainrank.core.extraction.layers`); a choice other than ``"all"`` is another
     extraction configuration, with its own plan hash.
+
+    ``dataset_options`` (``{"reliability_threshold": 0.5}``, with ``dataset`` given by
+    identifier) builds the dataset with those options of its factory, over those of
+    ``[dataset_options."NAME"]`` in ``config.toml``: a dataset entry of its own, named by them
+    (``allen/natural-scenes(reliability_threshold=0.5)``; see
+    :mod:`brainrank.core.dataset_options`).
 
     ``output="xarray"`` returns the summary rows as a Brain-Score-style score
     (:func:`brainrank.leaderboard.export.as_xarray`: ``center``, ``error``, ``raw``,
@@ -197,6 +204,15 @@ def score(
             )
         metric = get_registry().get("metric", metric).load(spaces=spaces)
     models = [] if model is None else list(model) if isinstance(model, (list, tuple)) else [model]
+    if dataset_options and not isinstance(dataset, str):
+        raise InputError(
+            "dataset_options= goes with a dataset given by identifier; build a dataset object "
+            "with its options in your code."
+        )
+    named = [dataset] if isinstance(dataset, str) else []
+    options = conf.options_of_datasets(
+        named, {dataset: dict(dataset_options)} if dataset_options else None
+    )
     the_plan = plan(
         models,
         [dataset],
@@ -205,6 +221,7 @@ def score(
         registry=get_registry(),
         cache=FeatureCache(conf.cache_dir / "features") if cache else None,
         device=device if device is not None else conf.device,
+        dataset_options=options,
     )
     if not the_plan.combos and not the_plan.failures:  # refused before any run is recorded
         raise NotApplicableError(the_plan.skipped[0] if the_plan.skipped else "nothing to score")

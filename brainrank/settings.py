@@ -13,11 +13,18 @@ Every setting has one precedence: **command line > environment > config file > d
 | device | ``--device`` | ``BRAINRANK_DEVICE`` | ``device`` | ``cpu`` |
 | no downloads | | ``BRAINRANK_OFFLINE`` | ``offline`` | off |
 | one dataset's folder | | | ``[dataset_dirs]`` | ``<data folder>/<name>`` |
+| a dataset's options | ``--dataset-option`` | | ``[dataset_options."NAME"]`` | the factory's |
 
 ``config.toml`` lives in the home folder. A ``[dataset_dirs]`` entry (``nsd = "/mnt/nsd"``:
 an existing mirror read where it is) applies while the data folder itself comes from the
 config file or the default; a data folder given on the command line or in the environment
 is used for every dataset.
+
+A ``[dataset_options."allen/natural-scenes"]`` table (``reliability_threshold = 0.5``) builds
+that dataset with those options whenever a run (``brainrank run``, ``brainrank.score``)
+includes it; ``--dataset-option NAME.KEY=VALUE`` sets one key over it
+(:meth:`Settings.options_of_datasets`). Options are checked when the run is planned
+(:mod:`brainrank.core.dataset_options`).
 
 Reading settings never changes the process environment.
 """
@@ -46,6 +53,7 @@ KNOWN_KEYS = {
     "dataset_dirs",
     "offline",
     "device",
+    "dataset_options",
 }
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("", "0", "false", "no", "off")
@@ -71,6 +79,19 @@ class Settings:
     device: str = "cpu"
     #: where ``data_dir`` came from: "command line", "environment", "config file", "default"
     data_dir_from: str = "default"
+    #: dataset identifier -> the options it is built with (``[dataset_options."NAME"]``)
+    dataset_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def options_of_datasets(
+        self, datasets: list[str], given: dict[str, dict[str, Any]] | None = None
+    ) -> dict[str, dict[str, Any]]:
+        """The options of each of ``datasets`` (those with some): the config file's, with
+        ``given`` (the command line's, which may also name datasets not in ``datasets``:
+        the plan refuses those) key by key on top."""
+        out = {d: dict(self.dataset_options[d]) for d in datasets if d in self.dataset_options}
+        for dataset, options in (given or {}).items():
+            out.setdefault(dataset, {}).update(options)
+        return {d: o for d, o in out.items() if o}
 
     def dataset_dir(self, folder: str) -> Path:
         """The folder of one dataset (see the module docstring for ``[dataset_dirs]``)."""
@@ -151,6 +172,14 @@ def settings(
             f"dataset_dirs in {config_path} must be a table of folder paths, e.g.\n"
             '[dataset_dirs]\nnsd = "/mnt/nsd"'
         )
+    dataset_options = values.get("dataset_options", {})
+    if not isinstance(dataset_options, dict) or not all(
+        isinstance(v, dict) for v in dataset_options.values()
+    ):
+        raise InputError(
+            f"dataset_options in {config_path} must be a table of tables, one per dataset, "
+            'e.g.\n[dataset_options."allen/natural-scenes"]\nreliability_threshold = 0.5'
+        )
     offline = parse_flag(values.get("offline", False), f"offline in {config_path}")
     if "BRAINRANK_OFFLINE" in env:
         offline = parse_flag(env["BRAINRANK_OFFLINE"], "BRAINRANK_OFFLINE")
@@ -170,6 +199,7 @@ def settings(
         offline=offline,
         device=str(chosen_device).strip().lower(),
         data_dir_from=data_from,
+        dataset_options={k: dict(v) for k, v in dataset_options.items()},
     )
 
 

@@ -85,6 +85,24 @@ def _parse_assignments(values: tuple[str, ...], what: str) -> dict[str, dict[str
     return out
 
 
+def parse_dataset_options(values: tuple[str, ...]) -> dict[str, dict[str, Any]]:
+    """``--dataset-option`` values by dataset; a key given twice is an error (one run builds
+    a dataset once: score each value in a run of its own)."""
+    seen: set[tuple[str, str]] = set()
+    for item in values:
+        one = _parse_assignments((item,), "--dataset-option")
+        for dataset, options in one.items():
+            for key in options:
+                if (dataset, key) in seen:
+                    raise InputError(
+                        f"--dataset-option {dataset}.{key} is given twice; a run builds a "
+                        "dataset once: run once per value (each is a dataset entry of its "
+                        "own, and the analyses read them together)."
+                    )
+                seen.add((dataset, key))
+    return _parse_assignments(values, "--dataset-option")
+
+
 #: the largest --memory-budget taken (GiB): a finite number (inf and nan are usage errors)
 MAX_BUDGET_GIB = 2.0**20
 
@@ -202,6 +220,14 @@ def own_models_note(store: Any, model_ids: list[str]) -> list[str]:
     "--param", "params", multiple=True, help="METRIC.KEY=VALUE metric parameter (JSON value)."
 )
 @click.option(
+    "--dataset-option",
+    "dataset_option",
+    multiple=True,
+    help="NAME.KEY=VALUE: build dataset NAME with an option of its factory (JSON value), e.g. "
+    "allen/natural-scenes.reliability_threshold=0.5; a dataset entry of its own, "
+    'NAME(KEY=VALUE). Also [dataset_options."NAME"] in config.toml.',
+)
+@click.option(
     "--spaces",
     "spaces",
     multiple=True,
@@ -246,7 +272,7 @@ def own_models_note(store: Any, model_ids: list[str]) -> list[str]:
 @plugin_option
 @click.pass_context
 def run_command(ctx, models, datasets, metrics, db, data_dir, weights, model_info, params,
-                spaces, batch_size, memory_budget, no_cache, device, workers, scheduler, recompute,
+                dataset_option, spaces, batch_size, memory_budget, no_cache, device, workers, scheduler, recompute,
                 quiet, layer_selection, aliases, plugin_files) -> None:  # fmt: skip
     """Score models on datasets with metrics and store the scores in the leaderboard.
 
@@ -294,6 +320,7 @@ def run_command(ctx, models, datasets, metrics, db, data_dir, weights, model_inf
         model_options.setdefault(model_id, {})["weights"] = str(Path(path).expanduser().resolve())
     check_checkpoints(registry, model_ids, model_options, model_info)
     metric_params = _parse_assignments(params, "--param")
+    dataset_options = conf.options_of_datasets(dataset_ids, parse_dataset_options(dataset_option))
     if spaces:
         add_spaces(registry, metric_ids, metric_params, spaces)
     extraction = ExtractionConfig(
@@ -334,6 +361,7 @@ def run_command(ctx, models, datasets, metrics, db, data_dir, weights, model_inf
             data_dir=conf.data_dir if data_dir is not None else None,
             model_options=model_options,
             metric_params=metric_params,
+            dataset_options=dataset_options,
             plugin_files=files,
             recompute=recompute,
             device=conf.device,

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from brainrank.core.errors import InputError
-from brainrank.core.identifiers import check_identifier
+from brainrank.core.identifiers import check_dataset_identifier
 from brainrank.core.responses import RDMSet, check_responses, check_trials, neuroid_groups
 from brainrank.core.stimuli import StimulusSet
 
@@ -38,7 +38,7 @@ class Dataset:
         ground_truth: Mapping[str, Any] | None = None,
         trials: Any = None,
     ):
-        self.identifier = check_identifier(identifier, "dataset")
+        self.identifier = check_dataset_identifier(identifier)
         self.stimuli = stimuli
         self.metadata = metadata
         self._responses = responses

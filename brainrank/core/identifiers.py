@@ -44,6 +44,18 @@ def check_identifier(identifier: str, kind: str = "plugin") -> str:
     return identifier
 
 
+def check_dataset_identifier(identifier: str) -> str:
+    """A dataset object's identifier: a registered dataset's identifier, optionally followed
+    by the options it was built with in parentheses (``allen/natural-scenes(cre_lines=all)``,
+    see :mod:`brainrank.core.dataset_options`); the part before them is checked as
+    :func:`check_identifier` does."""
+    if isinstance(identifier, str) and identifier.endswith(")") and "(" in identifier:
+        base = identifier[: identifier.index("(")]
+        check_identifier(base, "dataset")
+        return identifier
+    return check_identifier(identifier, "dataset")
+
+
 def split_variant(identifier: str) -> tuple[str, str | None]:
     """``'timm/resnet18:random'`` -> ``('timm/resnet18', 'random')``."""
     base, sep, variant = identifier.partition(":")

@@ -54,6 +54,28 @@ def pearson_columns(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return (ac * bc).sum(axis=0) / np.sqrt((ac * ac).sum(axis=0) * (bc * bc).sum(axis=0))
 
 
+def pearson_p_greater(r: Any, n: int) -> np.ndarray:
+    """One-sided p-value of Pearson correlations ``r`` over ``n`` pairs (H1: r > 0).
+
+    Under the null of no correlation between two independent Gaussian samples,
+    ``t = r * sqrt((n - 2) / (1 - r^2))`` follows Student's t with ``n - 2`` degrees of
+    freedom and ``p = P(T >= t)``; r = 1 gives 0, r = -1 gives 1, NaN stays NaN.
+    Oracle: ``scipy.stats.pearsonr(..., alternative="greater")`` (the exact null
+    distribution of r, a beta distribution on [-1, 1]).
+    """
+    if int(n) != n or n < 3:
+        raise InputError(f"a p-value of Pearson r needs at least 3 pairs, got n = {n}.")
+    r = np.asarray(r, dtype=np.float64)
+    finite = np.isfinite(r)
+    if np.any(np.abs(r[finite]) > 1 + 1e-6):
+        raise InputError("Pearson r must lie in [-1, 1] to have a p-value.")
+    clipped = np.clip(r, -1.0, 1.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = clipped * np.sqrt((n - 2) / (1.0 - clipped**2))
+    p = _sps().t.sf(t, int(n) - 2)
+    return np.where(finite, p, np.nan)
+
+
 # --------------------------------------------------------------------------- reliability
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from brainrank.core.cache import FeatureCache
 from brainrank.core.dataset import Dataset
+from brainrank.core.dataset_options import load_dataset, option_identifier
 from brainrank.core.errors import InputError
 from brainrank.core.extraction import ExtractionConfig
 from brainrank.core.features import ModelHandle, model_handle
@@ -39,6 +40,9 @@ class GridConfig:
     cache_root: str | None = None
     model_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     metric_params: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: options of the datasets built with some, by registered identifier (see
+    #: :mod:`brainrank.core.dataset_options`; the jobs name them by their option identifier)
+    dataset_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: threads a worker process may use (a local Dask cluster); None: not limited
     threads: int | None = None
     #: raise the first error instead of recording it and going on (the Python API)
@@ -116,8 +120,12 @@ class Context:
 
     def dataset(self, identifier: str) -> Dataset:
         if identifier not in self.datasets:
-            spec = self.registry.get("dataset", identifier)
-            self.datasets[identifier] = spec.load(data_dir=self.config.data_dir)
+            base, options = identifier, {}
+            for name, given in self.config.dataset_options.items():
+                if option_identifier(name, given) == identifier:
+                    base, options = name, given
+            spec = self.registry.get("dataset", base)
+            self.datasets[identifier] = load_dataset(spec, options, self.config.data_dir)
         return self.datasets[identifier]
 
     def data_hash(self, identifier: str) -> str:

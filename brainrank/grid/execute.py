@@ -461,6 +461,7 @@ def execute(
             cache_root=str(plan.cache.root) if plan.cache is not None else None,
             model_options=plan.model_options,
             metric_params=plan.metric_params,
+            dataset_options=plan.dataset_options,
             raise_errors=raise_errors,
         )
         shown.start(executor.describe())

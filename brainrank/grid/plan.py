@@ -57,6 +57,7 @@ from typing import Any
 from brainrank.core.backend import resolve_device
 from brainrank.core.cache import FeatureCache
 from brainrank.core.dataset import Dataset
+from brainrank.core.dataset_options import check_dataset_options, load_dataset, option_identifier
 from brainrank.core.errors import InputError, NotApplicableError
 from brainrank.core.extraction import ExtractionConfig
 from brainrank.core.hashing import (
@@ -216,6 +217,10 @@ class Plan:
     data_dir: str | None = None
     model_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     metric_params: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: the options each dataset of the run is built with, by the registered identifier it
+    #: is built from (the options that differ from its defaults; the dataset's identifier
+    #: names them: :func:`~brainrank.core.dataset_options.option_identifier`)
+    dataset_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     recompute: bool = False
     failures: list[PlanFailure] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
@@ -261,6 +266,7 @@ def plan(
     data_dir: Any = None,
     model_options: dict[str, dict[str, Any]] | None = None,
     metric_params: dict[str, dict[str, Any]] | None = None,
+    dataset_options: dict[str, dict[str, Any]] | None = None,
     plugin_files: Sequence[str | Path] | None = None,
     recompute: bool = False,
     device: str | None = None,
@@ -272,7 +278,9 @@ def plan(
     ``models``, ``datasets`` and ``metrics`` are identifiers of ``registry`` (default: the
     process-wide one) or objects. ``model_options`` (``{"model": {"weights": PATH}}``) and
     ``metric_params`` (``{"metric": {"key": value}}``) apply to models and metrics given by
-    identifier. ``plugin_files`` are the ``--plugin`` files workers must load (default: the
+    identifier; ``dataset_options`` (``{"allen/natural-scenes": {"reliability_threshold":
+    0.5}}``) to datasets given by identifier, each then built with them and named by them
+    (``allen/natural-scenes(reliability_threshold=0.5)``, a dataset entry of its own). ``plugin_files`` are the ``--plugin`` files workers must load (default: the
     files registered in ``registry``). ``device`` (``"auto"``, ``"cpu"``, ``"cuda[:N]"``,
     ``"mps"``; default: ``extraction.device``) is where extraction and scoring run: resolved
     and checked here, once, and carried as ``extraction.device``; ``device_origin`` names
@@ -301,6 +309,9 @@ def plan(
     named_models = [m for m in models if isinstance(m, str)]
     named_metrics = [m for m in metrics if isinstance(m, str)]
     prebuilt = check_metric_params(registry, named_metrics, metric_params)
+    options_of = check_options_of_datasets(
+        registry, [d for d in datasets if isinstance(d, str)], dict(dataset_options or {})
+    )
     files = tuple(str(Path(f).expanduser().resolve()) for f in plugin_files or ()) or tuple(
         name for name in registry.plugin_names if name.endswith(".py") and Path(name).is_file()
     )
@@ -321,7 +332,8 @@ def plan(
         spaces_of = _metric_spaces(registry, planned_metrics, set(model_ids))
         space_models = [s.model for spaces in spaces_of.values() for s in spaces]
         check_model_options(registry, [*named_models, *space_models], model_options)
-        planned_datasets = _load_datasets(registry, datasets, data_dir, failures, shown)
+        planned_datasets = _load_datasets(registry, datasets, data_dir, failures, shown,
+                                          options_of)  # fmt: skip
     finally:
         shown.close()
     applicable: dict[str, list[tuple[str, str]]] = {}
@@ -399,6 +411,7 @@ def plan(
         "extraction": dataclasses.asdict(extraction),
         "metric_params": metric_params,
         "model_options": model_options,
+        "dataset_options": options_of,
         "plugin_files": list(files),
         "cache": str(cache.root) if cache is not None else None,
         "data_dir": str(data_dir) if data_dir is not None else None,
@@ -429,6 +442,7 @@ def plan(
         data_dir=str(data_dir) if data_dir is not None else None,
         model_options=model_options,
         metric_params=metric_params,
+        dataset_options=options_of,
         recompute=recompute,
         failures=failures,
         skipped=skipped,
@@ -510,17 +524,26 @@ def _load_datasets(
     data_dir: Any,
     failures: list[PlanFailure],
     shown: PlanningProgress,
+    options_of: dict[str, dict[str, Any]],
 ) -> dict[str, DatasetSource]:
     out: dict[str, DatasetSource] = {}
     for item in datasets:
         identifier = item if isinstance(item, str) else item.identifier
+        options = options_of.get(identifier, {}) if isinstance(item, str) else {}
+        identifier = option_identifier(identifier, options)
         shown.step(f"building dataset {identifier} (loading its data, hashing its content)")
         try:
             if isinstance(item, str):
                 spec = registry.get("dataset", item)
-                out[identifier] = DatasetSource.of(spec.load(data_dir=data_dir), spec.plugin)
+                out[identifier] = DatasetSource.of(
+                    load_dataset(spec, options, data_dir), spec.plugin
+                )
             else:
                 out[identifier] = DatasetSource.of(item)
+        except InputError as exc:
+            if options:  # a value the factory refuses: the user's error, before any work
+                raise InputError(f"--dataset-option: {exc}") from exc
+            failures.append(PlanFailure("dataset", exc, {"dataset": identifier}))
         except (Exception, SystemExit) as exc:
             failures.append(PlanFailure("dataset", _as_exception(exc), {"dataset": identifier}))
     return out
@@ -583,6 +606,30 @@ def check_metric_params(
                 f"--param for metric {identifier!r} has a value it cannot use: {exc}."
             ) from exc
     return built
+
+
+def check_options_of_datasets(
+    registry: Registry, datasets: Sequence[str], dataset_options: dict[str, dict[str, Any]]
+) -> dict[str, dict[str, Any]]:
+    """Every ``dataset_options`` entry names a dataset of the run and options its factory
+    takes, with values of their types; returns each dataset's options that differ from its
+    defaults (raises :class:`InputError`)."""
+    unknown = sorted(set(dataset_options) - set(datasets))
+    if unknown:
+        raise InputError(
+            f"--dataset-option names {', '.join(map(repr, unknown))}, which "
+            f"{'is' if len(unknown) == 1 else 'are'} not among the datasets of this run "
+            f"({', '.join(datasets) or 'none'}); write NAME.KEY=VALUE with a dataset "
+            "identifier of the run (see `brainrank datasets`)."
+        )
+    out = {}
+    for identifier, options in dataset_options.items():
+        checked = check_dataset_options(
+            registry.get("dataset", identifier), options, "--dataset-option"
+        )
+        if checked:
+            out[identifier] = checked
+    return out
 
 
 def _parameter_names(spec: Any) -> list[str]:

@@ -34,6 +34,9 @@ bar. Titles say what is drawn, and a confidence interval is named only where one
 8. stacking weights per region, in bins of relative depth (the per-layer weights in a
    table);
 9. the stacking paper's contrasts (ImageNet vs Places365, Taskonomy 2D vs 3D edges).
+10. the controlled contrasts (task, data, supervision, architecture);
+11. brain maps: orthogonal slices and a glass brain (maximum-intensity projections) of
+    per-voxel scores of the datasets of voxels (:mod:`brainrank.leaderboard.report_maps`).
 
 A section whose data the leaderboard does not hold yet says so in one line instead of a
 figure, and a section that fails for another reason says why without taking the rest down.
@@ -1009,6 +1012,14 @@ def section_contrasts(store: Store, options: ReportOptions) -> Section:
     return contrasts(store, options)
 
 
+def section_maps(store: Store, options: ReportOptions) -> Section:
+    """Brain maps of the datasets of voxels: :mod:`brainrank.leaderboard.report_maps`
+    (imported here, as it imports this module's Section)."""
+    from brainrank.leaderboard.report_maps import section_maps as brain_maps
+
+    return brain_maps(store, options)
+
+
 SECTIONS: list[Callable[[Store, ReportOptions], Section]] = [
     section_ranking,
     section_uncalibrated,
@@ -1021,6 +1032,7 @@ SECTIONS: list[Callable[[Store, ReportOptions], Section]] = [
     section_stacking,
     section_stacking_contrast,
     section_contrasts,
+    section_maps,
 ]
 
 TITLES = {
@@ -1038,6 +1050,7 @@ TITLES = {
         "Stacking contrasts: task at a fixed architecture",
     ),
     section_contrasts: ("contrasts", "Controlled contrasts: task, data, supervision, architecture"),
+    section_maps: ("maps", "Brain maps"),
 }
 
 

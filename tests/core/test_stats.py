@@ -286,3 +286,17 @@ def test_every_confidence_interval_is_drawn_by_the_one_bootstrap(monkeypatch, tm
     assert len(calls) == 3  # one per model
     ranked = ranking.rank_models(frame, n_boot=50)
     assert ranked and calls[3:] == [True, True]  # stratified by dataset, one per model
+
+
+def test_pearson_p_greater_equals_scipy_pearsonr():
+    rng = np.random.default_rng(7)
+    for n in (4, 12, 300):
+        x = rng.normal(size=(n, 50))
+        y = 0.3 * x + rng.normal(size=(n, 50))
+        test = scipy.stats.pearsonr(x, y, axis=0, alternative="greater")
+        np.testing.assert_allclose(stats.pearson_p_greater(test.statistic, n), test.pvalue,
+                                   rtol=1e-9, atol=1e-14)  # fmt: skip
+    np.testing.assert_array_equal(stats.pearson_p_greater([1.0, -1.0, 0.0], 10), [0.0, 1.0, 0.5])
+    assert np.isnan(stats.pearson_p_greater([np.nan], 10)).all()
+    with pytest.raises(InputError, match="at least 3"):
+        stats.pearson_p_greater([0.1], 2)

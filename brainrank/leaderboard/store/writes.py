@@ -203,6 +203,12 @@ class Writes(Database):
         data_hash: str | None = None,
     ) -> None:
         meta = spec.metadata.to_dict()
+        details = jsonable(meta)
+        # the volumes its voxel indices refer to (per subject: shape and affine), so that
+        # per-voxel values go back into brain volumes (brainrank.leaderboard.maps)
+        info = getattr(getattr(spec, "dataset", None), "info", None)
+        if isinstance(info, dict) and info.get("volumes"):
+            details["volumes"] = jsonable(info["volumes"])
         row = {
             "identifier": spec.identifier,
             "species": meta["species"],
@@ -210,7 +216,7 @@ class Writes(Database):
             "kind": meta["kind"],
             "n_stimuli": n_stimuli if n_stimuli is not None else meta["n_stimuli"],
             "plugin": spec.plugin,
-            "details": jsonable(meta),
+            "details": details,
             "updated_at": utcnow(),
         }
         if stimuli_hash is not None:

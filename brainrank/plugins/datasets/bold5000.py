@@ -421,4 +421,12 @@ FACTORY = DatasetFactory(build, SOURCE)
 
 @hookimpl
 def brainrank_datasets() -> list[DatasetSpec]:
-    return [DatasetSpec(IDENTIFIER, FACTORY, METADATA, available=FACTORY.available)]
+    from brainrank.plugins.datasets import bold5000_wholebrain as wholebrain
+
+    factory = DatasetFactory(wholebrain.build, wholebrain.SOURCE)
+    return [
+        DatasetSpec(IDENTIFIER, FACTORY, METADATA, available=FACTORY.available),
+        DatasetSpec(
+            wholebrain.IDENTIFIER, factory, wholebrain.METADATA, available=factory.available
+        ),
+    ]

@@ -873,9 +873,8 @@ def build(
         if cached is not None:
             log.info("NSD: processed responses read from the cache %s", cache_path)
             responses, info = cached
-            return _dataset(
-                identifier, stimuli, responses, split, {**info, "cache": str(cache_path)}, design
-            )
+            info = {**info, "cache": str(cache_path), "volumes": _volumes(root, list(plans))}
+            return _dataset(identifier, stimuli, responses, split, info, design)
     loaded = []
     for subject, (subject_images, occ, fmt) in plans.items():
         result = _load_subject(
@@ -887,7 +886,22 @@ def build(
     responses, info = _assemble(identifier, stimuli, loaded, split, selection, threshold, zscore)
     if cache_path is not None:
         save_processed(cache_path, responses, info)
+    info = {**info, "volumes": _volumes(root, list(plans))}
     return _dataset(identifier, stimuli, responses, split, info, design)
+
+
+def _volumes(root: Path, subjects: list[str]) -> dict[str, dict[str, Any]]:
+    """Per subject, the func1pt8mm volume the voxel indices (``voxel_i``, ``voxel_j``,
+    ``voxel_k``) refer to: its ``shape`` and ``affine`` (from the ncsnr file's header), so a
+    per-voxel quantity goes back into a NIfTI of the subject's space."""
+    from brainrank.data.readers import Nifti
+
+    out = {}
+    for subject in subjects:
+        image = Nifti(root / BETAS_DIR.format(subject=subject) / "ncsnr.nii.gz", "NSD ncsnr volume")
+        out[subject] = {"shape": list(image.shape[:3]),
+                        "affine": np.asarray(image.image.affine, dtype=float).tolist()}  # fmt: skip
+    return out
 
 
 def _assemble(
@@ -1008,6 +1022,9 @@ def _dataset(
 # --------------------------------------------------------------------------- specs
 
 IDENTIFIER = "nsd/shared1000"
+#: the shared images in NSD's nsdgeneral mask (the posterior cortex NSD's authors drew for
+#: visual responses), one region, every voxel that passes the selection
+NSDGENERAL = "nsd/nsdgeneral"
 
 
 def _metadata(split: str) -> DatasetMetadata:
@@ -1039,6 +1056,24 @@ def _metadata(split: str) -> DatasetMetadata:
     )
 
 
+def _nsdgeneral_metadata() -> DatasetMetadata:
+    import dataclasses
+
+    shared = _metadata("shared1000")
+    return dataclasses.replace(
+        shared,
+        regions=("nsdgeneral",),
+        description=(
+            "NSD shared1000 in one region, nsdgeneral (NSD's posterior-cortex mask of visually "
+            "responsive voxels, func1pt8mm): the 1000 COCO images seen 3 times by subjects 01, "
+            "02, 05, 07, betas z-scored per session and averaged over repetitions, voxels with "
+            "ncsnr >= 1/3 (selection= and threshold= as for nsd/shared1000); voxel indices and "
+            "the volume's affine kept for brain maps (dataset.info['volumes']). Ceilings: "
+            "ncsnr noise ceiling per voxel (encoding), inter-subject RDM correlation (rsa)."
+        ),
+    )
+
+
 FACTORY = DatasetFactory(build, SOURCE)
 
 
@@ -1054,6 +1089,9 @@ def _generalisation_source(subject: str) -> DataSource:
 @hookimpl
 def brainrank_datasets() -> list[DatasetSpec]:
     specs = [DatasetSpec(IDENTIFIER, FACTORY, _metadata("shared1000"), available=FACTORY.available)]
+    general = DatasetFactory(build, SOURCE, {"rois": ("nsdgeneral",), "identifier": NSDGENERAL})
+    specs.append(DatasetSpec(NSDGENERAL, general, _nsdgeneral_metadata(),
+                             available=general.available))  # fmt: skip
     for subject in COMPLETE_SUBJECTS:
         factory = DatasetFactory(
             build,
