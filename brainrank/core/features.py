@@ -253,6 +253,7 @@ def score_features(metric: Metric, features: FeatureSet, dataset: Dataset) -> li
     return _checked_scores(
         metric, dataset, metric.score(features, dataset),
         lambda permuted: metric.score(features, permuted),
+        lambda permuted: metric.score_with_permutations(features, permuted),
     )  # fmt: skip
 
 
@@ -272,6 +273,7 @@ def _checked_scores(
     dataset: Dataset,
     result: Any,
     rescore: Callable[[Dataset], list[Score]],
+    rescore_many: Callable[[list[Dataset]], list[list[Score]]] | None = None,
 ) -> list[Score]:
     name = f"metric {metric.identifier!r} on dataset {dataset.identifier!r}"
     if not isinstance(result, (list, tuple)):
@@ -310,7 +312,7 @@ def _checked_scores(
     if not metric.calibrated:  # its null is not 0: store the chance level beside each score
         from brainrank.core.chance import attach_chance_levels
 
-        rows = attach_chance_levels(rows, rescore, dataset)
+        rows = attach_chance_levels(rows, rescore, dataset, score_many=rescore_many)
     return rows
 
 

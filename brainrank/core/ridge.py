@@ -215,6 +215,19 @@ class Decomposition:
         mean = None if x_mean is None else be.to_numpy(x_mean).astype(np.float64)
         return cls(method, be.to_numpy(q).astype(np.float64), d, mean, n)
 
+    def permuted(self, order: Any) -> Decomposition:
+        """The factorisation of ``X[order]`` for a permutation ``order`` of the rows of the
+        ``X`` this one factorises, without factorising again: a row permutation ``P``
+        leaves the column means unchanged and ``P Xc = (P Q) S V^T`` (the Gram matrix of
+        ``P Xc`` is ``P G P^T``), so the eigenvalues stay and the basis's rows move. A
+        leave-one-out fit on row-permuted features (the targets of a chance level, which
+        relabel the stimuli) then costs only the products with the targets."""
+        order = np.asarray(order)
+        n = self.n_samples
+        if order.shape != (n,) or not np.array_equal(np.sort(order), np.arange(n)):
+            raise InputError(f"order must be a permutation of range({n}); got shape {order.shape}.")
+        return Decomposition(self.method, self.basis[order], self.eigenvalues, self.x_mean, n)
+
     def leverages(self, alphas: np.ndarray, fit_intercept: bool) -> np.ndarray:
         """``h_ii`` for every alpha: (n, n_alphas), float64."""
         shrink = self.eigenvalues[:, None] / (self.eigenvalues[:, None] + alphas[None, :])
