@@ -10,7 +10,9 @@ unchanged). The mean and the standard deviation over :data:`N_PERMUTATIONS` perm
 go beside each score (``Score.chance``, ``Score.chance_sd``), so a reader sees how far a
 score is from what the protocol gives without any signal.
 
-Cost: the metric is run ``1 + N_PERMUTATIONS`` times on the same features.
+Cost: the metric is run ``1 + N_PERMUTATIONS`` times on the same features, in one call of
+:meth:`Metric.score_with_permutations`, where a metric can share work across the runs (the
+leave-one-out ridge of ``srp-ridge`` factorises each layer once for all of them).
 """
 
 from __future__ import annotations
@@ -129,6 +131,12 @@ def attach_chance_levels(
             f"scoring {len(permuted)} relabelled datasets gave {len(results)} results; "
             "score_with_permutations must return one list of scores per dataset."
         )
+    return with_chance_levels(rows, results)
+
+
+def with_chance_levels(rows: list[Score], results: Sequence[Sequence[Score]]) -> list[Score]:
+    """``rows`` with ``chance`` and ``chance_sd`` from ``results``, the scores of the
+    relabelled datasets (see :func:`attach_chance_levels`)."""
     values: dict[tuple, list[float]] = {}
     for result in results:
         result = list(result)

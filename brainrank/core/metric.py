@@ -170,9 +170,11 @@ class Metric:
     def score_with_permutations(
         self, features: FeatureSet, datasets: Sequence[Dataset]
     ) -> list[list[Score]]:
-        """:meth:`score` of ``features`` on each of ``datasets``: the relabelled copies of one
-        dataset behind a chance level (:class:`~brainrank.core.chance.PermutedDataset`,
-        which differ only in which stimulus each response belongs to).
+        """:meth:`score` of ``features`` on each of ``datasets``: a dataset and the
+        relabelled copies of it behind its chance level
+        (:class:`~brainrank.core.chance.PermutedDataset`, which differ from it only in which
+        stimulus each response belongs to). The runner calls it, instead of :meth:`score`,
+        for configurations that are not :attr:`calibrated`.
 
         The default scores each one on its own. A metric whose computation can share work
         across relabellings overrides it, e.g. a leave-one-out ridge reuses the

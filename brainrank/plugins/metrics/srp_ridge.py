@@ -288,11 +288,11 @@ class SRPRidge(enc.OnDevice, Metric):
     ) -> list[list[Score]]:
         """With ``cv="loo"``: each layer's features are z-scored and factorised once for all
         of ``datasets`` (relabellings of one dataset: the same stimuli and responses, so
-        each one's design matrix is the first one's with its rows permuted, and
-        :meth:`Decomposition.permuted` gives its factorisation). Equal to scoring each
-        dataset on its own up to floating-point rounding (the eigenvectors of a permuted
-        Gram matrix are the permuted eigenvectors); with folds, or datasets that are not
-        relabellings of one another, the default."""
+        each one's design matrix is the first one's with its rows permuted:
+        :meth:`RidgeCV.fit_relabelled`, one product with the targets per alpha and
+        relabelling). The first dataset is scored exactly as :meth:`score` scores it; the
+        others equal scoring each on its own up to floating-point rounding. With folds, or
+        datasets that are not relabellings of one another, the default."""
         if self.parameters["cv"] != "loo" or len(datasets) < 2:
             return super().score_with_permutations(features, datasets)
         for dataset in datasets:
@@ -313,18 +313,16 @@ class SRPRidge(enc.OnDevice, Metric):
             X = enc.design(layer, k, all_rows[0])
             if X is not None and p["standardize"] == "all":
                 X = zscore_columns(X)
-            base = (
-                None
-                if X is None
-                else Decomposition.of(X, ridge.fit_intercept, backend=ridge.backend)
-            )
-            for j, (targets, order) in enumerate(zip(all_targets, orders, strict=True)):
-                fitted = None
-                if base is not None:
-                    dec = base if j == 0 else base.permuted(order)
-                    Xj = X if j == 0 else X[order]
-                    fitted = ridge.fit(Xj, targets.values, decomposition=dec).result_
-                results[j] += self._layer_rows(layer, fitted, None, targets, ceilings[j])
+            fits: list = [None] * len(datasets)
+            if X is not None:
+                dec = Decomposition.of(X, ridge.fit_intercept, backend=ridge.backend)
+                # the first dataset exactly as score() fits it; the others relabelled
+                fits[0] = ridge.fit(X, all_targets[0].values, decomposition=dec).result_
+                fits[1:] = ridge.fit_relabelled(
+                    X, all_targets[0].values, orders[1:], decomposition=dec
+                )
+            for j, targets in enumerate(all_targets):
+                results[j] += self._layer_rows(layer, fits[j], None, targets, ceilings[j])
         return [self._with_heldout(rows) for rows in results]
 
     def _layer_rows(

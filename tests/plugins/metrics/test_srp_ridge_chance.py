@@ -56,8 +56,37 @@ def test_a_permuted_decomposition_is_the_decomposition_of_the_permuted_rows(k):
         base.permuted(np.zeros(50, dtype=int))
 
 
+@pytest.mark.parametrize("k", [10, 30, 90])
+@pytest.mark.parametrize("scoring", ["mse", "pearson"])
+@pytest.mark.parametrize("per_target", [True, False])
+def test_relabelled_fits_are_the_fits_of_the_permuted_rows(k, scoring, per_target):
+    """k = 10: the basis spans too little for the n x n operators (the thin products are
+    used); 30: an incomplete basis with operators; 90 > n: the Gram matrix, complete."""
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((50, k)) + 3.0
+    Y = X[:, :3] @ rng.standard_normal((3, 9)) + rng.standard_normal((50, 9)) + 5.0
+    Y[:, 4] = 1.5  # a constant target: NaN in both
+    orders = [rng.permutation(50) for _ in range(3)]
+    options = {"dtype": "float64", "scoring": scoring, "alpha_per_target": per_target}
+    ridge = RidgeCV([0.1, 10.0, 1e3], **options)
+    with pytest.warns(RuntimeWarning, match="constant"):
+        fast = ridge.fit_relabelled(X, Y, orders)
+    assert (ridge.residual_operators(Decomposition.of(X)) is None) == (k == 10)
+    for order, got in zip(orders, fast, strict=True):
+        with pytest.warns(RuntimeWarning, match="constant"):
+            want = RidgeCV([0.1, 10.0, 1e3], **options).fit(X[order], Y).result_
+        np.testing.assert_allclose(got.predictions, want.predictions, rtol=0, atol=1e-10)
+        np.testing.assert_allclose(got.scores, want.scores, rtol=0, atol=1e-10)
+        np.testing.assert_allclose(got.cv_scores, want.cv_scores, rtol=1e-10, atol=1e-10)
+        np.testing.assert_array_equal(got.alpha_index, want.alpha_index)
+        assert np.isnan(got.scores[4]) and np.isfinite(np.delete(got.scores, 4)).all()
+    assert np.abs(fast[0].scores - fast[1].scores)[np.arange(9) != 4].max() > 0.01
+    with pytest.raises(InputError, match="permutation"):
+        ridge.fit_relabelled(X, Y, [np.arange(49)])
+
+
 def _compare(fast, plain, atol):
-    assert len(fast) == len(plain) == 5
+    assert len(fast) == len(plain) == 6
     for a_rows, b_rows in zip(fast, plain, strict=True):
         assert [(r.subject, r.region, r.layer, r.selection) for r in a_rows] == [
             (r.subject, r.region, r.layer, r.selection) for r in b_rows
@@ -72,7 +101,7 @@ def _compare(fast, plain, atol):
 
 def test_the_fast_path_equals_scoring_each_relabelling(problem, monkeypatch):
     dataset, features = problem
-    datasets = permuted_datasets(dataset)
+    datasets = [dataset, *permuted_datasets(dataset)]
     metric = _nsd("float64")
     plain = Metric.score_with_permutations(metric, features, datasets)  # the default
     calls = []
@@ -95,10 +124,14 @@ def test_the_fast_path_equals_scoring_each_relabelling(problem, monkeypatch):
 
 def test_the_fast_path_in_float32_agrees_within_float32_rounding(problem):
     dataset, features = problem
-    datasets = permuted_datasets(dataset)
+    datasets = [dataset, *permuted_datasets(dataset)]
     metric = _nsd("float32")
     plain = Metric.score_with_permutations(metric, features, datasets)
-    _compare(metric.score_with_permutations(features, datasets), plain, 1e-5)
+    fast = metric.score_with_permutations(features, datasets)
+    _compare(fast, plain, 1e-5)
+    # the real dataset's scores (what is stored) are the plain path's exactly
+    real = [r.value for r in metric.score(features, dataset)]
+    assert np.array_equal([r.value for r in fast[0]], real, equal_nan=True)
 
 
 def test_chance_levels_of_the_nsd_preset_come_from_the_fast_path(problem):
@@ -108,6 +141,9 @@ def test_chance_levels_of_the_nsd_preset_come_from_the_fast_path(problem):
     assert any(r.chance is not None for r in stored)
     rows = [dataclasses.replace(r, chance=None, chance_sd=None) for r in stored]
     plain = attach_chance_levels(rows, lambda d: metric.score(features, d), dataset)
+    real = metric.score(features, dataset)
+    values = [r.value for r in real]
+    assert np.array_equal([r.value for r in stored[: len(real)]], values, equal_nan=True)
     for a, b in zip(stored, plain, strict=True):
         if b.chance is None:
             assert a.chance is None
