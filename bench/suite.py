@@ -244,10 +244,11 @@ def forward_and_projection(model_id: str, stimuli, cache, batch_size: int = 50) 
     - ``forward_seconds``: a plain forward pass of the model over the stimuli (loading and
       preprocessing the images included, batches of ``batch_size``, no hooks);
     - ``projection_seconds``: the very sparse random projection of every layer the run
-      cached, to the same dimension, fed as the extraction feeds it (per batch, feature-major
-      float32 activations captured by hooks on the same modules in a second forward pass
-      that is not timed); the time of :meth:`ProjectionAccumulator.add` alone, drawing the
-      projection matrix included."""
+      cached, to the same dimension, fed as the extraction feeds it (feature-major float32
+      activations captured by hooks on the same modules in a second forward pass that is
+      not timed, ``chunk`` images at a time as the streamed extraction keeps them);
+      the time of :meth:`ProjectionAccumulator.add` alone, drawing the projection matrix
+      included."""
     import torch
 
     import brainrank
@@ -269,7 +270,7 @@ def forward_and_projection(model_id: str, stimuli, cache, batch_size: int = 50) 
             module(batch)
     forward = time.perf_counter() - start
 
-    layers = []  # (name, module, k, accumulator)
+    layers = []  # (name, module, accumulator)
     for layer in features:
         try:
             sub = module.get_submodule(layer.name)
@@ -280,26 +281,43 @@ def forward_and_projection(model_id: str, stimuli, cache, batch_size: int = 50) 
             continue
         projection = SparseRandomProjection(layer.n_features, k, seed=0)
         layers.append((layer.name, sub, projection.accumulator(n)))
-    captured: dict[str, torch.Tensor] = {}
+    # as the streamed extraction feeds it: per chunk of images, feature-major buffers
+    chunk = int(features.info.get("images_per_chunk") or 250)
+    buffers = {
+        name: np.empty((sizes, chunk), dtype=np.float32)
+        for name, sizes in ((ly.name, ly.n_features) for ly in features)
+        if any(name == item[0] for item in layers)
+    }
+    filled = {"start": 0, "at": 0}
+
+    def keep(name: str, out: torch.Tensor) -> None:
+        flat = out.detach().reshape(out.shape[0], -1)
+        at = filled["at"]
+        buffers[name][:, at : at + flat.shape[0]] = flat.T.numpy()
+
     handles = [
-        sub.register_forward_hook(
-            lambda _m, _i, out, name=name: captured.__setitem__(
-                name, out.detach().reshape(out.shape[0], -1).float().clone()
-            )
-        )
+        sub.register_forward_hook(lambda _m, _i, out, name=name: keep(name, out))
         for name, sub, _ in layers
     ]
     projection = 0.0
+
+    def flush(stop: int) -> float:
+        start = filled["start"]
+        t0 = time.perf_counter()
+        for name, _, accumulator in layers:
+            block = torch.as_tensor(buffers[name][:, : stop - start]).T
+            accumulator.add(block, 0, rows=slice(start, stop))
+        return time.perf_counter() - t0
+
     try:
         with torch.inference_mode():
             for rows, batch in batches():
-                captured.clear()
+                if rows.stop - filled["start"] > chunk:
+                    projection += flush(rows.start)
+                    filled["start"] = rows.start
+                filled["at"] = rows.start - filled["start"]
                 module(batch)
-                for name, _, accumulator in layers:
-                    x = captured[name]
-                    t0 = time.perf_counter()
-                    accumulator.add(x, 0, rows=rows)
-                    projection += time.perf_counter() - t0
+            projection += flush(n)
     finally:
         for handle in handles:
             handle.remove()
@@ -307,6 +325,7 @@ def forward_and_projection(model_id: str, stimuli, cache, batch_size: int = 50) 
         "forward_seconds": forward,
         "projection_seconds": projection,
         "projected_layers": len(layers),
+        "projection_chunk": chunk,
     }
 
 
