@@ -288,11 +288,13 @@ class RidgeCV:
         decomposition: Decomposition | None = None,
         return_predictions: bool = True,
         _operators: list | None = None,
+        _centred_blocks: dict | None = None,
     ) -> RidgeCV:
         """Compute LOO predictions and scores for every target; ``self.result_`` holds them.
 
         ``decomposition`` lets callers reuse the factorisation of ``X`` across target sets.
-        (``_operators``: the n x n residual operators of :meth:`residual_operators`, which
+        (``_operators``: the n x n residual operators of :meth:`residual_operators`, and
+        ``_centred_blocks``: each target batch as given and centred, which
         :meth:`fit_relabelled` passes.)
         """
         X, Y = _check_inputs(X, Y)
@@ -343,7 +345,10 @@ class RidgeCV:
 
         for b0 in range(0, v, self.target_batch):
             b1 = min(v, b0 + self.target_batch)
-            Yb, Yc, mean = self._centred(be, Y, b0, b1, None)
+            if _centred_blocks is not None:
+                Yb, Yc, mean = _centred_blocks[b0]
+            else:
+                Yb, Yc, mean = self._centred(be, Y, b0, b1, None)
             y_means[b0:b1] = mean
             if _operators is not None:
                 Z, outside = Yc, None
@@ -378,7 +383,10 @@ class RidgeCV:
             chosen[:] = a
             for b0 in range(0, v, self.target_batch):
                 b1 = min(v, b0 + self.target_batch)
-                Yb, Yc, _ = self._centred(be, Y, b0, b1, y_means[b0:b1])
+                if _centred_blocks is not None:
+                    Yb, Yc, _ = _centred_blocks[b0]
+                else:
+                    Yb, Yc, _ = self._centred(be, Y, b0, b1, y_means[b0:b1])
                 if _operators is not None:
                     Z, outside = Yc, None
                 else:
@@ -459,6 +467,13 @@ class RidgeCV:
         X, Y = _check_inputs(X, Y)
         dec = decomposition or Decomposition.of(X, self.fit_intercept, backend=self.backend)
         operators = self.residual_operators(dec)
+        be, v = self.backend, Y.shape[1]
+        # the targets are centred once: a relabelling permutes the rows of the centred
+        # batches (the column means do not depend on the order of the rows)
+        base = {
+            b0: self._centred(be, Y, b0, min(v, b0 + self.target_batch), None)
+            for b0 in range(0, v, self.target_batch)
+        }
         results = []
         for order in orders:
             order = np.asarray(order)
@@ -470,7 +485,15 @@ class RidgeCV:
                     f"shape {order.shape}."
                 )
             inverse = np.argsort(order)
-            result = self.fit(X, Y[inverse], decomposition=dec, _operators=operators).result_
+            rows = inverse if be.name != "torch" else be.torch.as_tensor(inverse, device=be.device)
+            blocks = {b0: (Yb[rows], Yc[rows], mean) for b0, (Yb, Yc, mean) in base.items()}
+            result = self.fit(
+                X,
+                Y[inverse],
+                decomposition=dec,
+                _operators=operators,
+                _centred_blocks=blocks,
+            ).result_
             if result.predictions is not None:
                 result.predictions = result.predictions[order]
             results.append(result)
