@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 TORCH ?= torch==2.14.1 torchvision==0.29.1
 PYTEST_ARGS ?=
 
-.PHONY: run test test-slow lint browser-deps bench bench-quick clean
+.PHONY: run test test-slow lint browser-deps bench bench-quick bench-peer clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -62,5 +62,30 @@ bench: $(VENV)/.installed-bench
 bench-quick: $(VENV)/.installed-bench
 	$(BIN)/python -m bench --quick
 
+# The pipeline a lab writes today (thingsvision + scikit-learn) side by side with brainrank
+# (bench/pipeline.py, bench/README.md). thingsvision 2.7.3 pins torchvision 0.15.2, numpy < 2
+# and tensorflow < 2.16, none of which exists for this torch, so it goes in with --no-deps
+# into its own environment (.bench-peer/), next to the project's torch, numpy 2 and the
+# packages it imports.
+PEER ?= .bench-peer
+PEER_PACKAGES ?= scikit-learn tensorflow==2.21.0 "typeguard<3" torchtyping ftfy regex h5py \
+	pandas scipy pillow tqdm timm open_clip_torch matplotlib scikit-image numba
+
+$(PEER)/.installed: Makefile
+	$(PYTHON) -m venv $(PEER)
+	$(PEER)/bin/python -m pip install --quiet --upgrade pip
+	$(PEER)/bin/python -m pip install --quiet $(TORCH)
+	$(PEER)/bin/python -m pip install --quiet $(PEER_PACKAGES)
+	$(PEER)/bin/python -m pip install --quiet --no-deps thingsvision==2.7.3
+	@# imported as bench/pipeline.py's peer worker imports it (numpy 2 lacks np.AxisError;
+	@# torch's triton loads before tensorflow)
+	TF_CPP_MIN_LOG_LEVEL=3 $(PEER)/bin/python -c "import numpy; numpy.AxisError = numpy.exceptions.AxisError; \
+		import torch, torch._dynamo, sklearn, thingsvision; \
+		print('peer environment: thingsvision', thingsvision.__version__, 'torch', torch.__version__)"
+	touch $@
+
+bench-peer: $(VENV)/.installed-bench $(PEER)/.installed
+	$(BIN)/python -m bench.pipeline --peer-python $(PEER)/bin/python
+
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(PEER) .pytest_cache .ruff_cache

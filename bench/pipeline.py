@@ -24,7 +24,8 @@ compared with the spread between two projection seeds of the peer (see ``--help`
 python -m bench.pipeline [--images N] [--voxels V] [--model ID] [--peer-python PATH]
 
 The peers need their own environment, since thingsvision pins torchvision 0.15 and numpy
-< 2 (see bench/README.md); ``--peer-python`` (or ``BENCH_PEER_PYTHON``) names its Python.
+< 2 (see bench/README.md): ``make bench-peer`` creates it in ``.bench-peer`` and runs this
+script with it; ``--peer-python`` (or ``BENCH_PEER_PYTHON``) names another Python.
 Without thingsvision the script says so and runs brainrank's side only.
 """
 
@@ -209,8 +210,10 @@ def peer_worker(
 # ----------------------------------------------------------------------------- driver
 def find_peer_python(explicit: str | None = None) -> str | None:
     """A Python that can import thingsvision and scikit-learn: ``explicit``, then
-    ``$BENCH_PEER_PYTHON``, this interpreter, and ``bench-venv`` beside the repository."""
+    ``$BENCH_PEER_PYTHON``, this interpreter, ``.bench-peer`` (what ``make bench-peer``
+    creates) and ``bench-venv`` beside the repository."""
     candidates = [explicit, os.environ.get("BENCH_PEER_PYTHON"), sys.executable]
+    candidates.append(str(ROOT / ".bench-peer" / "bin" / "python"))
     candidates.append(str(ROOT.parent / "bench-venv" / "bin" / "python"))
     probe = (
         "import importlib.util as u, sys; "
@@ -290,7 +293,8 @@ def run(
     if python is None:
         result["peer_missing"] = (
             "peer pipeline not run: no Python with thingsvision and scikit-learn found "
-            "(tried --peer-python, $BENCH_PEER_PYTHON, this interpreter, ../bench-venv); "
+            "(tried --peer-python, $BENCH_PEER_PYTHON, this interpreter, .bench-peer, ../bench-venv; "
+            "`make bench-peer` creates .bench-peer); "
             "see bench/README.md for the separate environment it needs."
         )
         return result

@@ -10,7 +10,9 @@ unchanged). The mean and the standard deviation over :data:`N_PERMUTATIONS` perm
 go beside each score (``Score.chance``, ``Score.chance_sd``), so a reader sees how far a
 score is from what the protocol gives without any signal.
 
-Cost: the metric is run ``1 + N_PERMUTATIONS`` times on the same features.
+Cost: the metric is run ``1 + N_PERMUTATIONS`` times on the same features, in one call of
+:meth:`Metric.score_with_permutations`, where a metric can share work across the runs (the
+leave-one-out ridge of ``srp-ridge`` factorises each layer once for all of them).
 """
 
 from __future__ import annotations
@@ -89,26 +91,55 @@ def _key(row: Score) -> tuple:
     return (row.subject, row.region, row.selection)
 
 
-def attach_chance_levels(
-    rows: list[Score],
-    score: Callable[[Dataset], list[Score]],
-    dataset: Dataset,
-    n_permutations: int = N_PERMUTATIONS,
-) -> list[Score]:
-    """``rows`` with ``chance`` and ``chance_sd`` set: ``score(permuted dataset)`` for
-    ``n_permutations`` seeded relabellings of the dataset's stimuli, grouped per row (per
-    layer for per-layer rows, per policy for summary rows; ``max`` rows are added to a
-    permuted result that lacks them, as for the real one). A row whose key no permuted run
-    produced (or only non-finite values) keeps ``None``."""
+def permuted_datasets(dataset: Dataset, n_permutations: int = N_PERMUTATIONS) -> list[Dataset]:
+    """The ``n_permutations`` seeded relabellings of ``dataset`` behind its chance levels
+    (seeds 0 .. n - 1)."""
     responses = dataset.responses()
     if responses is not None:
         ids = np.asarray(responses["stimulus_id"].values).astype(str)
     else:
         ids = np.asarray(dataset.rdms().stimulus_ids)
+    return [
+        PermutedDataset(dataset, stimulus_permutation(ids, seed)) for seed in range(n_permutations)
+    ]
+
+
+def attach_chance_levels(
+    rows: list[Score],
+    score: Callable[[Dataset], list[Score]] | None,
+    dataset: Dataset,
+    n_permutations: int = N_PERMUTATIONS,
+    score_many: Callable[[list[Dataset]], list[list[Score]]] | None = None,
+) -> list[Score]:
+    """``rows`` with ``chance`` and ``chance_sd`` set: ``score(permuted dataset)`` for
+    ``n_permutations`` seeded relabellings of the dataset's stimuli, grouped per row (per
+    layer for per-layer rows, per policy for summary rows; ``max`` rows are added to a
+    permuted result that lacks them, as for the real one). A row whose key no permuted run
+    produced (or only non-finite values) keeps ``None``.
+
+    ``score_many`` (instead of ``score``) scores all the relabelled datasets in one call
+    (:meth:`Metric.score_with_permutations`), so that a metric can share work across them.
+    """
+    if score_many is None:
+        if score is None:
+            raise TypeError("attach_chance_levels needs score or score_many")
+        score_many = lambda datasets: [score(d) for d in datasets]  # noqa: E731
+    permuted = permuted_datasets(dataset, n_permutations)
+    results = score_many(permuted)
+    if len(results) != len(permuted):
+        raise ValueError(
+            f"scoring {len(permuted)} relabelled datasets gave {len(results)} results; "
+            "score_with_permutations must return one list of scores per dataset."
+        )
+    return with_chance_levels(rows, results)
+
+
+def with_chance_levels(rows: list[Score], results: Sequence[Sequence[Score]]) -> list[Score]:
+    """``rows`` with ``chance`` and ``chance_sd`` from ``results``, the scores of the
+    relabelled datasets (see :func:`attach_chance_levels`)."""
     values: dict[tuple, list[float]] = {}
-    for seed in range(n_permutations):
-        permuted = PermutedDataset(dataset, stimulus_permutation(ids, seed))
-        result = list(score(permuted))
+    for result in results:
+        result = list(result)
         if not any(r.selection == "max" for r in result):
             result += best_layer_scores(result, "max")
         for row in result:

@@ -250,10 +250,21 @@ def score_features(metric: Metric, features: FeatureSet, dataset: Dataset) -> li
     list of :class:`Score` with real-number values, is empty, or has no finite value: such
     a result is never stored as if it were a score (the grid records it as a failure, so the
     next run tries again)."""
-    return _checked_scores(
-        metric, dataset, metric.score(features, dataset),
-        lambda permuted: metric.score(features, permuted),
-    )  # fmt: skip
+    if metric.calibrated:
+        return _checked_scores(metric, dataset, metric.score(features, dataset), None)
+    # the real dataset and its relabellings in one call, so that a metric shares work
+    # across all of them (Metric.score_with_permutations)
+    from brainrank.core.chance import permuted_datasets
+
+    permuted = permuted_datasets(dataset)
+    results = metric.score_with_permutations(features, [dataset, *permuted])
+    if not isinstance(results, (list, tuple)) or len(results) != 1 + len(permuted):
+        raise ResultError(
+            f"metric {metric.identifier!r} on dataset {dataset.identifier!r}: "
+            f"score_with_permutations of {1 + len(permuted)} datasets must return one list of "
+            f"scores per dataset, got {_short(results)}."
+        )
+    return _checked_scores(metric, dataset, results[0], None, list(results[1:]))
 
 
 def score_space_features(
@@ -271,7 +282,8 @@ def _checked_scores(
     metric: Metric,
     dataset: Dataset,
     result: Any,
-    rescore: Callable[[Dataset], list[Score]],
+    rescore: Callable[[Dataset], list[Score]] | None,
+    permuted_results: list[list[Score]] | None = None,
 ) -> list[Score]:
     name = f"metric {metric.identifier!r} on dataset {dataset.identifier!r}"
     if not isinstance(result, (list, tuple)):
@@ -308,9 +320,12 @@ def _checked_scores(
     if not any(row.selection == "max" for row in rows):
         rows += best_layer_scores(rows, "max")
     if not metric.calibrated:  # its null is not 0: store the chance level beside each score
-        from brainrank.core.chance import attach_chance_levels
+        from brainrank.core.chance import attach_chance_levels, with_chance_levels
 
-        rows = attach_chance_levels(rows, rescore, dataset)
+        if permuted_results is not None:
+            rows = with_chance_levels(rows, permuted_results)
+        else:
+            rows = attach_chance_levels(rows, rescore, dataset)
     return rows
 
 

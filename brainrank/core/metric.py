@@ -167,6 +167,23 @@ class Metric:
         """
         raise NotImplementedError
 
+    def score_with_permutations(
+        self, features: FeatureSet, datasets: Sequence[Dataset]
+    ) -> list[list[Score]]:
+        """:meth:`score` of ``features`` on each of ``datasets``: a dataset and the
+        relabelled copies of it behind its chance level
+        (:class:`~brainrank.core.chance.PermutedDataset`, which differ from it only in which
+        stimulus each response belongs to). The runner calls it, instead of :meth:`score`,
+        for configurations that are not :attr:`calibrated`.
+
+        The default scores each one on its own. A metric whose computation can share work
+        across relabellings overrides it, e.g. a leave-one-out ridge reuses the
+        factorisation of each layer's features, since a relabelling only permutes the rows
+        that the features are read in. An override must give what the default gives (up to
+        floating-point rounding): one list per dataset, in order.
+        """
+        return [self.score(features, dataset) for dataset in datasets]
+
     @property
     def spaces(self) -> tuple[str, ...]:
         """The feature spaces this metric scores (``MODEL[:LAYER]`` texts, sorted), or ``()``

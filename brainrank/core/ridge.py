@@ -215,6 +215,19 @@ class Decomposition:
         mean = None if x_mean is None else be.to_numpy(x_mean).astype(np.float64)
         return cls(method, be.to_numpy(q).astype(np.float64), d, mean, n)
 
+    def permuted(self, order: Any) -> Decomposition:
+        """The factorisation of ``X[order]`` for a permutation ``order`` of the rows of the
+        ``X`` this one factorises, without factorising again: a row permutation ``P``
+        leaves the column means unchanged and ``P Xc = (P Q) S V^T`` (the Gram matrix of
+        ``P Xc`` is ``P G P^T``), so the eigenvalues stay and the basis's rows move. A
+        leave-one-out fit on row-permuted features (the targets of a chance level, which
+        relabel the stimuli) then costs only the products with the targets."""
+        order = np.asarray(order)
+        n = self.n_samples
+        if order.shape != (n,) or not np.array_equal(np.sort(order), np.arange(n)):
+            raise InputError(f"order must be a permutation of range({n}); got shape {order.shape}.")
+        return Decomposition(self.method, self.basis[order], self.eigenvalues, self.x_mean, n)
+
     def leverages(self, alphas: np.ndarray, fit_intercept: bool) -> np.ndarray:
         """``h_ii`` for every alpha: (n, n_alphas), float64."""
         shrink = self.eigenvalues[:, None] / (self.eigenvalues[:, None] + alphas[None, :])
@@ -274,10 +287,15 @@ class RidgeCV:
         *,
         decomposition: Decomposition | None = None,
         return_predictions: bool = True,
+        _operators: list | None = None,
+        _centred_blocks: dict | None = None,
     ) -> RidgeCV:
         """Compute LOO predictions and scores for every target; ``self.result_`` holds them.
 
         ``decomposition`` lets callers reuse the factorisation of ``X`` across target sets.
+        (``_operators``: the n x n residual operators of :meth:`residual_operators`, and
+        ``_centred_blocks``: each target batch as given and centred, which
+        :meth:`fit_relabelled` passes.)
         """
         X, Y = _check_inputs(X, Y)
         n, v = Y.shape
@@ -302,7 +320,9 @@ class RidgeCV:
             return be.asarray(inv_den[:, a, None] * dec.basis * keep[None, :, a], dt)
 
         stored_ops = (
-            [operator(a) for a in range(n_alphas)] if n_alphas * n * r * itemsize <= 2**29 else None
+            [operator(a) for a in range(n_alphas)]
+            if _operators is None and n_alphas * n * r * itemsize <= 2**29
+            else None
         )
         Q = be.asarray(dec.basis, dt)
         inv_den_dt = be.asarray(inv_den, dt)
@@ -316,6 +336,8 @@ class RidgeCV:
         y_means = np.empty(v)
 
         def residuals(a: int, Z, outside, out):
+            if _operators is not None:  # Z is Yc: the whole operator in one product
+                return be.matmul(_operators[a], Z, out=out)
             be.matmul(stored_ops[a] if stored_ops is not None else operator(a), Z, out=out)
             if outside is not None:
                 out += outside * inv_den_dt[:, a : a + 1]
@@ -323,10 +345,16 @@ class RidgeCV:
 
         for b0 in range(0, v, self.target_batch):
             b1 = min(v, b0 + self.target_batch)
-            Yb, Yc, mean = self._centred(be, Y, b0, b1, None)
+            if _centred_blocks is not None:
+                Yb, Yc, mean = _centred_blocks[b0]
+            else:
+                Yb, Yc, mean = self._centred(be, Y, b0, b1, None)
             y_means[b0:b1] = mean
-            Z = Q.T @ Yc
-            outside = None if complete else Yc - Q @ Z
+            if _operators is not None:
+                Z, outside = Yc, None
+            else:
+                Z = Q.T @ Yc
+                outside = None if complete else Yc - Q @ Z
             sst = be.to_numpy(be.col_dot(Yc, Yc)).astype(np.float64)
             e = be.empty((n, b1 - b0), dt)
             best_e = be.empty((n, b1 - b0), dt) if self.alpha_per_target else None
@@ -355,9 +383,15 @@ class RidgeCV:
             chosen[:] = a
             for b0 in range(0, v, self.target_batch):
                 b1 = min(v, b0 + self.target_batch)
-                Yb, Yc, _ = self._centred(be, Y, b0, b1, y_means[b0:b1])
-                Z = Q.T @ Yc
-                outside = None if complete else Yc - Q @ Z
+                if _centred_blocks is not None:
+                    Yb, Yc, _ = _centred_blocks[b0]
+                else:
+                    Yb, Yc, _ = self._centred(be, Y, b0, b1, y_means[b0:b1])
+                if _operators is not None:
+                    Z, outside = Yc, None
+                else:
+                    Z = Q.T @ Yc
+                    outside = None if complete else Yc - Q @ Z
                 e = residuals(a, Z, outside, be.empty((n, b1 - b0), dt))
                 sst = be.to_numpy(be.col_dot(Yc, Yc)).astype(np.float64)
                 self._finish_batch(be, Yb, Yc, sst, e, b0, b1, predictions, scores, r2)
@@ -394,6 +428,76 @@ class RidgeCV:
             },
         )
         return self
+
+    def residual_operators(self, decomposition: Decomposition) -> list | None:
+        """Per alpha, the n x n matrix ``M`` whose product with the centred targets gives
+        their leave-one-out residuals, ``e = M Yc``: ``M = D (I - Q diag(d / (d + alpha))
+        Q^T)`` with ``D = diag(1 / (1 - h_ii))`` (``D Q diag(alpha / (d + alpha)) Q^T`` when
+        ``Q`` spans every direction), formed in float64 and kept in the working dtype.
+        ``None`` when they would take more than 512 MiB, or cost more per target than the
+        two thin products of :meth:`fit` (a basis of rank below n / 2)."""
+        dec = decomposition
+        n, r = dec.basis.shape
+        grid = self.alphas
+        if grid.size * n * n * np.dtype(self.dtype).itemsize > 2**29 or 2 * r < n:
+            return None
+        inv_den = 1.0 / (1.0 - dec.leverages(grid, self.fit_intercept))  # (n, A)
+        operators = []
+        for a, alpha in enumerate(grid):
+            if r == n:
+                keep = alpha / (dec.eigenvalues + alpha)
+                M = (dec.basis * keep) @ dec.basis.T
+            else:
+                shrink = dec.eigenvalues / (dec.eigenvalues + alpha)
+                M = np.eye(n) - (dec.basis * shrink) @ dec.basis.T
+            M *= inv_den[:, a, None]
+            operators.append(self.backend.asarray(M, self.dtype))
+        return operators
+
+    def fit_relabelled(
+        self, X: Any, Y: Any, orders: list[Any], *, decomposition: Decomposition | None = None
+    ) -> list[RidgeLOOResult]:
+        """For each row permutation ``order``, the result of ``fit(X[order], Y)`` (up to
+        floating-point rounding): the targets regressed on the features with their rows
+        relabelled, as a chance level does. Leave-one-out ridge is equivariant under a
+        relabelling of the rows, so the fit of ``X`` on ``Y[argsort(order)]`` is that fit
+        with its rows permuted back; ``X`` is factorised once (or ``decomposition`` is
+        used), and with the n x n residual operators of :meth:`residual_operators` each
+        relabelling costs one product per alpha with the targets instead of two."""
+        X, Y = _check_inputs(X, Y)
+        dec = decomposition or Decomposition.of(X, self.fit_intercept, backend=self.backend)
+        operators = self.residual_operators(dec)
+        be, v = self.backend, Y.shape[1]
+        # the targets are centred once: a relabelling permutes the rows of the centred
+        # batches (the column means do not depend on the order of the rows)
+        base = {
+            b0: self._centred(be, Y, b0, min(v, b0 + self.target_batch), None)
+            for b0 in range(0, v, self.target_batch)
+        }
+        results = []
+        for order in orders:
+            order = np.asarray(order)
+            if order.shape != (X.shape[0],) or not np.array_equal(
+                np.sort(order), np.arange(X.shape[0])
+            ):
+                raise InputError(
+                    f"every order must be a permutation of range({X.shape[0]}); got one of "
+                    f"shape {order.shape}."
+                )
+            inverse = np.argsort(order)
+            rows = inverse if be.name != "torch" else be.torch.as_tensor(inverse, device=be.device)
+            blocks = {b0: (Yb[rows], Yc[rows], mean) for b0, (Yb, Yc, mean) in base.items()}
+            result = self.fit(
+                X,
+                Y[inverse],
+                decomposition=dec,
+                _operators=operators,
+                _centred_blocks=blocks,
+            ).result_
+            if result.predictions is not None:
+                result.predictions = result.predictions[order]
+            results.append(result)
+        return results
 
     def _centred(self, be, Y, b0, b1, mean):
         """Targets ``b0:b1`` as given and centred; centring happens in float64 so that large

@@ -122,7 +122,13 @@ from typing import Any
 
 import numpy as np
 
-from brainrank.core.ridge import STANDARDIZE, RidgeCV, ridge_kfold, zscore_columns
+from brainrank.core.ridge import (
+    STANDARDIZE,
+    Decomposition,
+    RidgeCV,
+    ridge_kfold,
+    zscore_columns,
+)
 from brainrank.plugin import (
     Dataset,
     FeatureRequest,
@@ -146,6 +152,9 @@ class SRPRidge(enc.OnDevice, Metric):
     identifier = "srp-ridge"
     version = "3"
     headline = "heldout"  # the layer chosen on one half of the stimuli, scored on the other
+    #: dtype of the leave-one-out ridge's products with the targets: not a parameter (float32
+    #: is what every stored score used); "float64" for exact comparisons in tests
+    ridge_dtype = "float32"
 
     @property
     def calibrated(self) -> bool:  # type: ignore[override]
@@ -232,7 +241,9 @@ class SRPRidge(enc.OnDevice, Metric):
 
     def _ridge(self) -> RidgeCV:
         p = self.parameters
-        return RidgeCV(p["alphas"], scoring=p["alpha_scoring"], **self.ridge_options())
+        return RidgeCV(
+            p["alphas"], scoring=p["alpha_scoring"], dtype=self.ridge_dtype, **self.ridge_options()
+        )
 
     def _kfold(self, X: np.ndarray, Y: np.ndarray, folds: list[np.ndarray]):
         p = self.parameters
@@ -267,55 +278,130 @@ class SRPRidge(enc.OnDevice, Metric):
         self.check_applicable(dataset)
         targets = enc.Targets.of(dataset)
         ceilings = dataset.ceiling_with_interval("encoding")
-        n, v = targets.values.shape
-        half_a, half_b = split_halves(n, enc.SPLIT_SEED)
-        loo = self.parameters["cv"] == "loo"
         rows: list[Score] = []
         for layer, fitted, within in self._fits(features, targets, halves=True):
-            scored = None  # k-fold: each half's r from the full k-fold (used to score)
-            if fitted is None:
-                r = np.full(v, np.nan)
-                r_a = r_b = alphas = r
-            elif loo:
-                r, alphas = fitted.scores, fitted.alphas
-                r_a = enc.column_r(fitted.predictions[half_a], targets.values[half_a])
-                r_b = enc.column_r(fitted.predictions[half_b], targets.values[half_b])
-            else:
-                r, alphas = fitted.scores, fitted.alphas  # (n_folds, v)
-                r_a, r_b = within
-                m = len(fitted.folds) // 2  # the first m folds make up half A exactly
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", RuntimeWarning)
-                    scored = (
-                        np.nanmean(fitted.fold_scores[:m], axis=0),
-                        np.nanmean(fitted.fold_scores[m:], axis=0),
-                    )
-            for (subject, region), index in targets.groups:
-                value, count = enc.group_mean(r, index)
-                chosen = alphas[index] if alphas.ndim == 1 else alphas[:, index]
-                extra: dict[str, Any] = {"median_alpha": _median(np.ravel(chosen))}
-                if not loo:
-                    halves = scored if scored is not None else (r, r)  # r: all NaN
-                    means = [enc.group_mean(h, index)[0] for h in halves]
-                    # JSON-safe: NaN stored as None (np.array(..., float) reads it as NaN)
-                    extra["scored_halves"] = [m if np.isfinite(m) else None for m in means]
-                rows.append(
-                    Score(
-                        subject=subject,
-                        region=region,
-                        layer=layer.name,
-                        value=value,
-                        n_neuroids=count,
-                        layer_index=layer.index,
-                        relative_depth=layer.relative_depth,
-                        **ceiling_fields(ceilings, (subject, region)),
-                        per_neuroid=r[index].astype(np.float32),
-                        neuroid_ids=tuple(targets.neuroid_ids[index]),
-                        halves=(enc.group_mean(r_a, index)[0], enc.group_mean(r_b, index)[0]),
-                        extra=extra,
-                    )
+            rows += self._layer_rows(layer, fitted, within, targets, ceilings)
+        return self._with_heldout(rows)
+
+    def score_with_permutations(
+        self, features: FeatureSet, datasets: list[Dataset]
+    ) -> list[list[Score]]:
+        """With ``cv="loo"``: each layer's features are z-scored and factorised once for all
+        of ``datasets`` (relabellings of one dataset: the same stimuli and responses, so
+        each one's design matrix is the first one's with its rows permuted:
+        :meth:`RidgeCV.fit_relabelled`, one product with the targets per alpha and
+        relabelling). The first dataset is scored exactly as :meth:`score` scores it; the
+        others equal scoring each on its own up to floating-point rounding. With folds, or
+        datasets that are not relabellings of one another, the default."""
+        if self.parameters["cv"] != "loo" or len(datasets) < 2:
+            return super().score_with_permutations(features, datasets)
+        for dataset in datasets:
+            self.check_applicable(dataset)
+        all_targets = [enc.Targets.of(d) for d in datasets]
+        all_rows = [enc.rows_for(features, t) for t in all_targets]
+        orders = _row_orders(all_rows)
+        if orders is None or any(
+            not np.array_equal(t.values, all_targets[0].values) for t in all_targets[1:]
+        ):
+            return super().score_with_permutations(features, datasets)
+        ceilings = [d.ceiling_with_interval("encoding") for d in datasets]
+        p = self.parameters
+        k = enc.dimension(p, len(all_targets[0].stimulus_ids))
+        ridge = self._ridge()
+        results: list[list[Score]] = [[] for _ in datasets]
+        for layer in features:
+            X = enc.design(layer, k, all_rows[0])
+            if X is not None and p["standardize"] == "all":
+                X = zscore_columns(X)
+            fits: list = [None] * len(datasets)
+            if X is not None:
+                dec = Decomposition.of(X, ridge.fit_intercept, backend=ridge.backend)
+                # the first dataset exactly as score() fits it; the others relabelled
+                fits[0] = ridge.fit(X, all_targets[0].values, decomposition=dec).result_
+                fits[1:] = ridge.fit_relabelled(
+                    X, all_targets[0].values, orders[1:], decomposition=dec
                 )
+            for j, targets in enumerate(all_targets):
+                results[j] += self._layer_rows(layer, fits[j], None, targets, ceilings[j])
+        return [self._with_heldout(rows) for rows in results]
+
+    def _layer_rows(
+        self,
+        layer,
+        fitted,
+        within,
+        targets: enc.Targets,
+        ceilings,
+    ) -> list[Score]:
+        """One layer's per-region rows from its fit (``None``: a constant layer)."""
+        n, v = targets.values.shape
+        loo = self.parameters["cv"] == "loo"
+        scored = None  # k-fold: each half's r from the full k-fold (used to score)
+        if fitted is None:
+            r = np.full(v, np.nan)
+            r_a = r_b = alphas = r
+        elif loo:
+            half_a, half_b = split_halves(n, enc.SPLIT_SEED)
+            r, alphas = fitted.scores, fitted.alphas
+            r_a = enc.column_r(fitted.predictions[half_a], targets.values[half_a])
+            r_b = enc.column_r(fitted.predictions[half_b], targets.values[half_b])
+        else:
+            r, alphas = fitted.scores, fitted.alphas  # (n_folds, v)
+            r_a, r_b = within
+            m = len(fitted.folds) // 2  # the first m folds make up half A exactly
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                scored = (
+                    np.nanmean(fitted.fold_scores[:m], axis=0),
+                    np.nanmean(fitted.fold_scores[m:], axis=0),
+                )
+        rows = []
+        for (subject, region), index in targets.groups:
+            value, count = enc.group_mean(r, index)
+            chosen = alphas[index] if alphas.ndim == 1 else alphas[:, index]
+            extra: dict[str, Any] = {"median_alpha": _median(np.ravel(chosen))}
+            if not loo:
+                halves = scored if scored is not None else (r, r)  # r: all NaN
+                means = [enc.group_mean(h, index)[0] for h in halves]
+                # JSON-safe: NaN stored as None (np.array(..., float) reads it as NaN)
+                extra["scored_halves"] = [m if np.isfinite(m) else None for m in means]
+            rows.append(
+                Score(
+                    subject=subject,
+                    region=region,
+                    layer=layer.name,
+                    value=value,
+                    n_neuroids=count,
+                    layer_index=layer.index,
+                    relative_depth=layer.relative_depth,
+                    **ceiling_fields(ceilings, (subject, region)),
+                    per_neuroid=r[index].astype(np.float32),
+                    neuroid_ids=tuple(targets.neuroid_ids[index]),
+                    halves=(enc.group_mean(r_a, index)[0], enc.group_mean(r_b, index)[0]),
+                    extra=extra,
+                )
+            )
+        return rows
+
+    def _with_heldout(self, rows: list[Score]) -> list[Score]:
+        loo = self.parameters["cv"] == "loo"
         return rows + (heldout_layer_scores(rows) if loo else _heldout_rows(rows))
+
+
+def _row_orders(all_rows: list[np.ndarray]) -> list[np.ndarray] | None:
+    """For row selections that are permutations of the first one, ``order`` per selection
+    with ``all_rows[0][order] == rows``; ``None`` when one is not."""
+    first = np.asarray(all_rows[0])
+    position = {int(r): i for i, r in enumerate(first)}
+    if len(position) != first.size:
+        return None
+    orders = []
+    for rows in all_rows:
+        rows = np.asarray(rows)
+        if rows.shape != first.shape or any(int(r) not in position for r in rows):
+            return None
+        orders.append(np.array([position[int(r)] for r in rows], dtype=np.int64))
+    return orders
 
 
 def _heldout_rows(rows: list[Score]) -> list[Score]:
