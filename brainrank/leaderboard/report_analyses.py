@@ -16,7 +16,7 @@ and 4), each ``section_x(store, options) -> Section`` as the sections of
 - :func:`section_generalisation`: the NSD paper's generalisation figure (appendix A.6);
 - :func:`section_references`: the NSD paper's human reference points (appendix A.5,
   Figure 5), computed by loading the dataset and the stored metric configuration (the one
-  section that reads data: turn it off with ``references=False``).
+  section that reads data: computed only with ``references=True``, `brainrank report --references`).
 
 :data:`SECTIONS` lists them in report order and :data:`TITLES` gives their anchors and
 titles (the integrator adds them to the report's own lists). Options beyond

@@ -88,7 +88,7 @@ def test_an_empty_leaderboard_says_what_each_section_lacks(tmp_path):
 
 @pytest.mark.slow
 def test_the_reference_points_read_the_simulated_dataset(store):
-    section = ra.section_references(store, ra.AnalysisOptions(n_boot=100))
+    section = ra.section_references(store, ra.AnalysisOptions(n_boot=100, references=True))
     tables = dict(section.tables)
     refs = tables["Every reference, simulated / versa"]
     assert set(refs["target"]) == {"sim-01", "sim-02"} and set(refs["kind"]) == {"subject"}
