@@ -25,6 +25,17 @@ correlation distance, computes what it did). The default suite runs one configur
 metric, so a reference hash is matched to the run's hash of the same metric
 (:func:`renamed_metric_hashes`), the renaming printed, and combinations whose metric hash
 changed are listed with those whose inputs changed.
+
+Bit for bit no longer holds between two runs of the same code on the reference machine
+(measured 2026-12-03, the same commit twice, once beside a test suite on the other core):
+alexnet's per-layer scores moved by float32 rounding (rsa 1.5e-7), which leave-one-out
+ridge and RDMs of predictions carry to 5.7e-6 (srp-ridge) and 2.1e-5 (versa), and the
+stacked score, whose simplex weights over 18 nearly collinear layers have flat directions,
+to 3.1e-3 (9e-4 outside the noise region). The values are therefore compared at
+:data:`VALUE_ATOL` (``stacked`` rows at :data:`STACKED_ATOL`), and the layer a ``max`` row
+names is not part of its key: layers equal up to a per-feature affine map (resnet18's
+``conv1`` and ``bn1`` in eval mode) tie to rounding and either may win. A changed metric or
+a changed model moves scores by far more (the mutation tests of the metrics use 1e-2).
 """
 
 from __future__ import annotations
@@ -61,6 +72,12 @@ def _cpu() -> tuple[str, int | None]:
     return name, os.cpu_count()
 
 
+#: run-to-run float32 spread, measured above (2.1e-5), with room
+VALUE_ATOL = 1e-4
+#: the stacked score's run-to-run spread, measured above (3.1e-3), with room
+STACKED_ATOL = 1e-2
+
+
 def tolerance() -> float:
     return 1e-9 if _cpu() == REFERENCE_MACHINE else 1e-5
 
@@ -83,10 +100,21 @@ def reference_plans() -> pd.DataFrame:
     return frame
 
 
-def compare_scores(stored: pd.DataFrame, reference: pd.DataFrame, atol: float) -> None:
-    """The same rows (by key), n_neuroids equal, values equal within ``atol`` (NaN where
-    the reference has NaN)."""
+def compare_scores(
+    stored: pd.DataFrame,
+    reference: pd.DataFrame,
+    atol: float,
+    stacked_atol: float | None = None,
+    max_layer_in_key: bool = True,
+) -> None:
+    """The same rows (by key), n_neuroids equal, values equal within ``atol`` (``stacked``
+    rows within ``stacked_atol``, default ``atol``; NaN where the reference has NaN).
+    ``max_layer_in_key=False``: a ``max`` row's layer is not compared (near ties)."""
     assert len(reference) > 0
+    if not max_layer_in_key:
+        stored, reference = stored.copy(), reference.copy()
+        for frame in (stored, reference):
+            frame.loc[frame["selection"] == "max", "layer"] = "(max)"
     stored = stored.set_index(KEY).sort_index()
     reference = reference.set_index(KEY).sort_index()
     assert not stored.index.duplicated().any()
@@ -100,10 +128,12 @@ def compare_scores(stored: pd.DataFrame, reference: pd.DataFrame, atol: float) -
     np.testing.assert_array_equal(
         stored["n_neuroids"].to_numpy(float), reference["n_neuroids"].to_numpy(float)
     )
-    np.testing.assert_allclose(
-        stored["value"].to_numpy(float), reference["value"].to_numpy(float),
-        rtol=0, atol=atol, equal_nan=True, err_msg="value",
-    )  # fmt: skip
+    stacked = reference.index.get_level_values("selection") == "stacked"
+    for rows, tol in ((~stacked, atol), (stacked, atol if stacked_atol is None else stacked_atol)):
+        np.testing.assert_allclose(
+            stored["value"].to_numpy(float)[rows], reference["value"].to_numpy(float)[rows],
+            rtol=0, atol=tol, equal_nan=True, err_msg="value",
+        )  # fmt: skip
     for column in ("ceiling", "normalized"):
         mine, theirs = stored[column].to_numpy(float), reference[column].to_numpy(float)
         both = np.isfinite(theirs) & (np.isfinite(mine) if column == "normalized" else True)
@@ -166,6 +196,18 @@ def test_the_comparison_fails_on_a_changed_value_a_missing_row_or_a_changed_plan
         compare_scores(changed, reference, 1e-9)
     with pytest.raises(AssertionError, match="only in the reference"):
         compare_scores(reference.iloc[1:], reference, 1e-9)
+    # the run's tolerances still catch a changed score, stacked or not
+    for selection, moved in (("heldout", 1e-3), ("stacked", 3e-2)):
+        changed = reference.copy()
+        changed.loc[(changed["selection"] == selection).idxmax(), "value"] += moved
+        with pytest.raises(AssertionError):
+            compare_scores(changed, reference, VALUE_ATOL, STACKED_ATOL, max_layer_in_key=False)
+    # a max row naming another layer passes only where its layer is not compared
+    renamed = reference.copy()
+    renamed.loc[(renamed["selection"] == "max").idxmax(), "layer"] = "another"
+    compare_scores(renamed, reference, 1e-9, max_layer_in_key=False)
+    with pytest.raises(AssertionError, match="only in this run"):
+        compare_scores(renamed, reference, 1e-9)
     plans = reference_plans()
     code = dict(zip(plans["model"], plans["code_version"], strict=False))
     assert compare_plans(plans, plans, code) == []
@@ -197,7 +239,10 @@ def test_the_default_suite_gives_the_reference_leaderboard(tmp_path):
     if renamed:
         print("metric configuration hashes renamed (a parameter was added):", renamed)
     reference["metric_hash"] = reference["metric_hash"].replace(renamed)
-    compare_scores(stored[KEY + VALUES + ["n_neuroids"]], reference, tolerance())
+    compare_scores(
+        stored[KEY + VALUES + ["n_neuroids"]], reference, max(tolerance(), VALUE_ATOL),
+        stacked_atol=STACKED_ATOL, max_layer_in_key=False,
+    )  # fmt: skip
     plans = reference_plans()
     registry = Registry()
     code = {m: code_version(registry.get("model", m).factory) for m in set(plans["model"])}
