@@ -134,11 +134,18 @@ def compare_scores(
             stored["value"].to_numpy(float)[rows], reference["value"].to_numpy(float)[rows],
             rtol=0, atol=tol, equal_nan=True, err_msg="value",
         )  # fmt: skip
+    # a ceiling does not depend on the model (``atol``); a normalised value is the value over
+    # its ceiling, so it carries the value's tolerance divided by that ceiling
+    value_tol = np.where(stacked, atol if stacked_atol is None else stacked_atol, atol)
+    ceiling = np.abs(reference["ceiling"].to_numpy(float))
     for column in ("ceiling", "normalized"):
         mine, theirs = stored[column].to_numpy(float), reference[column].to_numpy(float)
         both = np.isfinite(theirs) & (np.isfinite(mine) if column == "normalized" else True)
         assert both.any(), column
-        np.testing.assert_allclose(mine[both], theirs[both], rtol=0, atol=atol, err_msg=column)
+        with np.errstate(divide="ignore", invalid="ignore"):  # no normalised value there
+            tol = np.full(len(theirs), atol) if column == "ceiling" else value_tol / ceiling
+        off = np.abs(mine[both] - theirs[both]) > tol[both]
+        assert not off.any(), (column, mine[both][off][:5], theirs[both][off][:5])
 
 
 def renamed_metric_hashes(stored: pd.DataFrame, reference: pd.DataFrame) -> dict[str, str]:
@@ -196,6 +203,11 @@ def test_the_comparison_fails_on_a_changed_value_a_missing_row_or_a_changed_plan
         compare_scores(changed, reference, 1e-9)
     with pytest.raises(AssertionError, match="only in the reference"):
         compare_scores(reference.iloc[1:], reference, 1e-9)
+    for column in ("ceiling", "normalized"):
+        changed = reference.copy()
+        changed.loc[changed[column].notna().idxmax(), column] += 1e-2
+        with pytest.raises(AssertionError, match=column):
+            compare_scores(changed, reference, VALUE_ATOL, STACKED_ATOL, max_layer_in_key=False)
     # the run's tolerances still catch a changed score, stacked or not
     for selection, moved in (("heldout", 1e-3), ("stacked", 3e-2)):
         changed = reference.copy()
