@@ -52,7 +52,6 @@ from brainrank.core.extraction import PROBE_IMAGES, ExtractionConfig, probe_laye
 from brainrank.core.features import ModelHandle, compute_features, score_space_features
 from brainrank.core.hashing import features_key, weights_hash
 from brainrank.core.registry import Registry
-from brainrank.core.runsettings import using_run_settings
 from brainrank.core.scores import FeatureRequest, FeatureSet
 from brainrank.core.spaces import (
     LayerCatalogue,
@@ -263,7 +262,7 @@ def run_combination_job(
     """The job of a combination on one stimulus set (see the module docstring): the
     combination's counterpart of :func:`brainrank.grid.jobs._run_job`."""
     from brainrank.grid.failures import record_failure
-    from brainrank.grid.jobs import JobResult, _Laps
+    from brainrank.grid.jobs import JobResult, _Laps, score_pending
 
     started = time.time()
     store = ctx.store
@@ -345,30 +344,10 @@ def run_combination_job(
         return result
 
     lap("extraction")
-    settings = config.settings
-    for combo in pending:
-        where = {"model": job.model, "dataset": combo.dataset, "metric": combo.metric}
-        begun = time.time()
-        try:
-            dataset = datasets[combo.dataset]
-            metric = metrics[(combo.metric, combo.metric_hash)]
-            with using_run_settings(settings):
-                rows = score_space_features(metric, spaces, dataset)
-            lap("scoring")
-            result.stats.fits += metric.count_fits(rows)
-            result.n_scores += store.write_scores(
-                run_id=config.run_id, model=job.model, dataset=combo.dataset, metric=metric,
-                scores=rows, feature_key=feature_key, weights_hash=combined,
-                stimuli_hash=job.stimuli_hash, data_hash=ctx.data_hash(combo.dataset),
-                plan_hash=combo.plan_hash, seconds=time.time() - begun,
-            )  # fmt: skip
-            lap("writing")
-            result.n_scored += 1
-            done([combo], failed=False)
-        except (Exception, SystemExit) as exc:
-            lap("scoring")
-            done([combo])
-            fail("score", exc, **where)
+    score_pending(job, config, ctx, pending, datasets, metrics,
+                  lambda metric, dataset, _combo, spaces=spaces: score_space_features(
+                      metric, spaces, dataset),
+                  result, lap, done, fail, feature_key=feature_key, weights=combined)  # fmt: skip
     del features, spaces
     result.seconds = time.time() - started
     return result

@@ -16,12 +16,13 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from brainrank._env import keep_freed_memory, release_freed_memory
 from brainrank.core.features import compute_features, score_features
 from brainrank.core.hashing import weights_hash
 from brainrank.core.runsettings import using_run_settings
-from brainrank.core.scores import FeatureRequest
+from brainrank.core.scores import FeatureRequest, FeatureSet
 from brainrank.grid.context import Context, GridConfig, worker_context
 from brainrank.grid.failures import Failure, record_failure
 from brainrank.grid.leasing import JobLeases
@@ -155,6 +156,39 @@ def _run_job(
         return result
 
     lap("extraction")
+
+    def score(metric: Any, dataset: Any, combo: Combo, features: FeatureSet = features) -> list:
+        shown = progress.scoring(job.model, combo, features)  # says the layer it is at
+        return score_features(metric, shown, dataset)
+
+    score_pending(job, config, ctx, pending, datasets, metrics, score, result, lap, done, fail,
+                  feature_key=features.key or None, weights=weights)  # fmt: skip
+    del model, features, score
+    result.seconds = time.time() - started
+    return result
+
+
+def score_pending(
+    job: Job,
+    config: GridConfig,
+    ctx: Context,
+    pending: list[Combo],
+    datasets: dict[str, Any],
+    metrics: dict[tuple[str, str], Any],
+    score: Callable[[Any, Any, Combo], list],
+    result: JobResult,
+    lap: _Laps,
+    done: Callable[..., None],
+    fail: Callable[..., None],
+    *,
+    feature_key: str | None,
+    weights: str | None,
+) -> None:
+    """Score each pending combination of a job whose features are there and write its rows
+    as soon as it is done: ``score(metric, dataset, combo)`` gives the rows (under the run's
+    settings, which the metric reads); a failure is recorded and the next combination goes
+    on. Shared by :func:`_run_job` and the job of a combination
+    (:func:`brainrank.grid.combination.run_combination_job`)."""
     settings = config.settings
     for combo in pending:
         where = {"model": job.model, "dataset": combo.dataset, "metric": combo.metric}
@@ -162,18 +196,17 @@ def _run_job(
         try:
             dataset = datasets[combo.dataset]
             metric = metrics[(combo.metric, combo.metric_hash)]
-            shown = progress.scoring(job.model, combo, features)  # says the layer it is at
             with using_run_settings(settings):  # the metric reads them; nothing is set on it
-                rows = score_features(metric, shown, dataset)
+                rows = score(metric, dataset, combo)
             lap("scoring")
             result.stats.fits += metric.count_fits(rows)
-            result.n_scores += store.write_scores(
+            result.n_scores += ctx.store.write_scores(
                 run_id=config.run_id,
                 model=job.model,
                 dataset=combo.dataset,
                 metric=metric,
                 scores=rows,
-                feature_key=features.key or None,
+                feature_key=feature_key,
                 weights_hash=weights,
                 stimuli_hash=job.stimuli_hash,
                 data_hash=ctx.data_hash(combo.dataset),
@@ -187,9 +220,6 @@ def _run_job(
             lap("scoring")
             done([combo])
             fail("score", exc, **where)
-    del model, features
-    result.seconds = time.time() - started
-    return result
 
 
 class _Laps:
