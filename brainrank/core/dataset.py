@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from brainrank.core.blas import map_one_blas_thread
 from brainrank.core.errors import InputError
 from brainrank.core.identifiers import check_dataset_identifier
 from brainrank.core.responses import RDMSet, check_responses, check_trials, neuroid_groups
@@ -243,11 +244,20 @@ class Dataset:
             return {}
         if trials.shape[0] < 2:
             return {}
+        if kind == "encoding":
+            # the groups' bootstraps side by side, one BLAS thread each (the values are the
+            # loop's, bit for bit: the interval's EM runs on one BLAS thread either way)
+            def interval(index: np.ndarray) -> tuple[float, float] | None:
+                try:
+                    return stats.mean_sqrt_reliability_interval(trials[:, :, index], ci=ci)
+                except InputError:
+                    return None
+
+            found = map_one_blas_thread(interval, [index for _, index in groups])
+            return {key: v for (key, _), v in zip(groups, found, strict=True) if v is not None}
         for key, index in groups:
             try:
-                if kind == "encoding":
-                    out[key] = stats.mean_sqrt_reliability_interval(trials[:, :, index], ci=ci)
-                elif index.size >= 2:
+                if index.size >= 2:
                     out[key] = stats.rdm_ceiling_interval(trials[:, :, index], ci=ci)
             except InputError:
                 continue
@@ -271,13 +281,17 @@ def _encoding_ceiling(responses: Any, groups: Any) -> dict[tuple[str, str], floa
     from brainrank.core import stats
 
     trials, _ = stats.trials_array(responses)
-    out = {}
-    for key, index in groups:
+
+    def estimate(index: np.ndarray) -> float | None:
         try:
-            out[key] = stats.mean_sqrt_reliability(trials[:, :, index])
+            return stats.mean_sqrt_reliability(trials[:, :, index])
         except InputError:
-            continue
-    return out
+            return None
+
+    # side by side, one BLAS thread each: the values of a loop, bit for bit
+    groups = list(groups)
+    found = map_one_blas_thread(estimate, [index for _, index in groups])
+    return {key: v for (key, _), v in zip(groups, found, strict=True) if v is not None}
 
 
 def _rdm_ceiling(responses: Any) -> dict[tuple[str, str], float]:

@@ -27,13 +27,12 @@ component), through the smaller of the two Gram matrices.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from brainrank.core.blas import one_blas_thread
 from brainrank.core.errors import InputError
 
 #: Brain-Score's PLS: 25 components, no scaling (``pls_regression`` of brainscore-vision)
@@ -44,20 +43,6 @@ _VANISHING = 1e-20
 #: above this size of both dimensions of C, the leading singular vector comes from
 #: ARPACK (scipy's svds) instead of a dense eigendecomposition
 _DENSE_LIMIT = 3000
-
-
-@contextmanager
-def one_blas_thread() -> Iterator[None]:
-    """One BLAS thread inside the block (threadpoolctl comes with scikit-learn): LAPACK's
-    eigensolvers on a batch of small matrices ran 13 times slower with two threads on two
-    shared cores."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover
-        yield
-        return
-    with threadpool_limits(limits=1, user_api="blas"):
-        yield
 
 
 def _as_matrix(a: Any, name: str) -> np.ndarray:

@@ -135,11 +135,9 @@ def _eigh_one_thread(gram: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     thread. On shared or oversubscribed cores a multithreaded OpenBLAS ``eigh`` of a
     1000 x 1000 Gram took 0.5-9 s against a steady 0.17 s on one thread (issue 12). Without
     threadpoolctl (installed with scikit-learn) the BLAS keeps its own thread count."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
-        return np.linalg.eigh(gram)
-    with threadpool_limits(limits=1, user_api="blas"):
+    from brainrank.core.blas import one_blas_thread
+
+    with one_blas_thread():
         return np.linalg.eigh(gram)
 
 

@@ -7,13 +7,13 @@ the same numbers. Test statistics are computed here; p-values use scipy's distri
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from brainrank.core.blas import one_blas_thread
 from brainrank.core.errors import InputError
 
 
@@ -23,19 +23,6 @@ def _sps() -> Any:
     import scipy.stats
 
     return scipy.stats
-
-
-@contextmanager
-def _one_blas_thread() -> Iterator[None]:
-    """Limit the BLAS to one thread inside the block (through threadpoolctl, installed with
-    scikit-learn; without it the BLAS keeps its own thread count)."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
-        yield
-        return
-    with threadpool_limits(limits=1, user_api="blas"):
-        yield
 
 
 # --------------------------------------------------------------------------- correlation
@@ -350,7 +337,7 @@ def mean_sqrt_reliability(
     # weights its mean over neuroids, i.e. weights * (like.T @ (1 / (like @ weights))) / v,
     # two matrix-vector products without forming the (v, k) posterior
     # (one BLAS thread: these small products ran 5x slower on two shared cores with two)
-    with _one_blas_thread():
+    with one_blas_thread():
         for _ in range(n_iterations):
             weights = weights * (like.T @ (1.0 / (like @ weights))) / n_kept
     value = float(np.dot(weights, np.sqrt(rho)))
@@ -406,7 +393,7 @@ def mean_sqrt_reliability_interval(
         raise InputError(f"ci must be in (0, 1), got {ci}.")
     like, rho, n_kept, n_total = _reliability_likelihood(trials, grid_size)
     weights = np.full(grid_size, 1.0 / grid_size)
-    with _one_blas_thread():
+    with one_blas_thread():
         for _ in range(n_iterations):
             weights = weights * (like.T @ (1.0 / (like @ weights))) / n_kept
     rng = np.random.default_rng(seed)
@@ -417,7 +404,7 @@ def mean_sqrt_reliability_interval(
     usable = kept > 0
     counts, kept = counts[:, usable], kept[usable]
     w = np.repeat(weights[:, None], counts.shape[1], axis=1)
-    with _one_blas_thread():
+    with one_blas_thread():
         for _ in range(n_iterations):
             w = w * (like.T @ (counts / (like @ w))) / kept
     values = np.zeros(n_boot)

@@ -112,7 +112,8 @@ from typing import Any
 import numpy as np
 
 from brainrank.core import splits as cv
-from brainrank.core.pls import N_COMPONENTS, PLSRegression, one_blas_thread, pls_fit_batch
+from brainrank.core.blas import one_blas_thread
+from brainrank.core.pls import N_COMPONENTS, PLSRegression, pls_fit_batch
 from brainrank.core.ridge import RidgeCV
 from brainrank.core.stats import internal_consistency, internal_consistency_ceiling
 from brainrank.plugin import (
