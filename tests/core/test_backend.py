@@ -261,7 +261,12 @@ def test_a_grid_run_on_the_torch_path_equals_the_numpy_path(tiny_plugin_path, mo
     for key, value in expected.items():
         assert np.isnan(value) == np.isnan(got[key]), key
         if not np.isnan(value):
-            assert abs(value - got[key]) <= 1e-5, (key, value, got[key])
+            # a stacking weight is the argmin of a problem with flat directions (nearly
+            # collinear layers): the two paths' float64 sums, in other orders, stop the
+            # iterations at other points of equal objective (1.7e-5 apart on an AMD EPYC
+            # host; the scores, which the weights' flat directions leave unchanged, 1e-5)
+            tolerance = 1e-4 if key[2] == "weight" else 1e-5
+            assert abs(value - got[key]) <= tolerance, (key, value, got[key])
 
 
 def test_the_grid_hands_its_run_settings_to_every_metric(tiny_plugin_path, tmp_path):
