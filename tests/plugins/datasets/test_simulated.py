@@ -278,6 +278,7 @@ def test_a_damaged_cache_entry_is_moved_aside_and_generated_again(monkeypatch, c
 
     calls = []
     trials = np.arange(12.0).reshape(4, 3)
+    monkeypatch.setattr(simulated, "_shipped", lambda: None)  # generated, not shipped
     monkeypatch.setattr(simulated, "_compute_signals", lambda: calls.append(1))
     monkeypatch.setattr(simulated, "_simulate", lambda _: (trials, np.ones(3)))
     folder = cache_dir() / "datasets"
@@ -338,3 +339,38 @@ def test_the_default_ranking_reflects_the_signal_regions_only(leaderboard):
     assert column["torchvision/alexnet:random"] == pytest.approx(by_region.mean())
     assert column["torchvision/alexnet:random"] > column["baseline/gabor"]
     assert any("region null" in n and "not above 0.1" in n for n in sim.notes)
+
+
+def test_the_shipped_simulation_is_the_one_generated_here(monkeypatch, tmp_path):
+    """The shipped file (loaded by a fresh home instead of generating) holds what this
+    module generates now: a change of the generators or settings without writing the file
+    again (``python -m brainrank.plugins.datasets.simulated``) fails here. Compared to
+    float32 rounding, as another CPU's convolutions may round differently."""
+    import json
+
+    with np.load(simulated.SHIPPED) as stored:
+        key, trials, reliability = str(stored["key"]), stored["trials"], stored["reliability"]
+        versions = json.loads(str(stored["versions"]))
+    if versions != simulated._generator_versions():
+        pytest.skip(f"the shipped simulation was made with {versions}")
+    # same versions: a changed setting must come with the file written again
+    assert key == simulated._shipped_key(), "settings changed: run simulated.write_shipped()"
+    generated, true_reliability = simulated._simulate(simulated._compute_signals())
+    assert trials.dtype == generated.dtype and trials.shape == generated.shape
+    np.testing.assert_allclose(trials, generated, rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(reliability, true_reliability)
+
+    # a fresh home takes it without generating anything, and caches it
+    monkeypatch.setenv("BRAINRANK_HOME", str(tmp_path))
+    monkeypatch.setattr(simulated, "_compute_signals", lambda: pytest.fail("generated"))
+    loaded, _ = simulated._simulation.__wrapped__()
+    assert np.array_equal(loaded, trials)
+    assert list((tmp_path).rglob("simulated-*.npz"))
+
+
+def test_a_shipped_simulation_of_other_settings_is_ignored(monkeypatch):
+    assert simulated._shipped() is not None or pytest.skip("shipped for other versions")
+    monkeypatch.setattr(simulated, "SEED", simulated.SEED + 1)
+    assert simulated._shipped() is None
+    monkeypatch.setattr(simulated, "SHIPPED", simulated.SHIPPED.with_name("absent.npz"))
+    assert simulated._shipped() is None
