@@ -69,14 +69,16 @@ def blas_threads() -> int:
     return max((lib.get_num_threads() or 1 for lib in controller.lib_controllers), default=1)
 
 
-def map_one_blas_thread(fn: Callable[[Any], T], items: Iterable[Any]) -> list[T]:
+def map_one_blas_thread(
+    fn: Callable[[Any], T], items: Iterable[Any], max_workers: int | None = None
+) -> list[T]:
     """``[fn(item) for item in items]``, the items run side by side on as many threads as
-    the BLAS may use (:func:`blas_threads`), each with one BLAS thread. Each call is the
-    same computation on the same arrays as in a loop under :func:`one_blas_thread`, so the
-    results are bit for bit the loop's (numpy releases the GIL in its products and
-    element-wise passes). The first exception is raised."""
+    the BLAS may use (:func:`blas_threads`, at most ``max_workers``), each with one BLAS
+    thread. Each call is the same computation on the same arrays as in a loop under
+    :func:`one_blas_thread`, so the results are bit for bit the loop's (numpy releases the
+    GIL in its products and element-wise passes). The first exception is raised."""
     items = list(items)
-    workers = min(len(items), blas_threads())
+    workers = min(len(items), blas_threads(), max_workers or len(items))
     with one_blas_thread():
         if workers <= 1:
             return [fn(item) for item in items]

@@ -253,7 +253,8 @@ class Dataset:
                 except InputError:
                     return None
 
-            found = map_one_blas_thread(interval, [index for _, index in groups])
+            indices = [index for _, index in groups]
+            found = map_one_blas_thread(interval, indices, _side_by_side(trials, indices))
             return {key: v for (key, _), v in zip(groups, found, strict=True) if v is not None}
         for key, index in groups:
             try:
@@ -290,8 +291,22 @@ def _encoding_ceiling(responses: Any, groups: Any) -> dict[tuple[str, str], floa
 
     # side by side, one BLAS thread each: the values of a loop, bit for bit
     groups = list(groups)
-    found = map_one_blas_thread(estimate, [index for _, index in groups])
+    indices = [index for _, index in groups]
+    found = map_one_blas_thread(estimate, indices, _side_by_side(trials, indices))
     return {key: v for (key, _), v in zip(groups, found, strict=True) if v is not None}
+
+
+#: the largest copy of one group's trials that groups are computed side by side with (each
+#: thread holds its group's copy): above it, one group at a time
+SIDE_BY_SIDE_BYTES = 2**30
+
+
+def _side_by_side(trials: np.ndarray, indices: list[np.ndarray]) -> int | None:
+    """How many groups may run at once: any number while each group's trials are small,
+    one when the largest copy exceeds :data:`SIDE_BY_SIDE_BYTES`."""
+    largest = max((index.size for index in indices), default=0)
+    per_group = trials.shape[0] * trials.shape[1] * largest * 8  # float64 copies
+    return 1 if per_group > SIDE_BY_SIDE_BYTES else None
 
 
 def _rdm_ceiling(responses: Any) -> dict[tuple[str, str], float]:

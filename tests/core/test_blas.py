@@ -92,3 +92,20 @@ def test_dataset_ceilings_equal_the_per_group_loop(monkeypatch):
         assert intervals[key] == stats.mean_sqrt_reliability_interval(trials[:, :, index])
         assert ceilings[key] == stats.mean_sqrt_reliability(trials[:, :, index])
     assert set(intervals) == {key for key, _ in groups}
+
+
+def test_large_groups_run_one_at_a_time(monkeypatch):
+    """Each thread holds a copy of its group's trials: above SIDE_BY_SIDE_BYTES per group
+    the groups run one at a time (same values)."""
+    from brainrank.core import dataset as dataset_module
+
+    trials = np.zeros((2, 10, 30))
+    indices = [np.arange(10), np.arange(10, 30)]
+    assert dataset_module._side_by_side(trials, indices) is None
+    monkeypatch.setattr(dataset_module, "SIDE_BY_SIDE_BYTES", 2 * 10 * 20 * 8 - 1)
+    assert dataset_module._side_by_side(trials, indices) == 1
+    with threadpoolctl.threadpool_limits(limits=2, user_api="blas"):
+        names = blas.map_one_blas_thread(
+            lambda _: threading.current_thread().name, [1, 2, 3], max_workers=1
+        )
+    assert set(names) == {threading.current_thread().name}
