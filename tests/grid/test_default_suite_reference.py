@@ -77,6 +77,13 @@ VALUE_ATOL = 1e-4
 #: the stacked score's run-to-run spread, measured above (3.1e-3), with room
 STACKED_ATOL = 1e-2
 
+#: on another host than the reference's: versa's per-layer values, whose ridge alpha is
+#: chosen from a grid, moved by up to 1.3e-3 (11 of its early-region rows, alexnet's
+#: features.2 the most) on a 2-core AMD EPYC host, where the same code's two runs and the
+#: commits before and after this session's changes agreed bit for bit: the host's rounding
+#: tips near-tied choices, which a tolerance of float32 rounding cannot absorb
+OTHER_HOST_METRIC_ATOL = {"versa": 5e-3}
+
 
 def tolerance() -> float:
     return 1e-9 if _cpu() == REFERENCE_MACHINE else 1e-5
@@ -106,10 +113,12 @@ def compare_scores(
     atol: float,
     stacked_atol: float | None = None,
     max_layer_in_key: bool = True,
+    metric_atol: dict[str, float] | None = None,
 ) -> None:
     """The same rows (by key), n_neuroids equal, values equal within ``atol`` (``stacked``
-    rows within ``stacked_atol``, default ``atol``; NaN where the reference has NaN).
-    ``max_layer_in_key=False``: a ``max`` row's layer is not compared (near ties)."""
+    rows within ``stacked_atol``, default ``atol``; a metric named in ``metric_atol``
+    within its own, for its rows that are not ``stacked``; NaN where the reference has
+    NaN). ``max_layer_in_key=False``: a ``max`` row's layer is not compared (near ties)."""
     assert len(reference) > 0
     if not max_layer_in_key:
         stored, reference = stored.copy(), reference.copy()
@@ -129,14 +138,20 @@ def compare_scores(
         stored["n_neuroids"].to_numpy(float), reference["n_neuroids"].to_numpy(float)
     )
     stacked = reference.index.get_level_values("selection") == "stacked"
-    for rows, tol in ((~stacked, atol), (stacked, atol if stacked_atol is None else stacked_atol)):
+    metrics = reference.index.get_level_values("metric")
+    row_tol = np.full(len(reference), float(atol))
+    for metric, tol in (metric_atol or {}).items():
+        row_tol[(metrics == metric) & ~stacked] = tol
+    row_tol[stacked] = atol if stacked_atol is None else stacked_atol
+    for tol in np.unique(row_tol):
+        rows = row_tol == tol
         np.testing.assert_allclose(
             stored["value"].to_numpy(float)[rows], reference["value"].to_numpy(float)[rows],
             rtol=0, atol=tol, equal_nan=True, err_msg="value",
         )  # fmt: skip
     # a ceiling does not depend on the model (``atol``); a normalised value is the value over
     # its ceiling, so it carries the value's tolerance divided by that ceiling
-    value_tol = np.where(stacked, atol if stacked_atol is None else stacked_atol, atol)
+    value_tol = row_tol
     ceiling = np.abs(reference["ceiling"].to_numpy(float))
     for column in ("ceiling", "normalized"):
         mine, theirs = stored[column].to_numpy(float), reference[column].to_numpy(float)
@@ -214,6 +229,11 @@ def test_the_comparison_fails_on_a_changed_value_a_missing_row_or_a_changed_plan
         changed.loc[(changed["selection"] == selection).idxmax(), "value"] += moved
         with pytest.raises(AssertionError):
             compare_scores(changed, reference, VALUE_ATOL, STACKED_ATOL, max_layer_in_key=False)
+    # another host's versa tolerance still catches a changed versa score
+    versa = reference.copy()
+    versa.loc[(versa["metric"] == "versa").idxmax(), "value"] += 2e-2
+    with pytest.raises(AssertionError):
+        compare_scores(versa, reference, VALUE_ATOL, STACKED_ATOL, False, OTHER_HOST_METRIC_ATOL)
     # a max row naming another layer passes only where its layer is not compared
     renamed = reference.copy()
     renamed.loc[(renamed["selection"] == "max").idxmax(), "layer"] = "another"
@@ -254,6 +274,7 @@ def test_the_default_suite_gives_the_reference_leaderboard(tmp_path):
     compare_scores(
         stored[KEY + VALUES + ["n_neuroids"]], reference, max(tolerance(), VALUE_ATOL),
         stacked_atol=STACKED_ATOL, max_layer_in_key=False,
+        metric_atol=None if _cpu() == REFERENCE_MACHINE else OTHER_HOST_METRIC_ATOL,
     )  # fmt: skip
     plans = reference_plans()
     registry = Registry()
