@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -245,17 +245,9 @@ class Dataset:
         if trials.shape[0] < 2:
             return {}
         if kind == "encoding":
-            # the groups' bootstraps side by side, one BLAS thread each (the values are the
-            # loop's, bit for bit: the interval's EM runs on one BLAS thread either way)
-            def interval(index: np.ndarray) -> tuple[float, float] | None:
-                try:
-                    return stats.mean_sqrt_reliability_interval(trials[:, :, index], ci=ci)
-                except InputError:
-                    return None
-
-            indices = [index for _, index in groups]
-            found = map_one_blas_thread(interval, indices, _side_by_side(trials, indices))
-            return {key: v for (key, _), v in zip(groups, found, strict=True) if v is not None}
+            return _per_group(
+                trials, groups, lambda t: stats.mean_sqrt_reliability_interval(t, ci=ci)
+            )
         for key, index in groups:
             try:
                 if index.size >= 2:
@@ -282,14 +274,22 @@ def _encoding_ceiling(responses: Any, groups: Any) -> dict[tuple[str, str], floa
     from brainrank.core import stats
 
     trials, _ = stats.trials_array(responses)
+    return _per_group(trials, groups, stats.mean_sqrt_reliability)
 
-    def estimate(index: np.ndarray) -> float | None:
+
+def _per_group(trials: np.ndarray, groups: Any, estimator: Callable[[np.ndarray], Any]) -> dict:
+    """``{(subject, region): estimator(the group's trials)}``, groups whose estimator raises
+    an :class:`InputError` left out; the groups run side by side, one BLAS thread each (the
+    encoding estimators run on one BLAS thread either way, so the values are a loop's, bit
+    for bit), one at a time when a group's copy of its trials is large
+    (:func:`_side_by_side`)."""
+
+    def estimate(index: np.ndarray) -> Any:
         try:
-            return stats.mean_sqrt_reliability(trials[:, :, index])
+            return estimator(trials[:, :, index])
         except InputError:
             return None
 
-    # side by side, one BLAS thread each: the values of a loop, bit for bit
     groups = list(groups)
     indices = [index for _, index in groups]
     found = map_one_blas_thread(estimate, indices, _side_by_side(trials, indices))

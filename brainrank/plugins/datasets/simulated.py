@@ -370,16 +370,8 @@ def _simulation() -> tuple[np.ndarray, np.ndarray]:
 
     from brainrank.plugin import cache_dir
 
-    settings = _settings()
-    key = _key(
-        {
-            **settings,
-            "versions": {
-                name: importlib.metadata.version(name)
-                for name in ("brainrank", "torch", "torchvision")
-            },
-        }
-    )
+    versions = {"brainrank": importlib.metadata.version("brainrank"), **_generator_versions()}
+    key = _key({**_settings(), "versions": versions})
     path = cache_dir() / "datasets" / f"simulated-{key}.npz"
     if path.exists():
         try:
